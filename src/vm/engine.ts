@@ -1,0 +1,89 @@
+import type { Instruction } from '../isa/instruction.js';
+import type { HelperTable } from './abi.js';
+import type { AddressSpace } from './memory.js';
+import { TsbpfError } from '../errors.js';
+
+/**
+ * The contract every execution engine (the interpreter, the WebAssembly JIT) fulfils, so the runtime,
+ * the CLI and the tests can swap engines with `--engine interp|jit` and compare them.
+ */
+
+export type EngineName = 'interp' | 'jit';
+
+export interface LoadOptions<Env = unknown> {
+  space: AddressSpace;
+  helpers?: HelperTable<Env>;
+  /**
+   * Checked mode: every load and store is checked against the regions of `space`, and a bad access
+   * throws MemoryAccessError naming the instruction. Required for unverified programs.
+   */
+  checked?: boolean;
+  /** Name for error messages (program or file name). */
+  name?: string;
+}
+
+export interface RunOptions<Env = unknown> {
+  /** Initial r1..r5 (64-bit; numbers must be safe integers, negatives are two's complement). */
+  args?: ReadonlyArray<number | bigint>;
+  /** Passed to helpers as `call.env`. */
+  env?: Env;
+  /**
+   * Most instructions to execute before stopping with ExecutionLimitError (interpreter exact; the JIT
+   * counts back-edges and calls). Default 2^53.
+   */
+  budget?: number;
+}
+
+export interface RunResult {
+  /** r0 as unsigned halves, and as a bigint for convenience (not on hot paths). */
+  r0lo: number;
+  r0hi: number;
+  readonly r0: bigint;
+  /** Instructions executed (interpreter; the JIT reports what it counted, or -1). */
+  executed: number;
+}
+
+export interface ExecutableProgram<Env = unknown> {
+  readonly engine: EngineName;
+  readonly insns: readonly Instruction[];
+  run(options?: RunOptions<Env>): RunResult;
+  /** Frees the regions (stack, register file) the program holds in the address space. */
+  dispose(): void;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  load<Env>(insns: readonly Instruction[], options: LoadOptions<Env>): ExecutableProgram<Env>;
+}
+
+/** Kernel limits the engines enforce. */
+export const MAX_CALL_FRAMES = 8;
+export const STACK_FRAME_BYTES = 512;
+export const MAX_TAIL_CALLS = 33;
+
+/** The budget ran out (a runaway loop in an unverified program). */
+export class ExecutionLimitError extends TsbpfError {
+  override name = 'ExecutionLimitError';
+  constructor(limit: number, insn: number) {
+    super('vm/budget', `executed-instruction budget of ${limit} exhausted`, { insn });
+  }
+}
+
+/** Runtime faults that the kernel's verifier would have prevented (call depth, unknown helper ...). */
+export class ExecutionError extends TsbpfError {
+  override name = 'ExecutionError';
+  constructor(code: string, message: string, insn: number) {
+    super(code, message, { insn });
+  }
+}
+
+export function makeResult(r0lo: number, r0hi: number, executed: number): RunResult {
+  return {
+    r0lo: r0lo >>> 0,
+    r0hi: r0hi >>> 0,
+    executed,
+    get r0() {
+      return (BigInt(r0hi >>> 0) << 32n) | BigInt(r0lo >>> 0);
+    },
+  };
+}
