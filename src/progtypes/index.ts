@@ -1,0 +1,3 @@
+export * from './context.js';
+export * from './table.js';
+export * from './sections.js';
