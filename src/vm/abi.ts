@@ -34,6 +34,13 @@ export interface HelperCall<Env = unknown> {
   env: Env;
   /** Set by a helper that returns TAIL_CALL. Opaque to helpers; the runtime interprets it. */
   tailCallTarget: unknown;
+  /**
+   * Provided by engines that support callback helpers (bpf_loop, for_each_map_elem, timers): runs the
+   * BPF function starting at instruction `target` as a nested call one frame deeper, with r1..r5 =
+   * `args` (safe integers; pointers are addresses), and returns its r0 as a number (exact when it fits
+   * in 53 bits; callbacks return small values). Undefined when the engine cannot.
+   */
+  invoke?: (target: number, args: ArrayLike<number>) => number;
 }
 
 export type Helper<Env = unknown> = (call: HelperCall<Env>) => HelperStatus | void;
