@@ -1,0 +1,121 @@
+/**
+ * The kernel's printf for BPF (bpf_trace_printk, bpf_trace_vprintk, bpf_snprintf): %d %i %u %x %X
+ * %o %c %s %% with l/ll/h/hh modifiers, flags, width and precision, and the pointer forms %p %px %pK
+ * %pI4 %pi4 %pI6 %pi6 %pI6c %ps %pks %pus. Arguments arrive as raw 64-bit values; memory is read
+ * through the callbacks. Not a hot path, so BigInt is fine here.
+ */
+
+export interface FormatMemory {
+  /** NUL-terminated string at `address` (at most `max` bytes), or undefined if unreadable. */
+  readString(address: bigint, max: number): string | undefined;
+  /** `length` bytes at `address`, or undefined if unreadable. */
+  readBytes(address: bigint, length: number): Uint8Array | undefined;
+}
+
+export class FormatError extends Error {}
+
+const MAX_STRING = 256;
+
+function pad(text: string, flags: string, width: number | undefined, numeric: boolean): string {
+  if (width === undefined || text.length >= width) return text;
+  if (flags.includes('-')) return text.padEnd(width);
+  if (numeric && flags.includes('0')) {
+    const sign = /^[+\- ]/.test(text) ? text[0]! : '';
+    const prefix = /^[+\- ]?0[xX]/.test(text) ? text.slice(sign.length, sign.length + 2) : '';
+    const digits = text.slice(sign.length + prefix.length);
+    return sign + prefix + digits.padStart(width - sign.length - prefix.length, '0');
+  }
+  return text.padStart(width);
+}
+
+function formatIp4(bytes: Uint8Array, leadingZeros: boolean): string {
+  return [...bytes].map((b) => (leadingZeros ? String(b).padStart(3, '0') : String(b))).join('.');
+}
+
+function formatIp6(bytes: Uint8Array, mode: 'full' | 'compact' | 'nocolon'): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  if (mode === 'nocolon') return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  if (mode === 'full') return groups.map((g) => g.toString(16).padStart(4, '0')).join(':');
+  // Compact: the longest run (2+) of zero groups becomes '::'.
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) { bestStart = i; bestLength = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLength).join(':');
+}
+
+/**
+ * Format `fmt` with `args`. Throws FormatError for what the kernel rejects (unknown conversion,
+ * too few arguments), which helpers turn into -EINVAL.
+ */
+export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMemory): string {
+  let out = '';
+  let next = 0;
+  const take = (): bigint => {
+    if (next >= args.length) throw new FormatError('not enough arguments for the format');
+    return args[next++]!;
+  };
+  for (let i = 0; i < fmt.length; i++) {
+    const ch = fmt[i]!;
+    if (ch !== '%') {
+      out += ch;
+      continue;
+    }
+    const spec = /^%([-+ #0]*)(\d+)?(?:\.(\d+))?(hh|h|ll|l|z)?([diuxXocsp%])/.exec(fmt.slice(i));
+    if (!spec) throw new FormatError(`invalid format at '${fmt.slice(i, i + 4)}'`);
+    const [whole, flags = '', widthText, precisionText, length = '', conv] = spec;
+    i += whole.length - 1;
+    const width = widthText === undefined ? undefined : Number(widthText);
+    const precision = precisionText === undefined ? undefined : Number(precisionText);
+    if (conv === '%') { out += '%'; continue; }
+    if (conv === 'c') { out += pad(String.fromCharCode(Number(take() & 0xffn)), flags, width, false); continue; }
+    if (conv === 's') {
+      const address = take();
+      let text = memory.readString(address, MAX_STRING) ?? '(invalid)';
+      if (precision !== undefined) text = text.slice(0, precision);
+      out += pad(text, flags, width, false);
+      continue;
+    }
+    if (conv === 'p') {
+      const address = take();
+      const ext = /^(I4|i4|I6c|I6|i6|ks|us|s|S|K|x|B)/.exec(fmt.slice(i + 1))?.[1];
+      if (ext) i += ext.length;
+      if (ext === 'I4' || ext === 'i4') {
+        const b = memory.readBytes(address, 4);
+        out += b ? formatIp4(b, ext === 'i4') : '(invalid)';
+      } else if (ext === 'I6' || ext === 'I6c' || ext === 'i6') {
+        const b = memory.readBytes(address, 16);
+        out += b ? formatIp6(b, ext === 'I6c' ? 'compact' : ext === 'i6' ? 'nocolon' : 'full') : '(invalid)';
+      } else if (ext === 'ks' || ext === 'us') {
+        out += memory.readString(address, MAX_STRING) ?? '(invalid)';
+      } else {
+        out += pad('0x' + BigInt.asUintN(64, address).toString(16), flags, width, true);
+      }
+      continue;
+    }
+    // Integers: the length modifier picks the width the argument is read at.
+    const raw = take();
+    const bits = length === 'll' || length === 'l' || length === 'z' ? 64 : length === 'h' ? 16 : length === 'hh' ? 8 : 32;
+    const signed = conv === 'd' || conv === 'i';
+    const value = signed ? BigInt.asIntN(bits, raw) : BigInt.asUintN(bits, raw);
+    let digits: string;
+    if (conv === 'x' || conv === 'X') digits = value.toString(16);
+    else if (conv === 'o') digits = value.toString(8);
+    else digits = (value < 0n ? -value : value).toString();
+    if (conv === 'X') digits = digits.toUpperCase();
+    if (precision !== undefined) digits = digits.padStart(precision, '0');
+    let text = digits;
+    if (signed) text = (value < 0n ? '-' : flags.includes('+') ? '+' : flags.includes(' ') ? ' ' : '') + digits;
+    if (flags.includes('#') && value !== 0n) text = (conv === 'x' ? '0x' : conv === 'X' ? '0X' : conv === 'o' ? '0' : '') + text;
+    out += pad(text, flags, width, true);
+  }
+  return out;
+}
