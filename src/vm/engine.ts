@@ -32,6 +32,11 @@ export interface RunOptions<Env = unknown> {
    * counts back-edges and calls). Default 2^53.
    */
   budget?: number;
+  /**
+   * Where LD_ABS/LD_IND read (the skb's packet for socket filters and tc). Default: engine-defined
+   * (the interpreter uses the region holding r6, the context).
+   */
+  packet?: { start: number; length: number };
 }
 
 export interface RunResult {

@@ -1,0 +1,235 @@
+import { TsbpfError } from '../errors.js';
+import type { ExecEnv } from '../helpers/env.js';
+import { denseHelperTable, helperImplementations } from '../helpers/index.js';
+import { PACKET_HELPERS } from '../helpers/packet.js';
+import { helperAllowed, helperProto } from '../helpers/prototypes.js';
+import type { Instruction } from '../isa/instruction.js';
+import { ObjectArrayMap } from '../maps/array.js';
+import { createMap } from '../maps/create.js';
+import type { BpfMap } from '../maps/map.js';
+import type { MapSpec } from '../maps/spec.js';
+import { progTypeInfo, returnName, type ProgTypeInfo } from '../progtypes/table.js';
+import { HELPER_NAMES, MapType } from '../uapi/index.js';
+import type { HelperTable } from '../vm/abi.js';
+import type { Engine, ExecutableProgram, RunResult } from '../vm/engine.js';
+import { interpreter } from '../vm/interpreter.js';
+import { AddressSpace } from '../vm/memory.js';
+import { relocateProgram } from './relocate.js';
+import { DefaultServices, type ServicesOptions } from './services.js';
+import { prepareRun, type TestRunInput } from './test-run.js';
+
+/**
+ * The userspace kernel: creates maps, loads programs (relocating map references, checking helper
+ * calls against the program type), and runs them like BPF_PROG_TEST_RUN. Everything lives in one
+ * AddressSpace; "fds" are ids.
+ */
+
+export interface RuntimeOptions extends ServicesOptions {
+  /** Possible CPUs (slots in per-CPU maps). Default 1. */
+  cpus?: number;
+  /** Execution engine. Default: the interpreter. */
+  engine?: Engine;
+  space?: AddressSpace;
+}
+
+export interface LoadProgramOptions {
+  name?: string;
+  /** Program type: name (`xdp`), kernel enum name or number. */
+  type: string | number;
+  license?: string;
+  /** BPF_PROG_LOAD's fd_array, for LD_IMM64 MAP_IDX references. */
+  fdArray?: readonly BpfMap[];
+  /**
+   * Bounds-check every memory access (default true: until the verifier runs at load time, nothing
+   * else proves the program safe).
+   */
+  checked?: boolean;
+  engine?: Engine;
+}
+
+export class LoadError extends TsbpfError {
+  override name = 'LoadError';
+  constructor(program: string, message: string, insn?: number) {
+    super('load/rejected', `program ${program}: ${message}`, insn === undefined ? {} : { insn });
+  }
+}
+
+export interface TestRunOptions extends TestRunInput {
+  /** Runs (BPF_PROG_TEST_RUN's repeat); duration is the average. Default 1. */
+  repeat?: number;
+  /** CPU the program runs on (bpf_get_smp_processor_id, per-CPU slots). */
+  cpu?: number;
+  /** Executed-instruction budget per run. */
+  budget?: number;
+}
+
+export interface TestRunResult {
+  /** r0 truncated to 32 bits, as BPF_PROG_TEST_RUN reports it. */
+  retval: number;
+  /** r0 in full. */
+  r0: bigint;
+  /** Meaning of retval for the program type (XDP_PASS, TC_ACT_SHOT ...). */
+  verdict: string;
+  dataOut?: Uint8Array;
+  ctxOut?: Uint8Array;
+  /** Average ns per run. */
+  durationNs: number;
+  /** Instructions executed in the last run (interpreter). */
+  executed: number;
+  redirect?: ExecEnv['redirect'];
+}
+
+export class LoadedProgram {
+  constructor(
+    readonly runtime: Runtime,
+    readonly id: number,
+    readonly name: string,
+    readonly type: ProgTypeInfo,
+    readonly insns: readonly Instruction[],
+    readonly maps: readonly BpfMap[],
+    readonly executable: ExecutableProgram<ExecEnv>,
+    readonly license: string,
+  ) {}
+
+  testRun(options: TestRunOptions = {}): TestRunResult {
+    return this.runtime.testRun(this, options);
+  }
+}
+
+export class Runtime {
+  readonly space: AddressSpace;
+  readonly cpus: number;
+  readonly services: DefaultServices;
+  readonly engine: Engine;
+  private readonly helpers: HelperTable<ExecEnv>;
+  private nextId = 1;
+  private readonly maps = new Map<number, BpfMap>();
+  private readonly programs = new Map<number, LoadedProgram>();
+
+  constructor(options: RuntimeOptions = {}) {
+    this.space = options.space ?? new AddressSpace();
+    this.cpus = options.cpus ?? 1;
+    this.services = new DefaultServices(options);
+    this.engine = options.engine ?? interpreter;
+    this.helpers = denseHelperTable(helperImplementations(PACKET_HELPERS));
+  }
+
+  /** BPF_MAP_CREATE. The map's id is what programs' LD_IMM64 map_fd immediates name. */
+  createMap(spec: MapSpec): BpfMap {
+    const resolve = (id: number): unknown => {
+      if (spec.type === MapType.prog_array) return this.programs.get(id)?.executable;
+      if (spec.type === MapType.array_of_maps || spec.type === MapType.hash_of_maps) return this.maps.get(id);
+      return id; // devmap/cpumap/xskmap: the ifindex/queue itself
+    };
+    const map = createMap(spec, { space: this.space, cpus: this.cpus }, resolve);
+    map.id = this.nextId++;
+    this.maps.set(map.id, map);
+    this.services.register(map);
+    return map;
+  }
+
+  mapById(id: number): BpfMap | undefined {
+    return this.maps.get(id);
+  }
+  programById(id: number): LoadedProgram | undefined {
+    return this.programs.get(id);
+  }
+  listMaps(): BpfMap[] {
+    return [...this.maps.values()];
+  }
+  listPrograms(): LoadedProgram[] {
+    return [...this.programs.values()];
+  }
+
+  /** Put `program` at `index` of a prog_array map (what user space does with the program's fd). */
+  setTailCall(map: BpfMap, index: number, program: LoadedProgram | undefined): void {
+    if (!(map instanceof ObjectArrayMap) || map.spec.type !== MapType.prog_array) {
+      throw new TsbpfError('runtime/not-prog-array', `map ${map.name} is not a prog_array`);
+    }
+    map.set(index, program?.executable, program?.id ?? 0);
+  }
+
+  /** BPF_PROG_LOAD: relocate, check helper calls, prepare the engine. */
+  loadProgram(insns: readonly Instruction[], options: LoadProgramOptions): LoadedProgram {
+    const name = options.name ?? 'prog';
+    const type = progTypeInfo(options.type);
+    if (!type) throw new LoadError(name, `unknown program type ${String(options.type)}`);
+    const relocated = relocateProgram(insns, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
+    this.checkHelperCalls(name, type, relocated.insns);
+    const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
+      space: this.space,
+      helpers: this.helpers,
+      checked: options.checked ?? true,
+      name,
+    });
+    const program = new LoadedProgram(this, this.nextId++, name, type, relocated.insns, relocated.maps, executable, options.license ?? 'GPL');
+    this.programs.set(program.id, program);
+    return program;
+  }
+
+  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[]): void {
+    for (let i = 0; i < insns.length; i++) {
+      const insn = insns[i]!;
+      if (insn.code !== 0x85 || insn.src !== 0) continue;
+      const id = insn.imm;
+      const helperName = HELPER_NAMES[id];
+      if (helperName === undefined || id === 0) throw new LoadError(name, `invalid func unknown#${id}`, i);
+      const proto = helperProto(id);
+      if (proto && !helperAllowed(proto, type.name)) {
+        throw new LoadError(name, `program of this type cannot use helper bpf_${helperName}#${id}`, i);
+      }
+      if (this.helpers[id] === undefined) {
+        throw new LoadError(name, `calls helper bpf_${helperName}#${id}, which the userspace runtime does not implement`, i);
+      }
+    }
+  }
+
+  /** BPF_PROG_TEST_RUN. */
+  testRun(program: LoadedProgram, options: TestRunOptions = {}): TestRunResult {
+    const repeat = Math.max(1, options.repeat ?? 1);
+    const prepared = prepareRun(this.space, this.services, program.type, options, options.cpu ?? 0);
+    try {
+      let result: RunResult | undefined;
+      const start = performance.now();
+      for (let i = 0; i < repeat; i++) {
+        prepared.env.tailCalls = 0;
+        result = program.executable.run({
+          args: [prepared.ctx],
+          env: prepared.env,
+          ...(options.budget !== undefined ? { budget: options.budget } : {}),
+          ...(prepared.packet ? { packet: prepared.packet } : {}),
+        });
+      }
+      const durationNs = ((performance.now() - start) * 1e6) / repeat;
+      const out = prepared.finish();
+      const retval = result!.r0lo >>> 0;
+      return {
+        retval,
+        r0: result!.r0,
+        verdict: returnName(program.type, retval | 0),
+        ...(out.data ? { dataOut: options.dataSizeOut !== undefined ? out.data.subarray(0, options.dataSizeOut) : out.data } : {}),
+        ...(out.ctx ? { ctxOut: out.ctx } : {}),
+        durationNs,
+        executed: result!.executed,
+        ...(prepared.env.redirect ? { redirect: prepared.env.redirect } : {}),
+      };
+    } finally {
+      prepared.release();
+    }
+  }
+
+  /** Free every map and program. */
+  close(): void {
+    for (const program of this.programs.values()) program.executable.dispose();
+    for (const map of this.maps.values()) {
+      this.services.unregister(map);
+      map.dispose();
+    }
+    this.programs.clear();
+    this.maps.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
