@@ -1,0 +1,3 @@
+export * from './types.js';
+export { openObject, type OpenObjectOptions } from './open.js';
+export { isDataSection } from './maps.js';

@@ -1,0 +1,170 @@
+import type { Btf, BtfComposite, BtfDatasec, BtfType } from '../btf/index.js';
+import { SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfFile, type ElfSection } from '../elf/index.js';
+import { MapFlag } from '../maps/spec.js';
+import { MapType } from '../uapi/map-types.js';
+import { ObjectError, type ObjectMap } from './types.js';
+
+/**
+ * Maps an object declares: BTF-defined maps in `.maps`, legacy `struct bpf_map_def` in `maps`, and
+ * global data sections (.data, .rodata, .bss and their `.name` variants) as single-entry arrays.
+ */
+
+/** Is this section global data that becomes an array map? */
+export function isDataSection(name: string): boolean {
+  return /^\.(data|rodata|bss)(\.|$)/.test(name);
+}
+
+function dataOrigin(name: string): 'data' | 'rodata' | 'bss' {
+  return name.startsWith('.rodata') ? 'rodata' : name.startsWith('.bss') ? 'bss' : 'data';
+}
+
+/** Symbols in a section (variables or maps), sorted by offset. */
+function symbolsIn(elf: ElfFile, section: ElfSection) {
+  return elf.symbols
+    .filter((s) => s.sectionIndex === section.index && s.type !== STT_SECTION && s.name !== '')
+    .sort((a, b) => a.value - b.value);
+}
+
+export function dataMaps(elf: ElfFile, btf: Btf | undefined): ObjectMap[] {
+  const out: ObjectMap[] = [];
+  for (const section of elf.sections) {
+    if (!isDataSection(section.name) || (section.flags & SHF_EXECINSTR) !== 0 || section.size === 0) continue;
+    const origin = dataOrigin(section.name);
+    const initial = section.type === SHT_NOBITS ? new Uint8Array(section.size) : elf.sectionBytes(section).slice();
+    const readOnly = origin === 'rodata' || (section.flags & SHF_WRITE) === 0 && origin !== 'bss';
+    const datasec = btf?.findByName(section.name, 'DATASEC') as BtfDatasec | undefined;
+    const symbols = symbolsIn(elf, section).filter((s) => s.type === STT_OBJECT);
+    const byName = new Map(symbols.map((s) => [s.name, s.value]));
+    const variables = datasec
+      ? datasec.vars.map((v) => {
+        const name = btf!.type(v.type).name;
+        return { name, offset: byName.get(name) ?? v.offset, size: v.size };
+      })
+      : symbols.map((s) => ({ name: s.name, offset: s.value, size: s.size }));
+    out.push({
+      name: section.name,
+      type: MapType.array,
+      keySize: 4,
+      valueSize: section.size,
+      maxEntries: 1,
+      flags: MapFlag.MMAPABLE | (readOnly ? MapFlag.RDONLY_PROG : 0),
+      initialValue: initial,
+      origin,
+      section: section.name,
+      variables,
+    });
+  }
+  return out;
+}
+
+/** Legacy `maps` section: consecutive `struct bpf_map_def`, one per symbol. */
+export function legacyMaps(elf: ElfFile): ObjectMap[] {
+  const section = elf.sectionByName('maps');
+  if (!section) return [];
+  const symbols = symbolsIn(elf, section);
+  if (symbols.length === 0) return [];
+  const bytes = elf.sectionBytes(section);
+  const defSize = Math.floor(section.size / symbols.length);
+  if (defSize < 20 || defSize % 4 !== 0) {
+    throw new ObjectError('bad-map-def', `section maps: ${section.size} bytes for ${symbols.length} maps is not a whole number of bpf_map_def`, { file: elf.fileName, section: 'maps' });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const le = elf.littleEndian;
+  return symbols.map((sym) => {
+    if (sym.value + 20 > bytes.length) {
+      throw new ObjectError('bad-map-def', `map ${sym.name} lies outside section maps`, { file: elf.fileName, section: 'maps' });
+    }
+    const u32 = (i: number): number => (sym.value + 4 * i + 4 <= Math.min(bytes.length, sym.value + defSize) ? view.getUint32(sym.value + 4 * i, le) : 0);
+    return {
+      name: sym.name,
+      type: u32(0),
+      keySize: u32(1),
+      valueSize: u32(2),
+      maxEntries: u32(3),
+      flags: u32(4),
+      origin: 'legacy' as const,
+      section: 'maps',
+      offset: sym.value,
+    } satisfies ObjectMap & { offset: number };
+  });
+}
+
+/** `__uint(name, n)` is a pointer to an array of n elements; `__type(name, T)` a pointer to T. */
+function pointee(btf: Btf, id: number): BtfType | undefined {
+  const t = btf.type(btf.skipModifiers(id, true));
+  return t.kind === 'PTR' ? (btf.type(btf.skipModifiers(t.type, true)) as BtfType) : undefined;
+}
+
+function mapDefFromStruct(btf: Btf, struct: BtfComposite, name: string, where: { file?: string }): ObjectMap {
+  const spec: ObjectMap = { name, type: 0, keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, origin: 'btf', section: '.maps' };
+  for (const member of struct.members) {
+    const target = pointee(btf, member.type);
+    const count = (): number => {
+      if (target?.kind !== 'ARRAY') throw new ObjectError('bad-btf-map', `map ${name}: member ${member.name} is not __uint()`, { ...where, section: '.maps' });
+      return target.nelems;
+    };
+    switch (member.name) {
+      case 'type': spec.type = count(); break;
+      case 'max_entries': spec.maxEntries = count(); break;
+      case 'map_flags': spec.flags = count(); break;
+      case 'numa_node': break;
+      case 'map_extra': spec.mapExtra = count(); break;
+      case 'pinning': spec.pinning = count(); break;
+      case 'key_size': spec.keySize = count(); break;
+      case 'value_size': spec.valueSize = count(); break;
+      case 'key':
+        if (target) { spec.keySize = btf.resolveSize(target.id); spec.btfKeyTypeId = target.id; }
+        break;
+      case 'value':
+        if (target) { spec.valueSize = btf.resolveSize(target.id); spec.btfValueTypeId = target.id; }
+        break;
+      case 'values': {
+        // `__array(values, struct inner)`: an array of pointers to the inner map's definition.
+        const array = btf.type(btf.skipModifiers(member.type, true));
+        const inner = array.kind === 'ARRAY' ? pointee(btf, array.type) : undefined;
+        if (inner?.kind === 'STRUCT') spec.innerMap = mapDefFromStruct(btf, inner, `${name}.inner`, where);
+        else if (spec.type !== MapType.prog_array) {
+          throw new ObjectError('bad-btf-map', `map ${name}: values must be an array of pointers to a map definition`, { ...where, section: '.maps' });
+        }
+        spec.valueSize = 4;
+        break;
+      }
+      default:
+        break; // unknown members are ignored, as libbpf warns and goes on
+    }
+  }
+  // map-in-map and prog arrays hold 4-byte ids.
+  if ((spec.type === MapType.array_of_maps || spec.type === MapType.hash_of_maps || spec.type === MapType.prog_array) && spec.valueSize === 0) spec.valueSize = 4;
+  return spec;
+}
+
+/** BTF-defined maps: variables of DATASEC `.maps`. */
+export function btfMaps(elf: ElfFile, btf: Btf | undefined): (ObjectMap & { offset: number })[] {
+  const section = elf.sectionByName('.maps');
+  if (!section) return [];
+  if (!btf) throw new ObjectError('no-btf', 'section .maps needs BTF to describe its maps, and the object has no .BTF', { file: elf.fileName, section: '.maps' });
+  const datasec = btf.findByName('.maps', 'DATASEC') as BtfDatasec | undefined;
+  if (!datasec) throw new ObjectError('no-btf', 'BTF has no DATASEC .maps', { file: elf.fileName, section: '.maps' });
+  const where = elf.fileName === undefined ? {} : { file: elf.fileName };
+  // Older clang leaves DATASEC offsets at 0; the symbol table has the truth (libbpf fixes them up too).
+  const symbolOffset = new Map(symbolsIn(elf, section).map((s) => [s.name, s.value]));
+  const maps = datasec.vars.map((v) => {
+    const variable = btf.type(v.type);
+    if (variable.kind !== 'VAR') throw new ObjectError('bad-btf-map', `.maps entry at offset ${v.offset} is not a variable`, { ...where, section: '.maps' });
+    const def = btf.type(btf.skipModifiers(variable.type, true));
+    if (def.kind !== 'STRUCT') throw new ObjectError('bad-btf-map', `map ${variable.name} is not a struct`, { ...where, section: '.maps' });
+    return { ...mapDefFromStruct(btf, def, variable.name, where), offset: symbolOffset.get(variable.name) ?? v.offset, btfVar: v };
+  });
+  // Inner-map initialisers: relocations in .maps pointing at other maps.
+  for (const reloc of elf.relocationsFor(section)) {
+    const holder = maps.find((m) => reloc.offset >= m.offset && reloc.offset < m.offset + m.btfVar.size);
+    const symbol = elf.symbols[reloc.symbolIndex];
+    if (!holder || !symbol) continue;
+    const struct = btf.type(btf.skipModifiers((btf.type(holder.btfVar.type) as { type: number }).type, true)) as BtfComposite;
+    const valuesMember = struct.members.find((m) => m.name === 'values');
+    if (!valuesMember) continue;
+    const index = (reloc.offset - holder.offset - valuesMember.bitOffset / 8) / 8;
+    (holder.innerSlots ??= []).push({ index, map: symbol.name });
+  }
+  return maps.map(({ btfVar: _btfVar, ...m }) => m);
+}

@@ -1,0 +1,71 @@
+import type { Btf, BtfExt, LineInfo } from '../btf/index.js';
+import { TsbpfError, type ErrorLocation } from '../errors.js';
+import type { Instruction } from '../isa/instruction.js';
+import type { MapSpec } from '../maps/spec.js';
+import type { SectionDef } from '../progtypes/sections.js';
+
+/**
+ * The object model (libbpf's bpf_object, aya-obj's Object): what an ELF file declares, resolved and
+ * linked, with no syscalls. The userspace runtime and the Linux backend both load from it.
+ */
+
+export class ObjectError extends TsbpfError {
+  override name = 'ObjectError';
+  constructor(code: string, message: string, location: ErrorLocation = {}) {
+    super(`object/${code}`, message, location);
+  }
+}
+
+export type MapOrigin = 'btf' | 'legacy' | 'data' | 'rodata' | 'bss' | 'kconfig';
+
+export interface ObjectMap extends MapSpec {
+  origin: MapOrigin;
+  /** ELF section the map was declared in (`.maps`, `maps`, `.data` ...). */
+  section: string;
+  /** For global data: the variables in the section (name, offset, size), from symbols or BTF. */
+  variables?: { name: string; offset: number; size: number }[];
+  /** map-in-map: initial inner maps by slot (BTF `values` initialiser). */
+  innerSlots?: { index: number; map: string }[];
+}
+
+/** A reference from an instruction to a map, patched with a real map id/fd at load. */
+export interface MapReference {
+  /** Slot of the LD_IMM64 in the linked program. */
+  insn: number;
+  map: string;
+  /** `fd`: the map itself (MAP_FD); `value`: an address inside its first value (MAP_VALUE). */
+  kind: 'fd' | 'value';
+  /** Byte offset for `value` references. */
+  offset: number;
+}
+
+export interface ObjectProgram {
+  /** The entry function's name (what `--prog` selects). */
+  name: string;
+  section: string;
+  /** Program type name (`xdp` ...), undefined when the section name says nothing libbpf knows. */
+  type?: string;
+  sectionDef?: SectionDef;
+  /** What follows `type/` in the section name: tracepoint, function, interface ... */
+  attachTarget?: string;
+  /** The entry function followed by every subprogram it calls, calls and callbacks relinked. */
+  insns: Instruction[];
+  mapRefs: MapReference[];
+  /** Where each linked function starts (the entry at 0). */
+  functions: { name: string; start: number; length: number }[];
+  /** line_info by linked instruction index. */
+  lineInfo: Map<number, LineInfo>;
+  /** CO-RE relocations applied (and how many were poisoned). */
+  coreRelocations: { applied: number; poisoned: number };
+}
+
+export interface BpfObject {
+  fileName?: string;
+  license: string;
+  kernelVersion?: number;
+  littleEndian: boolean;
+  btf?: Btf;
+  btfExt?: BtfExt;
+  maps: ObjectMap[];
+  programs: ObjectProgram[];
+}
