@@ -1,6 +1,7 @@
 import { applyCoreRelocation, btfExtFromElf, btfFromElf, relocateCore, type Btf } from '../btf/index.js';
 import { EM_BPF, SHF_EXECINSTR, SHT_PROGBITS, parseElf } from '../elf/index.js';
 import { TsbpfError } from '../errors.js';
+import { fixupDatasecs } from './btf-fixup.js';
 import { btfMaps, dataMaps, legacyMaps } from './maps.js';
 import { extractPrograms } from './programs.js';
 import { ObjectError, type BpfObject } from './types.js';
@@ -80,7 +81,7 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
     license,
     ...(kernelVersion === undefined ? {} : { kernelVersion }),
     littleEndian: elf.littleEndian,
-    ...(btf ? { btf } : {}),
+    ...(btf ? { btf, btfRaw: fixupDatasecs(elf.sectionBytes(elf.sectionByName('.BTF')!), elf) } : {}),
     ...(btfExt ? { btfExt } : {}),
     maps: maps.map(({ ...m }) => {
       delete (m as { offset?: number }).offset;

@@ -65,6 +65,8 @@ export interface BpfObject {
   kernelVersion?: number;
   littleEndian: boolean;
   btf?: Btf;
+  /** The .BTF section as found (what a loader hands the kernel). */
+  btfRaw?: Uint8Array;
   btfExt?: BtfExt;
   maps: ObjectMap[];
   programs: ObjectProgram[];

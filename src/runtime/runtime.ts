@@ -11,6 +11,8 @@ import type { MapSpec } from '../maps/spec.js';
 import { progTypeInfo, returnName, type ProgTypeInfo } from '../progtypes/table.js';
 import { HELPER_NAMES, MapType } from '../uapi/index.js';
 import type { HelperTable } from '../vm/abi.js';
+import { openObject, type BpfObject, type ObjectProgram } from '../object/index.js';
+import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { Engine, ExecutableProgram, RunResult } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
 import { AddressSpace } from '../vm/memory.js';
@@ -79,7 +81,41 @@ export interface TestRunResult {
   redirect?: ExecEnv['redirect'];
 }
 
+export interface LoadObjectOptions {
+  fileName?: string;
+  /** Program type for programs whose section name does not say (cilium's `2/1`, `from-netdev`). */
+  type?: string;
+  /** Load only these programs (by function name); default all. */
+  programs?: readonly string[];
+  checked?: boolean;
+  engine?: Engine;
+}
+
+/** An object loaded into the runtime: its maps and programs by name. */
+export class LoadedObject {
+  constructor(
+    readonly object: BpfObject,
+    readonly maps: ReadonlyMap<string, BpfMap>,
+    readonly programs: ReadonlyMap<string, LoadedProgram>,
+  ) {}
+
+  program(name: string): LoadedProgram {
+    const p = this.programs.get(name) ?? [...this.programs.values()].find((q) => q.section === name);
+    if (!p) {
+      throw new TsbpfError('runtime/no-program', `no program ${name} in ${this.object.fileName ?? 'the object'} (programs: ${[...this.programs.keys()].join(', ') || 'none'})`);
+    }
+    return p;
+  }
+
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new TsbpfError('runtime/no-map', `no map ${name} in ${this.object.fileName ?? 'the object'} (maps: ${[...this.maps.keys()].join(', ') || 'none'})`);
+    return m;
+  }
+}
+
 export class LoadedProgram {
+  section = '';
   constructor(
     readonly runtime: Runtime,
     readonly id: number,
@@ -216,6 +252,55 @@ export class Runtime {
     } finally {
       prepared.release();
     }
+  }
+
+  /**
+   * Load an ELF object (or an opened one): create its maps with their initial contents, then load
+   * each program with its map references bound to the new maps.
+   */
+  loadObject(input: Uint8Array | BpfObject, options: LoadObjectOptions = {}): LoadedObject {
+    const object = input instanceof Uint8Array ? openObject(input, options.fileName === undefined ? {} : { fileName: options.fileName }) : input;
+    const maps = new Map<string, BpfMap>();
+    for (const spec of object.maps) maps.set(spec.name, this.createMap(spec));
+    for (const spec of object.maps) {
+      const holder = maps.get(spec.name)!;
+      for (const slot of spec.innerSlots ?? []) {
+        const inner = maps.get(slot.map);
+        if (inner && holder instanceof ObjectArrayMap) holder.set(slot.index, inner, inner.id);
+      }
+    }
+    const programs = new Map<string, LoadedProgram>();
+    const wanted = options.programs ? new Set(options.programs) : undefined;
+    for (const p of object.programs) {
+      if (wanted && !wanted.has(p.name)) continue;
+      const loaded = this.loadObjectProgram(object, p, maps, options);
+      programs.set(p.name, loaded);
+    }
+    return new LoadedObject(object, maps, programs);
+  }
+
+  private loadObjectProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMap<string, BpfMap>, options: LoadObjectOptions): LoadedProgram {
+    const type = options.type ?? p.type;
+    if (type === undefined) {
+      throw new LoadError(p.name, `section ${p.section} does not name a program type; pass one (--type xdp, sched_cls ...)`);
+    }
+    const insns = p.insns.map((i) => ({ ...i }));
+    for (const ref of p.mapRefs) {
+      const map = maps.get(ref.map);
+      if (!map) throw new LoadError(p.name, `references map ${ref.map}, which the object does not define`, ref.insn);
+      insns[ref.insn]!.src = ref.kind === 'fd' ? PseudoLdImm64.MAP_FD : PseudoLdImm64.MAP_VALUE;
+      insns[ref.insn]!.imm = map.id;
+      if (ref.kind === 'value') insns[ref.insn + 1]!.imm = ref.offset;
+    }
+    const loaded = this.loadProgram(insns, {
+      name: p.name,
+      type,
+      license: object.license,
+      ...(options.checked === undefined ? {} : { checked: options.checked }),
+      ...(options.engine ? { engine: options.engine } : {}),
+    });
+    loaded.section = p.section;
+    return loaded;
   }
 
   /** Free every map and program. */
