@@ -19,6 +19,11 @@ export interface TestRunInput {
   ctx?: Uint8Array;
   /** Space for data_out, like data_size_out (default: everything). */
   dataSizeOut?: number;
+  /**
+   * Size the frame to the packet instead of BPF_PROG_TEST_RUN's one-page limit: packet hooks over
+   * captures see jumbo frames, as generic XDP on a real interface does.
+   */
+  anySize?: boolean;
 }
 
 export interface PreparedRun {
@@ -66,7 +71,8 @@ function newEnv(services: RuntimeServices, type: ProgTypeInfo, ctx: number, cpu:
 
 function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   const data = input.data ?? new Uint8Array(0);
-  const maxData = XDP_FRAME - XDP_PACKET_HEADROOM - XDP_TAILROOM;
+  const frameSize = input.anySize ? Math.max(XDP_FRAME, XDP_PACKET_HEADROOM + data.length + XDP_TAILROOM) : XDP_FRAME;
+  const maxData = frameSize - XDP_PACKET_HEADROOM - XDP_TAILROOM;
   if (data.length < ETH_HLEN || data.length > maxData) {
     throw new TestRunError(Errno.EINVAL, `XDP test data must be ${ETH_HLEN}..${maxData} bytes, got ${data.length}`);
   }
@@ -84,7 +90,7 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
     ingressIfindex = field(12);
     rxQueue = field(16);
   }
-  const frame = space.allocate(XDP_FRAME, 'packet', 'packet');
+  const frame = space.allocate(frameSize, 'packet', 'packet');
   const meta = frame.start + XDP_PACKET_HEADROOM;
   space.u8.set(data, meta);
   const packet: PacketState = { region: frame, meta, data: meta + metaLength, dataEnd: meta + data.length };
@@ -126,7 +132,7 @@ function packetType(dst: Uint8Array): number {
 
 function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   const data = input.data ?? new Uint8Array(0);
-  const maxData = PAGE - SKB_HEADROOM - 320;
+  const maxData = input.anySize ? Infinity : PAGE - SKB_HEADROOM - 320;
   if (data.length < ETH_HLEN || data.length > maxData) {
     throw new TestRunError(Errno.EINVAL, `skb test data must be ${ETH_HLEN}..${maxData} bytes, got ${data.length}`);
   }
