@@ -63,7 +63,8 @@ function mapContents(p: Pair): { user: Record<string, string[]>; kern: Record<st
   const kern: Record<string, string[]> = {};
   const cpus = p.runtime.cpus;
   for (const spec of p.user.object.maps) {
-    if ([MapType.ringbuf, MapType.prog_array, MapType.perf_event_array].includes(spec.type as 1)) continue;
+    const skipped: readonly number[] = [MapType.ringbuf, MapType.prog_array, MapType.perf_event_array];
+    if (skipped.includes(spec.type)) continue;
     const perCpu = spec.type === MapType.percpu_array || spec.type === MapType.percpu_hash;
     const show = (v: Uint8Array) => (perCpu ? foldPerCpu(v, spec.valueSize, cpus) : hex(v));
     const um = p.user.map(spec.name);
