@@ -191,8 +191,10 @@ class Cursor {
 }
 
 /** Parse an ELF64 BPF relocatable object (EM_BPF, or EM_NONE as some old clang versions wrote). */
-export function parseElf(bytes: Uint8Array, options: ParseElfOptions = {}): ElfFile {
+export function parseElf(input: Uint8Array, options: ParseElfOptions = {}): ElfFile {
   const file = options.fileName;
+  // A plain Uint8Array view (no copy): a Node Buffer's slice() would not copy, surprising callers.
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   if (bytes.length < 16) {
     throw new ElfError('elf/truncated', `file is ${bytes.length} bytes, too short for an ELF identification`, {
       file,
