@@ -101,7 +101,9 @@ export function classify(insn: Instruction, index = 0, next?: Instruction): Op {
       }
       if (useReg) {
         if (src > MAX_REG) bad(`invalid source register r${src}`);
-        if (imm !== 0 && !(op === AluOp.MOV && is64 && off === 1)) bad('register-source ALU with nonzero immediate');
+        // addr_space_cast (mov64 with off 1) carries its address spaces in imm: 1 or 1 << 16, as the kernel checks.
+        const spaceCast = op === AluOp.MOV && is64 && off === 1;
+        if (spaceCast ? imm !== 1 && imm !== 1 << 16 : imm !== 0) bad('register-source ALU with nonzero immediate');
       } else if (src !== 0) bad('immediate-source ALU with nonzero src');
       if (off !== 0) {
         if ((op === AluOp.DIV || op === AluOp.MOD) && off === 1) name = op === AluOp.DIV ? 'sdiv' : 'smod';
