@@ -1,0 +1,59 @@
+/**
+ * tcpdump/libpcap's filter compiler: `compileFilter('tcp port 80', { linkType: 'EN10MB' })`.
+ * The unoptimised output is libpcap's `-O` output instruction for instruction; `optimize` (the
+ * default) runs the optimiser over the CFG first.
+ */
+import type { CbpfInstruction } from '../opcodes.js';
+import type { Cfg } from './cfg.js';
+import { Generator } from './gencode.js';
+import { Parser } from './parser.js';
+import { emitCfg } from './emit.js';
+import { resolveLinkType } from './linktype.js';
+import { optimize as optimizeCfg } from './optimize.js';
+import { FilterError } from './errors.js';
+import type { NameTables } from './names.js';
+
+export type { NameTables } from './names.js';
+
+export { FilterError, FilterSyntaxError } from './errors.js';
+export { resolveLinkType, DLT } from './linktype.js';
+export { emitCfg } from './emit.js';
+
+export interface CompileOptions {
+  /** DLT number or tcpdump name (`EN10MB`, `RAW`, ...). Default EN10MB. */
+  linkType?: number | string;
+  /** Run the optimiser (default true). */
+  optimize?: boolean;
+  /** Returned by accepting `ret`; default 262144 like tcpdump. */
+  snaplen?: number;
+  /** IPv4 netmask for `ip broadcast` (host order number); unknown when absent. */
+  netmask?: number;
+  /** Allow Linux-only extensions (inbound/outbound/ifindex via SKF_AD) on any link type. */
+  linuxExtensions?: boolean;
+  /** Host, MAC and network names to use before /etc/hosts, /etc/ethers, /etc/networks. */
+  names?: NameTables;
+}
+
+/** Parses and generates the CFG (before any optimisation). */
+export function compileFilterToCfg(expr: string, opts: CompileOptions = {}): Cfg {
+  const snaplen = opts.snaplen ?? 262144;
+  if (snaplen === 0) throw new FilterError('snaplen of 0 rejects all packets');
+  const g = new Generator();
+  g.names = opts.names;
+  g.init(resolveLinkType(opts.linkType), snaplen, opts.netmask, opts.linuxExtensions ?? false);
+  const body = new Parser(expr, g).parse();
+  const root = g.finish(body);
+  return { root, scratchUsed: g.regsUsedCount, noOptimize: g.noOptimize || undefined };
+}
+
+export function compileFilter(expr: string, opts: CompileOptions = {}): CbpfInstruction[] {
+  let cfg = compileFilterToCfg(expr, opts);
+  if ((opts.optimize ?? true) && !cfg.noOptimize) {
+    cfg = optimizeCfg(cfg);
+    const r = cfg.root;
+    if (r.jt === undefined && r.jf === undefined && r.stmts.length === 0 && r.branch.code === 0x06 && r.branch.k === 0) {
+      throw new FilterError('expression rejects all packets');
+    }
+  }
+  return emitCfg(cfg);
+}

@@ -1,0 +1,11 @@
+export * from './opcodes.js';
+export { compileFilter, compileFilterToCfg, type CompileOptions } from './filter/index.js';
+export { bpfImage, formatImage, formatC, formatDecimal } from './image.js';
+export * from './interpret.js';
+export * from './check.js';
+export * from './seccomp.js';
+export * from './compile-js.js';
+export * from './to-ebpf.js';
+export * from './apply.js';
+export { CbpfError } from './cbpf-error.js';
+export { decodeCbpf, type DecodedCbpf } from './decode.js';
