@@ -1,0 +1,54 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TsbpfError } from '../errors.js';
+import { ObjPinAttr } from './attr.js';
+import { BpfSyscallError } from './errors.js';
+import { lastErrno, libc } from './libc.js';
+import { bpf } from './syscall.js';
+
+export const BPFFS_ROOT = '/sys/fs/bpf';
+export const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+/** Mount points and file system types from /proc/self/mounts. */
+function mountedAt(path: string): string | undefined {
+  for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    const [, mountPoint, fsType] = line.split(' ');
+    if (mountPoint === path) return fsType;
+  }
+  return undefined;
+}
+
+function mountFs(fsType: string, target: string): void {
+  if (!existsSync(target)) mkdirSync(target, { recursive: true });
+  if (libc().mount(fsType, target, fsType, 0, null) !== 0) {
+    throw new BpfSyscallError(`mount(${fsType} on ${target})`, lastErrno());
+  }
+}
+
+/** Makes sure a bpf file system is mounted at /sys/fs/bpf (mounting it if needed, which needs root). */
+export function ensureBpffs(root = BPFFS_ROOT): string {
+  if (mountedAt(root) !== 'bpf') mountFs('bpf', root);
+  return root;
+}
+
+/** The tracefs root, mounting tracefs at /sys/kernel/tracing when neither usual place has it. */
+export function ensureTracefs(): string {
+  for (const root of TRACEFS_ROOTS) if (existsSync(`${root}/events`)) return root;
+  mountFs('tracefs', TRACEFS_ROOTS[0]!);
+  return TRACEFS_ROOTS[0]!;
+}
+
+const cString = (text: string): Uint8Array => new TextEncoder().encode(text + '\0');
+
+/** Pins an object's fd at a path inside bpffs (mounting bpffs and creating parent folders as needed). */
+export function pinFd(fd: number, path: string): void {
+  if (!path.startsWith('/')) throw new TsbpfError('linux/bad-pin-path', `pin path must be absolute: ${path}`);
+  if (path.startsWith(BPFFS_ROOT + '/')) ensureBpffs();
+  mkdirSync(dirname(path), { recursive: true });
+  bpf('OBJ_PIN', ObjPinAttr, { pathname: cString(path), bpf_fd: fd });
+}
+
+/** Opens a pinned object; returns its new fd. */
+export function openPinned(path: string, flags = 0): number {
+  return bpf('OBJ_GET', ObjPinAttr, { pathname: cString(path), file_flags: flags }).ret;
+}
