@@ -61,6 +61,8 @@ export const MAP_TYPES: readonly MapTypeRow[] = [
   row(MapType.queue, checks.keyless, (s, c) => new QueueStackMap(s, c, false)),
   row(MapType.stack, checks.keyless, (s, c) => new QueueStackMap(s, c, true)),
   row(MapType.bloom_filter, checks.keyless, (s, c) => new BloomFilterMap(s, c)),
+  // There are no stacks to record in user space: bpf_get_stackid finds none, so this stays empty.
+  row(MapType.stack_trace, (s) => need(s.keySize === 4 && s.valueSize >= 8 && s.valueSize % 8 === 0, 'key_size must be 4 and value_size a multiple of 8') ?? need(s.maxEntries > 0, 'max_entries must be > 0'), (s, c) => new HashMap(s, c)),
 ];
 
 const BY_TYPE: ReadonlyMap<number, MapTypeRow> = new Map(MAP_TYPES.map((r) => [r.type, r]));

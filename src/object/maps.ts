@@ -70,7 +70,11 @@ export function legacyMaps(elf: ElfFile): ObjectMap[] {
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = elf.littleEndian;
-  return symbols.map((sym) => {
+  // iproute2's struct bpf_elf_map (36+ bytes) adds id, pinning, inner_id and inner_idx after the
+  // five libbpf fields.
+  const iproute2 = defSize >= 36;
+  type LegacyMap = ObjectMap & { offset: number; elfId?: number; innerId?: number; innerIndex?: number };
+  const maps = symbols.map((sym): LegacyMap => {
     if (sym.value + 20 > bytes.length) {
       throw new ObjectError('bad-map-def', `map ${sym.name} lies outside section maps`, { file: elf.fileName, section: 'maps' });
     }
@@ -85,8 +89,19 @@ export function legacyMaps(elf: ElfFile): ObjectMap[] {
       origin: 'legacy' as const,
       section: 'maps',
       offset: sym.value,
-    } satisfies ObjectMap & { offset: number };
+      ...(iproute2 ? { pinning: u32(6), elfId: u32(5), innerId: u32(7), innerIndex: u32(8) } : {}),
+      // samples/bpf's bpf_load.c format: inner_map_idx and numa_node after the five fields.
+      ...(defSize === 28 ? { innerIndex: u32(5) } : {}),
+    };
   });
+  // Map-in-map templates: by inner_idx (position in the section) or inner_id (another map's id).
+  for (const map of maps) {
+    if (map.type !== MapType.array_of_maps && map.type !== MapType.hash_of_maps) continue;
+    const byIndex = map.innerIndex !== undefined && map.innerIndex !== 0xffffffff ? maps[map.innerIndex] : undefined;
+    const inner = byIndex ?? (map.innerId ? maps.find((m) => m !== map && m.elfId === map.innerId) : undefined);
+    if (inner) map.innerMap = { name: inner.name, type: inner.type, keySize: inner.keySize, valueSize: inner.valueSize, maxEntries: inner.maxEntries, flags: inner.flags };
+  }
+  return maps.map(({ elfId: _id, innerId: _innerId, innerIndex: _innerIndex, ...m }) => m);
 }
 
 /** `__uint(name, n)` is a pointer to an array of n elements; `__type(name, T)` a pointer to T. */

@@ -2,6 +2,7 @@ import { TsbpfError } from '../errors.js';
 import type { ExecEnv } from '../helpers/env.js';
 import { denseHelperTable, helperImplementations } from '../helpers/index.js';
 import { PACKET_HELPERS } from '../helpers/packet.js';
+import { ABSENT_HELPERS } from '../helpers/absent.js';
 import { helperAllowed, helperProto } from '../helpers/prototypes.js';
 import type { Instruction } from '../isa/instruction.js';
 import { ObjectArrayMap } from '../maps/array.js';
@@ -83,7 +84,7 @@ export interface TestRunResult {
 
 export interface LoadObjectOptions {
   fileName?: string;
-  /** Program type for programs whose section name does not say (cilium's `2/1`, `from-netdev`). */
+  /** Program type for programs whose section name does not say (cilium's `2/1`, `from-netdev`), as libbpf's bpf_program__set_type. */
   type?: string;
   /** Load only these programs (by function name); default all. */
   programs?: readonly string[];
@@ -111,6 +112,25 @@ export class LoadedObject {
     const m = this.maps.get(name);
     if (!m) throw new TsbpfError('runtime/no-map', `no map ${name} in ${this.object.fileName ?? 'the object'} (maps: ${[...this.maps.keys()].join(', ') || 'none'})`);
     return m;
+  }
+}
+
+/**
+ * What libbpf (and iproute2) fill in before creating a map: perf event arrays default to 4-byte keys
+ * and values and one slot per CPU; a ring buffer's BTF value type is documentation, its sizes are 0;
+ * map-in-map values are 4-byte ids.
+ */
+export function withLibbpfDefaults(spec: MapSpec, cpus: number): MapSpec {
+  switch (spec.type) {
+    case MapType.perf_event_array:
+      return { ...spec, keySize: spec.keySize || 4, valueSize: spec.valueSize || 4, maxEntries: spec.maxEntries || cpus };
+    case MapType.ringbuf:
+      return { ...spec, keySize: 0, valueSize: 0 };
+    case MapType.array_of_maps:
+    case MapType.hash_of_maps:
+      return { ...spec, valueSize: spec.valueSize || 4 };
+    default:
+      return spec;
   }
 }
 
@@ -147,7 +167,7 @@ export class Runtime {
     this.cpus = options.cpus ?? 1;
     this.services = new DefaultServices(options);
     this.engine = options.engine ?? interpreter;
-    this.helpers = denseHelperTable(helperImplementations(PACKET_HELPERS));
+    this.helpers = denseHelperTable(helperImplementations(PACKET_HELPERS, ABSENT_HELPERS));
   }
 
   /** BPF_MAP_CREATE. The map's id is what programs' LD_IMM64 map_fd immediates name. */
@@ -261,7 +281,7 @@ export class Runtime {
   loadObject(input: Uint8Array | BpfObject, options: LoadObjectOptions = {}): LoadedObject {
     const object = input instanceof Uint8Array ? openObject(input, options.fileName === undefined ? {} : { fileName: options.fileName }) : input;
     const maps = new Map<string, BpfMap>();
-    for (const spec of object.maps) maps.set(spec.name, this.createMap(spec));
+    for (const spec of object.maps) maps.set(spec.name, this.createMap(withLibbpfDefaults(spec, this.cpus)));
     for (const spec of object.maps) {
       const holder = maps.get(spec.name)!;
       for (const slot of spec.innerSlots ?? []) {
@@ -280,7 +300,7 @@ export class Runtime {
   }
 
   private loadObjectProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMap<string, BpfMap>, options: LoadObjectOptions): LoadedProgram {
-    const type = options.type ?? p.type;
+    const type = p.type ?? options.type;
     if (type === undefined) {
       throw new LoadError(p.name, `section ${p.section} does not name a program type; pass one (--type xdp, sched_cls ...)`);
     }
