@@ -5,6 +5,8 @@ import { Errno, MapFlag, UpdateFlag, round8, type MapSpec } from './spec.js';
 /** Index of a 4-byte array key. */
 const indexOf = (key: Uint8Array): number => (key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0;
 const keyOfIndex = (i: number): Uint8Array => new Uint8Array(new Uint32Array([i]).buffer);
+/** The kernel's check: `(flags & ~BPF_F_LOCK) > BPF_EXIST` is EINVAL. */
+const validFlags = (flags: number): boolean => (flags & ~UpdateFlag.F_LOCK) <= UpdateFlag.EXIST;
 
 /**
  * BPF_MAP_TYPE_ARRAY and PERCPU_ARRAY: preallocated, zero-filled, indexed by a u32; entries cannot be
@@ -39,7 +41,7 @@ export class ArrayMap extends BpfMap {
 
   override updateElem(keyAddr: number, valueAddr: number, flags: number, cpu: number): number {
     const index = this.space.view.getUint32(keyAddr, true);
-    if (flags > UpdateFlag.F_LOCK + UpdateFlag.EXIST) return -Errno.EINVAL;
+    if (!validFlags(flags)) return -Errno.EINVAL;
     if (index >= this.spec.maxEntries) return -Errno.E2BIG;
     if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
     const dst = this.valueAddress(index, cpu);
@@ -59,6 +61,7 @@ export class ArrayMap extends BpfMap {
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
     this.checkKey(key);
     this.checkValue(value);
+    if (!validFlags(flags)) this.fail(Errno.EINVAL, `bad update flags ${flags}`);
     const index = indexOf(key);
     if (index >= this.spec.maxEntries) this.fail(Errno.E2BIG, `index ${index} >= max_entries ${this.spec.maxEntries}`);
     if ((flags & 3) === UpdateFlag.NOEXIST) this.fail(Errno.EEXIST, 'array entries always exist');
