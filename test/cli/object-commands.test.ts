@@ -92,3 +92,10 @@ test('bad input: a missing file, a non-ELF file and a wrong flag exit 2 with a c
   assert.equal(flag.code, 2);
   assert.match(flag.err, /Unknown option '--bogus'/);
 });
+
+test('disasm --source interleaves the C source lines from BTF line_info', async () => {
+  const r = await cli('disasm', '--source', fixture('loop.bpf.o'));
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^; bpf_loop\(i, is_prime_step, &c, 0\);$/m);
+  assert.match(r.out, /^; primes = count;$/m);
+});

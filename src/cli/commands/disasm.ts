@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
 import { TsbpfError } from '../../errors.js';
+import { btfExtFromElf, btfFromElf } from '../../btf/index.js';
 import { parseElf, SHF_EXECINSTR, STT_FILE, STT_SECTION, type ElfFile, type ElfSymbol } from '../../elf/index.js';
 import { decode, jumpTarget, parseHexBytes, type Instruction } from '../../isa/instruction.js';
 import { formatInstruction, slotsAt, tryClassify, type Syntax } from '../../isa/disasm.js';
 import { disassemble } from '../../isa/disasm.js';
 
-const USAGE = `usage: tsbpf disasm FILE [--syntax llvm|ubpf] [--hex-imm] [--bytes] [--no-addresses] [--objdump]
+const USAGE = `usage: tsbpf disasm FILE [--syntax llvm|ubpf] [--hex-imm] [--bytes] [--no-addresses] [--objdump] [--source]
 
 Disassemble eBPF bytecode. FILE ('-' for standard input) is raw little-endian bytecode, hex text
 (detected when the file is only hex digits, whitespace, commas, 0x prefixes and # comments) or an ELF
@@ -18,6 +19,8 @@ object, whose executable sections are listed the way llvm-objdump -d lists them.
   --bytes             show each instruction's raw bytes (always shown for ELF objects)
   --no-addresses      leave out the instruction index column
   --objdump           print calls and map loads exactly as llvm-objdump does (loses the call kind)
+  --source            ELF objects: show the C source lines (BTF line_info) above their code, like
+                      llvm-objdump -S
 
 Exit codes: 0 ok, 2 usage or unreadable input.`;
 
@@ -30,6 +33,11 @@ export interface ElfListingOptions {
   objdump?: boolean;
   /** Name printed in the `file format` line. */
   fileName?: string;
+  /**
+   * Source lines (from BTF line_info) by section name and byte offset, printed as `; line` before the
+   * instruction they start at, like `llvm-objdump -S`.
+   */
+  source?: ReadonlyMap<string, ReadonlyMap<number, string>>;
 }
 
 /** Symbols that label code in a section, the ones llvm-objdump prints as `<name>:` headers. */
@@ -58,9 +66,14 @@ export function disassembleElf(elf: ElfFile, options: ElfListingOptions = {}): s
     for (const s of symbols) byAddress.set(s.value, s);
     out += `\nDisassembly of section ${section.name}:\n`;
     if (!byAddress.has(0)) out += `\n${'0'.repeat(16)} <${section.name}>:\n`;
+    const lines = options.source?.get(section.name);
+    let lastLine: string | undefined;
     for (let i = 0; i < insns.length;) {
       const symbol = byAddress.get(i * 8);
       if (symbol) out += `\n${(i * 8).toString(16).padStart(16, '0')} <${symbol.name}>:\n`;
+      const sourceLine = lines?.get(i * 8);
+      if (sourceLine !== undefined && sourceLine !== lastLine) out += `; ${sourceLine.trim()}\n`;
+      if (sourceLine !== undefined) lastLine = sourceLine;
       const width = slotsAt(insns, i);
       let line = `${String(i).padStart(8)}:\t`;
       if (showBytes) line += Array.from(bytes.subarray(i * 8, (i + width) * 8), (b) => b.toString(16).padStart(2, '0')).join(' ') + '\t';
@@ -83,6 +96,19 @@ function branchNote(insns: readonly Instruction[], index: number, symbols: reado
   if (best === undefined) return '';
   const delta = target - BigInt(best.value);
   return delta === 0n ? ` <${best.name}>` : ` <${best.name}+0x${delta.toString(16)}>`;
+}
+
+/** line_info text by section and byte offset; an object without BTF line info has none. */
+function sourceLines(elf: ElfFile): Map<string, Map<number, string>> {
+  const out = new Map<string, Map<number, string>>();
+  const btf = btfFromElf(elf);
+  const ext = btf ? btfExtFromElf(elf, btf) : undefined;
+  for (const group of ext?.lineInfo ?? []) {
+    const lines = new Map<number, string>();
+    for (const record of group.records) if (record.line) lines.set(record.insnOff, record.line);
+    out.set(group.sectionName, lines);
+  }
+  return out;
 }
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
@@ -112,6 +138,7 @@ export const command: Command = {
           bytes: { type: 'boolean', default: false },
           'no-addresses': { type: 'boolean', default: false },
           objdump: { type: 'boolean', default: false },
+          source: { type: 'boolean', default: false },
         },
       });
     } catch (err) {
@@ -126,7 +153,8 @@ export const command: Command = {
     const kind = classifyInput(bytes);
     if (kind === 'elf') {
       const elf = parseElf(bytes, { fileName: file });
-      io.stdout(disassembleElf(elf, { syntax, hex: values['hex-imm'], fileName: file, objdump: true }));
+      const source = values.source ? sourceLines(elf) : undefined;
+      io.stdout(disassembleElf(elf, { syntax, hex: values['hex-imm'], fileName: file, objdump: true, ...(source ? { source } : {}) }));
       return EXIT_OK;
     }
     const code = kind === 'hex' ? parseHexBytes(Buffer.from(bytes).toString('latin1')) : bytes;
