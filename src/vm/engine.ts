@@ -41,11 +41,11 @@ export interface RunOptions<Env = unknown> {
 
 export interface RunResult {
   /** r0 as unsigned halves, and as a bigint for convenience (not on hot paths). */
-  r0lo: number;
-  r0hi: number;
+  readonly r0lo: number;
+  readonly r0hi: number;
   readonly r0: bigint;
   /** Instructions executed (interpreter; the JIT reports what it counted, or -1). */
-  executed: number;
+  readonly executed: number;
 }
 
 export interface ExecutableProgram<Env = unknown> {
@@ -82,13 +82,24 @@ export class ExecutionError extends TsbpfError {
   }
 }
 
+/**
+ * The result engines return. A class, so the `r0` getter lives on the prototype: an object literal
+ * with its own getter per run costs more than running a small program.
+ */
+export class EngineResult implements RunResult {
+  readonly r0lo: number;
+  readonly r0hi: number;
+  readonly executed: number;
+  constructor(r0lo: number, r0hi: number, executed: number) {
+    this.r0lo = r0lo >>> 0;
+    this.r0hi = r0hi >>> 0;
+    this.executed = executed;
+  }
+  get r0(): bigint {
+    return (BigInt(this.r0hi) << 32n) | BigInt(this.r0lo);
+  }
+}
+
 export function makeResult(r0lo: number, r0hi: number, executed: number): RunResult {
-  return {
-    r0lo: r0lo >>> 0,
-    r0hi: r0hi >>> 0,
-    executed,
-    get r0() {
-      return (BigInt(r0hi >>> 0) << 32n) | BigInt(r0lo >>> 0);
-    },
-  };
+  return new EngineResult(r0lo, r0hi, executed);
 }

@@ -1,0 +1,3 @@
+export * from './parse.js';
+export * from './helpers.js';
+export * from './run.js';

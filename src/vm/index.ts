@@ -1,0 +1,6 @@
+export * from './abi.js';
+export * from './engine.js';
+export * from './memory.js';
+export * from './int64.js';
+export { interpreter, InterpretedProgram, type InterpreterRunOptions, type PacketWindow } from './interpreter.js';
+export { ENGINE_NAMES, isEngineName, loadEngine } from './engines.js';
