@@ -122,7 +122,7 @@ export class InterpretedProgram<Env = unknown> implements ExecutableProgram<Env>
   private newState(regfile: number, stackTop: number, R: Int32Array, frames: Int32Array): RunState<Env> {
     const call: HelperCall<Env> = { space: this.space, regfile, insn: 0, env: undefined as Env, tailCallTarget: undefined };
     const run: RunState<Env> = {
-      program: this, call, budget: DEFAULT_BUDGET, packet: undefined, executed: 0, depth: 0, r0lo: 0, r0hi: 0, stackTop,
+      program: this, call, budget: DEFAULT_BUDGET, packet: undefined, executed: 0, depth: 0, r0lo: 0, r0hi: 0, stackTop, saves: [],
     };
     call.invoke = (target, callbackArgs) => invokeCallback(run, R, frames, target, callbackArgs);
     return run;
@@ -141,6 +141,8 @@ export class InterpretedProgram<Env = unknown> implements ExecutableProgram<Env>
 
 interface RunState<Env> {
   program: InterpretedProgram<Env>;
+  /** Register save areas for callbacks, by depth. */
+  readonly saves: Int32Array[];
   readonly call: HelperCall<Env>;
   budget: number;
   packet: PacketWindow | undefined;
@@ -202,7 +204,9 @@ function invokeCallback<Env>(run: RunState<Env>, R: Int32Array, F: Int32Array, t
     throw new ExecutionError('vm/bad-callback', `callback target ${target} is outside the program`, insn);
   }
   if (depth >= MAX_CALL_FRAMES) throw new ExecutionError('vm/call-depth', `call depth exceeds ${MAX_CALL_FRAMES} frames`, insn);
-  const saved = R.slice();
+  // One save area per depth, reused: callbacks run in tight loops (bpf_loop) and must not allocate.
+  const saved = (run.saves[depth] ??= new Int32Array(R.length));
+  saved.set(R);
   for (let i = 0; i < 5; i++) setRegister(R, i + 1, i < args.length ? args[i]! : 0);
   R[20] = saved[20]! - STACK_FRAME_BYTES;
   try {
