@@ -110,6 +110,11 @@ export class HashMap extends BpfMap {
     if (!this.remove(keyOfBytes(key))) this.fail(Errno.ENOENT, 'no such key');
   }
 
+  /** Direct iteration (the default walks nextKey, which is O(n) per step here). */
+  override *keys(): IterableIterator<Uint8Array> {
+    for (const key of [...this.elements.keys()]) yield bytesOfKey(key, this.spec.keySize);
+  }
+
   nextKey(key?: Uint8Array): Uint8Array | undefined {
     // Kernel semantics: an unknown (or absent) key restarts from the first key.
     const keys = [...this.elements.keys()];
@@ -173,6 +178,10 @@ export class ObjectHashMap<T> extends BpfMap {
   delete(key: Uint8Array): void {
     this.checkKey(key);
     if (!this.objects.delete(keyOfBytes(key))) this.fail(Errno.ENOENT, 'no such key');
+  }
+
+  override *keys(): IterableIterator<Uint8Array> {
+    for (const key of [...this.objects.keys()]) yield bytesOfKey(key, this.spec.keySize);
   }
 
   nextKey(key?: Uint8Array): Uint8Array | undefined {

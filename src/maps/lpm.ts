@@ -117,20 +117,31 @@ export class LpmTrieMap extends BpfMap {
     if (r < 0) this.fail(-r, 'delete failed');
   }
 
+  private ordered(): [string, Prefix][] {
+    return [...this.byKey.entries()].sort((a, b) => b[1].prefixLen - a[1].prefixLen || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  private keyOf(entry: Prefix): Uint8Array {
+    const out = new Uint8Array(this.spec.keySize);
+    new DataView(out.buffer).setUint32(0, entry.prefixLen, true);
+    out.set(entry.data, 4);
+    return out;
+  }
+
+  override *keys(): IterableIterator<Uint8Array> {
+    for (const [, entry] of this.ordered()) yield this.keyOf(entry);
+  }
+
   /** Most specific prefixes first (the kernel walks its trie post-order: children before parents). */
   nextKey(key?: Uint8Array): Uint8Array | undefined {
-    const ordered = [...this.byKey.entries()].sort((a, b) => b[1].prefixLen - a[1].prefixLen || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const ordered = this.ordered();
     let at = -1;
     if (key !== undefined) {
       const prefixLen = new DataView(key.buffer, key.byteOffset, 4).getUint32(0, true);
       at = prefixLen <= this.dataSize * 8 ? ordered.findIndex(([id]) => id === LpmTrieMap.id(prefixLen, key, 4)) : -1;
     }
     const next = ordered[at + 1];
-    if (next === undefined) return undefined;
-    const out = new Uint8Array(this.spec.keySize);
-    new DataView(out.buffer).setUint32(0, next[1].prefixLen, true);
-    out.set(next[1].data, 4);
-    return out;
+    return next === undefined ? undefined : this.keyOf(next[1]);
   }
 
   override dispose(): void {

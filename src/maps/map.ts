@@ -149,10 +149,17 @@ export abstract class BpfMap {
 /** Read a key at an address as a Map key: a number for 4-byte keys, else a latin1 string. */
 export function keyAt(u8: Uint8Array, address: number, size: number): number | string {
   if (size === 4) return (u8[address]! | (u8[address + 1]! << 8) | (u8[address + 2]! << 16) | (u8[address + 3]! << 24)) >>> 0;
-  let s = '';
-  for (let i = 0; i < size; i++) s += String.fromCharCode(u8[address + i]!);
+  // Two bytes per UTF-16 code unit, one fromCharCode call: map lookups are on the per-packet path.
+  const half = size >> 1;
+  const units = half <= KEY_UNITS.length ? KEY_UNITS : new Array<number>(half);
+  for (let i = 0; i < half; i++) units[i] = u8[address + 2 * i]! | (u8[address + 2 * i + 1]! << 8);
+  let s = String.fromCharCode.apply(null, half === units.length ? units : units.slice(0, half));
+  if (size & 1) s += String.fromCharCode(u8[address + size - 1]!);
   return s;
 }
+
+/** Scratch for keyAt (keys up to 64 bytes), so building a key allocates only the string. */
+const KEY_UNITS: number[] = new Array<number>(32).fill(0);
 
 export function keyOfBytes(key: Uint8Array): number | string {
   return keyAt(key, 0, key.length);
@@ -160,7 +167,15 @@ export function keyOfBytes(key: Uint8Array): number | string {
 
 export function bytesOfKey(key: number | string, size: number): Uint8Array {
   const out = new Uint8Array(size);
-  if (typeof key === 'number') new DataView(out.buffer).setUint32(0, key, true);
-  else for (let i = 0; i < size; i++) out[i] = key.charCodeAt(i);
+  if (typeof key === 'number') {
+    new DataView(out.buffer).setUint32(0, key, true);
+    return out;
+  }
+  for (let i = 0; i < size >> 1; i++) {
+    const unit = key.charCodeAt(i);
+    out[2 * i] = unit & 0xff;
+    out[2 * i + 1] = unit >> 8;
+  }
+  if (size & 1) out[size - 1] = key.charCodeAt(size >> 1);
   return out;
 }
