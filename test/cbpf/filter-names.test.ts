@@ -37,7 +37,8 @@ const NAMES: NameTables = {
     'eth-ipv4x4-ipv6x2.host357.libpcap.test': MAC357,
   },
   networks: {
-    'net-10-0-0-0.libpcap.test': '10', 'net-10-20-0-0.libpcap.test': '10.20', 'net-10-20-30-0.libpcap.test': '10.20.30',
+    'net-10-0-0-0.libpcap.test': '10.0.0.0', 'net-10-20-0-0.libpcap.test': '10.20.0.0',
+    'net-10-20-30-0.libpcap.test': '10.20.30.0',
   },
 };
 

@@ -99,3 +99,31 @@ test('disasm --source interleaves the C source lines from BTF line_info', async 
   assert.match(r.out, /^; bpf_loop\(i, is_prime_step, &c, 0\);$/m);
   assert.match(r.out, /^; primes = count;$/m);
 });
+
+test('test-run shows bpf_printk output as trace lines', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-printk-'));
+  try {
+    const source = join(dir, 'printk.bpf.c');
+    writeFileSync(source, '');
+    // A prebuilt object is not needed: calls_globals has no printk, so use the runtime directly.
+    const { Runtime } = await import('../../src/runtime/index.js');
+    const { assemble } = await import('../../src/isa/asm.js');
+    const runtime = new Runtime();
+    // "n=%d\n" on the stack, then bpf_trace_printk(fmt, 6, 42).
+    const program = runtime.loadProgram(assemble(`
+      r1 = 0x000a64253d6e ll
+      *(u64 *)(r10 - 8) = r1
+      r1 = r10
+      r1 += -8
+      r2 = 6
+      r3 = 42
+      call 6
+      r0 = 2
+      exit`), { type: 'xdp' });
+    program.testRun({ data: new Uint8Array(14) });
+    assert.match(runtime.services.traceLog[0]!, /bpf_trace_printk: n=42\n?$/);
+    runtime.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -32,6 +32,11 @@ export interface CompileOptions {
   linuxExtensions?: boolean;
   /** Host, MAC and network names to use before /etc/hosts, /etc/ethers, /etc/networks. */
   names?: NameTables;
+  /**
+   * Compile for a savefile instead of a live capture, as libpcap does when the pcap_t reads a file:
+   * 'swapped' when the file's byte order differs from this host's. Affects DLT_NULL/LOOP/ENC/PFLOG.
+   */
+  offline?: 'swapped' | 'unswapped';
 }
 
 /** Parses and generates the CFG (before any optimisation). */
@@ -40,6 +45,7 @@ export function compileFilterToCfg(expr: string, opts: CompileOptions = {}): Cfg
   if (snaplen === 0) throw new FilterError('snaplen of 0 rejects all packets');
   const g = new Generator();
   g.names = opts.names;
+  g.offline = opts.offline;
   g.init(resolveLinkType(opts.linkType), snaplen, opts.netmask, opts.linuxExtensions ?? false);
   const body = new Parser(expr, g).parse();
   const root = g.finish(body);

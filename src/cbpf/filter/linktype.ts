@@ -16,7 +16,15 @@ export const DLT = {
   LINUX_IRDA: 144, IEEE802_11_RADIO_AVS: 163, BACNET_MS_TP: 165, PPP_PPPD: 166, ERF: 197, PPI: 192,
   IPNET: 226, IPV4: 228, IPV6: 229, NETANALYZER: 240, NETANALYZER_TRANSPARENT: 241, LINUX_SLL2: 276,
   DSA_TAG_BRCM: 281, DSA_TAG_BRCM_PREPEND: 282, DSA_TAG_DSA: 284, DSA_TAG_EDSA: 285,
+  JUNIPER_MONITOR: 164, JUNIPER_PPPOE: 167, JUNIPER_PPPOE_ATM: 168, JUNIPER_ETHER: 178,
+  JUNIPER_PPP: 179, JUNIPER_FRELAY: 180, JUNIPER_CHDLC: 181, JUNIPER_VP: 183, JUNIPER_ISM: 194, JUNIPER_ST: 200,
+  JUNIPER_VS: 209, JUNIPER_SRX_E2E: 210, JUNIPER_FIBRECHANNEL: 211, JUNIPER_ATM_CEMIC: 238,
 } as const;
+
+/** Juniper's capture headers: all start with the "MGC" cookie and a direction flag. */
+export const isJuniper = (dlt: number): boolean => JUNIPER.has(dlt);
+const JUNIPER = new Set<number>([130, 131, 132, 133, 134, 135, 136, 137, 164, 167, 168, 178, 179, 180, 181, 183,
+  194, 200, 209, 210, 211, 238]);
 
 /** LINKTYPE_* numbers that differ from the DLT_* value libpcap uses internally. */
 const LINKTYPE_ALIASES: Record<number, number> = { 101: DLT.RAW, 14: DLT.RAW, 100: DLT.ATM_RFC1483, 50: DLT.PPP_SERIAL };
@@ -93,7 +101,10 @@ const OFFSETS: Record<number, LinkOffsets> = {
   [DLT.JUNIPER_SERVICES]: off(NOT_SET, NOT_SET),
 };
 
-export function linkOffsets(dlt: number): LinkOffsets | undefined { return OFFSETS[dlt]; }
+export function linkOffsets(dlt: number): LinkOffsets | undefined {
+  // Known types without a network layer libpcap can find: every protocol test fails with its own error.
+  return OFFSETS[dlt] ?? (isJuniper(dlt) || Object.values(DLT).includes(dlt as 0) ? off(NOT_SET, NOT_SET) : undefined);
+}
 
 /** A link type given as tcpdump's name (`EN10MB`, `DLT_EN10MB`, case-insensitive) or a number. */
 export function resolveLinkType(lt: number | string | undefined): number {

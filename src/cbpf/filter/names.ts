@@ -128,7 +128,7 @@ export function networkByName(name: string, extra?: NameTables): number | undefi
       const a = f[1] ? parseIPv4Partial(f[1]) : undefined;
       if (!a) continue;
       // getnetbyname returns the number right-aligned ("10" -> 10, "10.20" -> 0x0a14).
-      const v = a.addr >>> (32 - a.bits);
+      const v = a.addr;
       for (const n of [f[0]!, ...f.slice(2)]) m.set(n.toLowerCase(), v);
     }
     return m;

@@ -239,13 +239,17 @@ export class BlockPass {
       ep.succ = jt(succ);
     }
     const edges = this.graph.edges;
+    (globalThis as unknown as {C: number[]}).C[3]++;
     restart: for (;;) {
       for (let w = 0; w < ep.edom.length; w++) {
         let bits = ep.edom[w]!;
         while (bits !== 0) {
           const bit = 31 - Math.clz32(bits & -bits);
           bits &= ~(1 << bit);
-          const target = foldEdge(ep.succ!, edges[w * 32 + bit]!);
+          const cand = edges[w * 32 + bit]!;
+          (globalThis as unknown as {C: number[]}).C[0]++;
+          if (Math.abs(cand.code) === ep.succ!.branch.code && cand.pred.val[A_ATOM] === ep.succ!.val[A_ATOM]) (globalThis as unknown as {C: number[]}).C[1]++;
+          const target = foldEdge(ep.succ!, cand);
           if (target && !useConflict(ep.pred, target)) {
             this.progress.done = false;
             ep.succ = target;
@@ -294,6 +298,7 @@ export class BlockPass {
       same = chain(n);
     }
     const pull = same.succ!;
+    (globalThis as unknown as {C: number[]}).C[2]++;
     same.succ = chain(pull).succ;
     chain(pull).succ = diff.succ;
     if (atTop) {

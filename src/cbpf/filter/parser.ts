@@ -40,6 +40,10 @@ export class Parser {
   private toks: Token[];
   private pos = 0;
   private readonly q: Qualify;
+  /** Column of the primitive being generated: where semantic errors (unknown host...) point. */
+  private primitiveColumn = 1;
+  /** Nesting of parentheses and `not`s; bounded so deep input fails cleanly, not by stack overflow. */
+  private depth = 0;
 
   constructor(src: string, private readonly g: Generator) {
     this.toks = tokenize(src);
@@ -54,8 +58,8 @@ export class Parser {
       return n.b;
     } catch (e) {
       if (e instanceof FilterError && e.location.column === undefined) {
-        const col = this.toks[Math.min(this.pos, this.toks.length - 1)]!.column;
-        throw e instanceof FilterSyntaxError ? new FilterSyntaxError(e.reason, col) : new FilterError(e.reason, col, e.code);
+        if (e instanceof FilterSyntaxError) throw new FilterSyntaxError(e.reason, this.peek().column);
+        throw new FilterError(e.reason, this.primitiveColumn, e.code);
       }
       throw e;
     }
@@ -121,17 +125,30 @@ export class Parser {
   }
 
   private term(ctx: Qual): Node {
-    if (this.isNot(this.peek())) {
-      this.next();
-      const n = this.term(ctx);
-      return { b: this.g.not(n.b), q: n.q };
-    }
-    return this.rterm(ctx);
+    this.enter();
+    try {
+      if (this.isNot(this.peek())) {
+        this.next();
+        const n = this.term(ctx);
+        return { b: this.g.not(n.b), q: n.q };
+      }
+      return this.rterm(ctx);
+    } finally { this.depth--; }
+  }
+
+  private enter(): void {
+    if (++this.depth > 1000) throw new FilterSyntaxError('filter expression nested too deeply', this.peek().column);
   }
 
   /** `id`: a name/number/address with the inherited qualifiers, `not id`, or `( pid )`. */
   private id(ctx: Qual): Node {
+    this.enter();
+    try { return this.idInner(ctx); } finally { this.depth--; }
+  }
+
+  private idInner(ctx: Qual): Node {
     const t = this.peek();
+    this.primitiveColumn = t.column;
     if (this.isNot(t)) {
       this.next();
       const n = this.id(ctx);
@@ -178,6 +195,7 @@ export class Parser {
   // ---- terms ----
   private rterm(ctx: Qual): Node {
     const t = this.peek();
+    this.primitiveColumn = t.column;
     // ( expr ) or an arithmetic expression in parentheses.
     if (this.isOp(t, '(')) {
       const after = this.toks[this.afterParens(this.pos)]!;
@@ -263,6 +281,11 @@ export class Parser {
   }
 
   private arthPrimary(): Arth {
+    this.enter();
+    try { return this.arthPrimaryInner(); } finally { this.depth--; }
+  }
+
+  private arthPrimaryInner(): Arth {
     const t = this.next();
     if (t.kind === 'NUM') return this.g.loadi(t.value!);
     if (this.isKw(t, 'len')) return this.g.loadLen();

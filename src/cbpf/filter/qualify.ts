@@ -90,8 +90,7 @@ export class Qualify {
       }
       case 'gateway':
         if (s !== undefined) this.fail(`'gateway' is not a valid qualifier for '${s}'`);
-        this.fail("'gateway' requires a name");
-      // eslint-disable-next-line no-fallthrough
+        return this.fail("'gateway' requires a name");
       case 'proto':
         if (s !== undefined) this.fail(`'proto' qualifier applied to IPv4 address`);
         if (dir !== 'default') this.fail(`'${dir}' is not a valid qualifier for 'proto'`);
@@ -122,8 +121,9 @@ export class Qualify {
       }
       case 'default': case 'host': {
         if (proto === 'link') {
+          if (WLAN_ONLY_DIRS.has(dir) && !g.isWlan()) this.fail(`'${dir}' is valid for 802.11 syntax only`);
           const mac = etherByName(name, g.names);
-          if (!mac) this.fail(`unknown ether host '${name}'`);
+          if (!mac) this.fail(`unknown Ethernet-like host '${name}'`);
           return g.macHost(mac, dir);
         }
         const h = hostByName(name, g.names);
@@ -163,10 +163,11 @@ export class Qualify {
       }
       case 'gateway': {
         if (dir !== 'default') this.fail(`'${dir}' is not a valid qualifier for 'gateway'`);
-        const mac = etherByName(name, g.names);
-        if (!mac) this.fail(`unknown ether host '${name}'`);
+        g.checkGatewayLink();
         const h = hostByName(name, g.names);
         if (!h || h.v4.length === 0) this.fail(`unknown host '${name}'`);
+        const mac = etherByName(name, g.names);
+        if (!mac) this.fail(`unknown Ethernet-like host '${name}'`);
         return g.gateway(mac, h.v4, proto);
       }
       case 'proto': {
@@ -215,8 +216,7 @@ export class Qualify {
         if (v === undefined) this.fail(`unknown osi proto '${name}'`);
         return v;
       }
-      case 'isis': this.fail(`unknown 'isis proto' value '${name}'`);
-      // eslint-disable-next-line no-fallthrough
+      case 'isis': return this.fail(`unknown 'isis proto' value '${name}'`);
       default: return PROTO_UNDEF;
     }
   }
@@ -244,8 +244,7 @@ export class Qualify {
     switch (q.addr) {
       case 'net': case 'default': return this.g.genHost([n], m, q.proto, q.dir, q.addr);
       case 'port': case 'portrange': case 'proto': case 'protochain':
-        this.fail(`'${q.addr}' qualifier applied to IPv4 address and ${s2 !== undefined ? 'netmask' : 'prefix length'}`);
-      // eslint-disable-next-line no-fallthrough
+        return this.fail(`'${q.addr}' qualifier applied to IPv4 address and ${s2 !== undefined ? 'netmask' : 'prefix length'}`);
       default: this.fail(`'${q.addr}' is not a valid qualifier for '${text}'`);
     }
   }
@@ -266,8 +265,7 @@ export class Qualify {
         return this.g.genHost6([a], m, q.proto, q.dir, q.addr);
       case 'net': return this.g.genHost6([a], m, q.proto, q.dir, q.addr);
       case 'port': case 'portrange': case 'proto': case 'protochain':
-        this.fail(`'${q.addr}' qualifier applied to IPv6 address${masklen !== 128 ? ' and prefix length' : ''}`);
-      // eslint-disable-next-line no-fallthrough
+        return this.fail(`'${q.addr}' qualifier applied to IPv6 address${masklen !== 128 ? ' and prefix length' : ''}`);
       default: this.fail(`'${q.addr}' is not a valid qualifier for '${s}${masklen !== 128 ? `/${masklen}` : ''}'`);
     }
   }
