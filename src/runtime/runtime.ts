@@ -283,7 +283,8 @@ export class Runtime {
    * each program with its map references bound to the new maps.
    */
   loadObject(input: Uint8Array | BpfObject, options: LoadObjectOptions = {}): LoadedObject {
-    const object = input instanceof Uint8Array ? openObject(input, options.fileName === undefined ? {} : { fileName: options.fileName }) : input;
+    // isView, not instanceof: bytes may come from another realm (a worker, an iframe, node:vm).
+    const object = ArrayBuffer.isView(input) ? openObject(input, options.fileName === undefined ? {} : { fileName: options.fileName }) : input;
     const maps = new Map<string, BpfMap>();
     for (const spec of object.maps) maps.set(spec.name, this.createMap(withLibbpfDefaults(spec, this.cpus)));
     for (const spec of object.maps) {
