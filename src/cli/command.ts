@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TsbpfError } from '../errors.js';
 
 /** Exit codes every subcommand uses. */
@@ -41,4 +42,16 @@ export function nodeIO(): CliIO {
     },
     isTTY: Boolean(process.stdout.isTTY),
   };
+}
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
+/** node:util parseArgs (strict, with positionals) whose errors become UsageError: exit 2 with the usage. */
+export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(argv: string[], options: O): Parsed<O> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true as const, strict: true as const });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,23 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import { TsbpfError } from '../errors.js';
 import { parseHexBytes } from '../isa/instruction.js';
 import type { BpfMap } from '../maps/map.js';
 import { openObject, decodeBtfValue, type BpfObject, type Decoded, type ObjectMap } from '../object/index.js';
 import { UsageError } from './command.js';
 
-/** parseArgs that turns its errors into UsageError (exit 2 with the command's usage). */
-type Parsed<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
-
-export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(argv: string[], options: O): Parsed<O> {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true as const, strict: true as const });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
+export { parseCommandArgs } from './command.js';
 
 export function readInputFile(path: string, what: string): Uint8Array {
   try {

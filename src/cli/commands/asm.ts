@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { assemble } from '../../isa/asm.js';
 import { encode } from '../../isa/instruction.js';
 
@@ -30,19 +29,10 @@ export const command: Command = {
   summary: 'assemble a program (LLVM or uBPF syntax) to bytecode',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          output: { type: 'string', short: 'o' },
-          hex: { type: 'boolean', default: false },
-        },
+    const parsed = parseCommandArgs(argv, {
+        output: { type: 'string', short: 'o' },
+        hex: { type: 'boolean', default: false },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
     const file = positionals[0]!;

@@ -1,6 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { runDirectory, summaryLine, tally, type TestOutcome } from '../../conformance/run.js';
 import { isEngineName, loadEngine } from '../../vm/engines.js';
 
@@ -34,20 +33,11 @@ export const command: Command = {
   summary: 'run a bpf_conformance/uBPF test directory',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          json: { type: 'boolean', default: false },
-          engine: { type: 'string', default: 'interp' },
-          filter: { type: 'string' },
-        },
+    const parsed = parseCommandArgs(argv, {
+        json: { type: 'boolean', default: false },
+        engine: { type: 'string', default: 'interp' },
+        filter: { type: 'string' },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected one test directory');
     const dir = positionals[0]!;

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { TsbpfError } from '../../errors.js';
 import { btfExtFromElf, btfFromElf } from '../../btf/index.js';
 import { parseElf, SHF_EXECINSTR, STT_FILE, STT_SECTION, type ElfFile, type ElfSymbol } from '../../elf/index.js';
@@ -127,23 +126,14 @@ export const command: Command = {
   summary: 'disassemble bytecode, hex or an ELF object',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          syntax: { type: 'string', default: 'llvm' },
-          'hex-imm': { type: 'boolean', default: false },
-          bytes: { type: 'boolean', default: false },
-          'no-addresses': { type: 'boolean', default: false },
-          objdump: { type: 'boolean', default: false },
-          source: { type: 'boolean', default: false },
-        },
+    const parsed = parseCommandArgs(argv, {
+        syntax: { type: 'string', default: 'llvm' },
+        'hex-imm': { type: 'boolean', default: false },
+        bytes: { type: 'boolean', default: false },
+        'no-addresses': { type: 'boolean', default: false },
+        objdump: { type: 'boolean', default: false },
+        source: { type: 'boolean', default: false },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
     const syntax = values.syntax;

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { assemble } from '../../isa/asm.js';
 import { decode, parseHexBytes, type Instruction } from '../../isa/instruction.js';
 import { CONFORMANCE_HELPERS } from '../../conformance/helpers.js';
@@ -54,22 +53,13 @@ export const command: Command = {
   summary: 'run a program over a memory buffer and print r0',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          mem: { type: 'string' },
-          'mem-file': { type: 'string' },
-          engine: { type: 'string', default: 'interp' },
-          checked: { type: 'boolean', default: false },
-          budget: { type: 'string' },
-        },
+    const parsed = parseCommandArgs(argv, {
+        mem: { type: 'string' },
+        'mem-file': { type: 'string' },
+        engine: { type: 'string', default: 'interp' },
+        checked: { type: 'boolean', default: false },
+        budget: { type: 'string' },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
     if (values.mem !== undefined && values['mem-file'] !== undefined) throw new UsageError('give --mem or --mem-file, not both');

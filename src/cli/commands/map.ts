@@ -1,11 +1,22 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { openCapture } from '../../net/index.js';
+import { BpfMap, type MapInfo } from '../../linux/map.js';
+import { BpfSyscallError } from '../../linux/errors.js';
+import { dumpKernelMap, isDumpable } from '../../linux/map-dump.js';
 import { toJson } from '../../object/index.js';
 import { runOverCapture } from '../../runtime/capture-run.js';
-import { EXIT_OK, UsageError, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
 import { dataArgument, formatDecoded, loadObjectFile, parseCommandArgs } from '../object-args.js';
 import { RUN_OPTIONS, dumpAllMaps, loadForRun } from '../run-common.js';
 
 const usage = `usage: tsbpf map dump OBJ [--map NAME] [--prog NAME (--pcap IN | --data HEX | --data-file F) [--repeat N]] [--json]
+       tsbpf map list [--json]
+       tsbpf map dump ID|PIN [--json]
+
+Kernel maps (needs root): 'map list' shows every map in the kernel (like 'bpftool map list');
+'map dump ID' or 'map dump /sys/fs/bpf/PATH' prints a kernel map's entries, decoded through the
+BTF it was created with when it has one (hex otherwise). An ELF file (OBJ) means the userspace
+runtime instead:
 
 Prints an object's maps, keys and values decoded through its BTF (like \`bpftool map dump\`): as
 declared (global data with its initial values), or after running --prog over a capture or a packet.
@@ -22,6 +33,18 @@ export const command: Command = {
   summary: 'inspect maps',
   usage,
   async run(argv, io) {
+    const kernelForm = kernelMapCommand(argv);
+    if (kernelForm) {
+      try {
+        return kernelForm(io);
+      } catch (err) {
+        if (err instanceof BpfSyscallError) {
+          io.stderr(`tsbpf map: ${err.message}\n`);
+          return EXIT_FAILURE;
+        }
+        throw err;
+      }
+    }
     const { values, positionals } = parseCommandArgs(argv, {
       ...RUN_OPTIONS,
       map: { type: 'string' },
@@ -58,3 +81,80 @@ export const command: Command = {
     }
   },
 };
+
+/** An ELF object (the userspace form) rather than a bpffs pin or an id. */
+function isElfFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const magic = new Uint8Array(4);
+    return readSync(fd, magic, 0, 4, 0) === 4 && magic[0] === 0x7f && magic[1] === 0x45 && magic[2] === 0x4c && magic[3] === 0x46;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function describeMap(info: MapInfo): string {
+  return `${info.id}: ${info.typeName.toLowerCase()}  ${info.name ? `name ${info.name}  ` : ''}flags 0x${info.flags.toString(16)}\n`
+    + `\tkey ${info.keySize}B  value ${info.valueSize}B  max_entries ${info.maxEntries}${info.btfId ? `  btf_id ${info.btfId}` : ''}\n`;
+}
+
+function listMaps(): MapInfo[] {
+  const out: MapInfo[] = [];
+  for (const id of BpfMap.ids()) {
+    const map = BpfMap.fromId(id);
+    if (!map) continue;
+    try {
+      out.push(map.info());
+    } finally {
+      map.close();
+    }
+  }
+  return out;
+}
+
+/** `map list`, `map dump ID|PIN` (also bpftool's `id N` / `pinned PATH`), or undefined for the object form. */
+function kernelMapCommand(argv: string[]): ((io: CliIO) => number) | undefined {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  const [sub, ...rest] = args;
+  if (sub === 'list' || sub === 'show') {
+    if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    return (io) => {
+      const infos = listMaps();
+      io.stdout(json ? JSON.stringify(infos, null, 2) + '\n' : infos.map(describeMap).join(''));
+      return EXIT_OK;
+    };
+  }
+  if (sub !== 'dump') return undefined;
+  const [first, second, ...extra] = rest;
+  const target = first === 'id' || first === 'pinned' ? second : first;
+  const trailing = first === 'id' || first === 'pinned' ? extra : second === undefined ? [] : [second, ...extra];
+  if (target === undefined || trailing.length) return undefined;
+  const byId = first === 'id' || (first !== 'pinned' && /^\d+$/.test(target));
+  if (!byId && first !== 'pinned' && isElfFile(target)) return undefined;
+  return (io) => {
+    const map = byId ? BpfMap.fromId(Number(target)) : BpfMap.fromPin(target);
+    if (!map) {
+      io.stderr(`tsbpf map: no map with id ${target}\n`);
+      return EXIT_FAILURE;
+    }
+    try {
+      const info = map.info();
+      if (!isDumpable(info.type)) throw new UsageError(`map ${info.id} is a ${info.typeName.toLowerCase()}: its contents cannot be listed by key`);
+      const entries = dumpKernelMap(map, info);
+      if (json) {
+        io.stdout(toJson({ [info.name || String(info.id)]: entries }, 2) + '\n');
+      } else {
+        const lines = [`map ${info.id} ${info.name}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`];
+        for (const e of entries) lines.push(`  ${formatDecoded(e.key)} => ${formatDecoded(e.value)}`);
+        io.stdout(lines.join('\n') + '\n');
+      }
+      return EXIT_OK;
+    } finally {
+      map.close();
+    }
+  };
+}

@@ -1,11 +1,35 @@
+import { readFileSync } from 'node:fs';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
 import { BpfProgram, type ProgramInfo } from '../../linux/program.js';
-import { BpfSyscallError } from '../../linux/errors.js';
+import { BpfSyscallError, BpfVerifierError } from '../../linux/errors.js';
+import { loadObjectIntoKernel, type KernelObject } from '../../linux/kernel-object.js';
+import { openObjectForKernel } from '../../linux/vmlinux.js';
+import { attachProgram, attachTo, parseTargetWords, type Attachment } from '../../linux/attach-object.js';
+import { BpfLink } from '../../linux/link.js';
+import { TsbpfError } from '../../errors.js';
 
 const USAGE = `usage: tsbpf prog list [--json]
        tsbpf prog show ID [--json]
+       tsbpf prog load OBJ [--pin DIR] [--type TYPE] [--prog NAME]... [--pin-root DIR] [--json]
+       tsbpf prog attach PROG [TARGET...] [--pin-link PATH | --duration SECONDS]
 
-List the programs loaded in the kernel (id, type, name, tag, maps), like 'bpftool prog list'.
+list/show: the programs loaded in the kernel (id, type, name, tag, maps), like 'bpftool prog list'.
+
+load: opens OBJ (CO-RE relocated against this kernel's BTF), creates its maps and loads every
+  program (or only --prog NAME); prints each program's id. Programs live only as long as this
+  command unless --pin DIR pins them at DIR/progs/NAME and the maps at DIR/maps/NAME. Maps declared
+  with pinning LIBBPF_PIN_BY_NAME are pinned (or reused) at /sys/fs/bpf/NAME (--pin-root DIR).
+  On a verifier rejection the whole log is printed, after a one-line summary.
+
+attach: PROG is a pinned program (/sys/fs/bpf/...), a program id, or OBJ:NAME (loaded first).
+  TARGET (optional for OBJ:NAME when its section names the attach point, e.g. tracepoint/x/y):
+    xdp dev IFACE [generic|native|offload]     tcx ingress|egress dev IFACE
+    tracepoint CATEGORY:NAME                   raw_tp NAME
+    uprobe BINARY:SYMBOL[+OFFSET]              uretprobe BINARY:SYMBOL[+OFFSET]
+  The program stays attached until Ctrl-C (or --duration SECONDS), or, with --pin-link PATH, the
+  link is pinned and stays after the command exits (remove the pin to detach). kprobes: this
+  kernel may have none (see 'tsbpf feature probe'); attaching one then says so.
+
 Needs root.
 
 options:
@@ -37,14 +61,151 @@ export function listPrograms(): ProgramInfo[] {
   return out;
 }
 
+interface Flags {
+  json: boolean;
+  pin?: string;
+  pinRoot?: string;
+  type?: string;
+  progs: string[];
+  pinLink?: string;
+  duration?: number;
+  positionals: string[];
+}
+
+function parseFlags(argv: string[]): Flags {
+  const flags: Flags = { json: false, progs: [], positionals: [] };
+  const value = (i: number, name: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new UsageError(`${name} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    switch (arg) {
+      case '--json': flags.json = true; break;
+      case '--pin': flags.pin = value(i++, arg); break;
+      case '--pin-root': flags.pinRoot = value(i++, arg); break;
+      case '--type': flags.type = value(i++, arg).toLowerCase().replace(/^bpf_prog_type_/, ''); break;
+      case '--prog': flags.progs.push(value(i++, arg)); break;
+      case '--pin-link': flags.pinLink = value(i++, arg); break;
+      case '--duration': {
+        const seconds = Number(value(i++, arg));
+        if (!Number.isFinite(seconds) || seconds < 0) throw new UsageError('--duration must be a number of seconds >= 0');
+        flags.duration = seconds;
+        break;
+      }
+      default:
+        if (arg.startsWith('--')) throw new UsageError(`unknown option '${arg}'`);
+        flags.positionals.push(arg);
+    }
+  }
+  return flags;
+}
+
+function openKernelObject(path: string, flags: Flags): KernelObject {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new TsbpfError('cli/read', `cannot read object ${path}: ${(e as Error).message}`, { file: path });
+  }
+  const object = openObjectForKernel(bytes, { fileName: path });
+  return loadObjectIntoKernel(object, {
+    ...(flags.progs.length ? { programs: flags.progs } : {}),
+    ...(flags.type ? { type: flags.type } : {}),
+    ...(flags.pinRoot ? { pinRoot: flags.pinRoot } : {}),
+  });
+}
+
+function load(flags: Flags, io: CliIO): number {
+  const [path, ...extra] = flags.positionals;
+  if (path === undefined) throw new UsageError('prog load needs an object file');
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  using kernel = openKernelObject(path, flags);
+  const pinned = flags.pin ? kernel.pin(flags.pin) : [];
+  const rows = [...kernel.programs].map(([name, prog]) => {
+    const info = prog.info();
+    return { name, id: info.id, type: info.typeName.toLowerCase(), tag: info.tag, ...(flags.pin ? { pin: `${flags.pin}/progs/${name}` } : {}) };
+  });
+  if (flags.json) {
+    io.stdout(JSON.stringify({ programs: rows, pinned, pinnedByName: Object.fromEntries(kernel.pinnedByName) }, null, 2) + '\n');
+  } else {
+    for (const r of rows) io.stdout(`${r.name}: id ${r.id}  ${r.type}  tag ${r.tag}${r.pin ? `  pinned ${r.pin}` : ''}\n`);
+    for (const [map, at] of kernel.pinnedByName) io.stdout(`map ${map}: pinned by name at ${at}\n`);
+    if (!flags.pin) io.stdout('(not pinned: the programs are unloaded when this command exits; use --pin DIR to keep them)\n');
+  }
+  return EXIT_OK;
+}
+
+/** Resolves PROG (pin path, id or OBJ:NAME) and attaches it. */
+function attach(flags: Flags): { attachment: Attachment; owned: { close(): void }[]; what: string } {
+  const [spec, ...words] = flags.positionals;
+  if (spec === undefined) throw new UsageError('prog attach needs a program (pinned path, id or OBJ:NAME)');
+  const objectForm = /^(.+\.o):([A-Za-z_][\w.]*)$/.exec(spec);
+  if (objectForm) {
+    const kernel = openKernelObject(objectForm[1]!, { ...flags, progs: [objectForm[2]!] });
+    try {
+      const target = words.length ? parseTargetWords(words) : undefined;
+      return { attachment: attachProgram(kernel, objectForm[2]!, target), owned: [kernel], what: spec };
+    } catch (e) {
+      kernel.close();
+      throw e;
+    }
+  }
+  if (!words.length) throw new UsageError('a program given by id or pin needs a TARGET (e.g. xdp dev eth0)');
+  const target = parseTargetWords(words);
+  const program = /^\d+$/.test(spec) ? BpfProgram.fromId(Number(spec)) : BpfProgram.fromPin(spec);
+  if (!program) throw new TsbpfError('cli/no-program', `no program with id ${spec}`);
+  try {
+    return { attachment: attachTo(program, target), owned: [program], what: spec };
+  } catch (e) {
+    program.close();
+    throw e;
+  }
+}
+
+async function attachCommand(flags: Flags, io: CliIO): Promise<number> {
+  const { attachment, owned, what } = attach(flags);
+  try {
+    if (flags.pinLink) {
+      if (!(attachment instanceof BpfLink)) throw new UsageError('--pin-link: this attachment is not a link');
+      attachment.pin(flags.pinLink);
+      const info = attachment.info();
+      io.stdout(`${what}: link ${info.id} (${info.typeName.toLowerCase()}) pinned at ${flags.pinLink}; remove the pin to detach\n`);
+      return EXIT_OK;
+    }
+    io.stdout(`${what}: attached (${attachment instanceof BpfLink ? attachment.description : 'socket filter'}); ${flags.duration !== undefined ? `detaching in ${flags.duration} s` : 'Ctrl-C to detach'}\n`);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        process.off('SIGINT', done);
+        process.off('SIGTERM', done);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = flags.duration !== undefined ? setTimeout(done, flags.duration * 1000) : undefined;
+      process.on('SIGINT', done);
+      process.on('SIGTERM', done);
+    });
+    io.stdout(`${what}: detached\n`);
+    return EXIT_OK;
+  } finally {
+    attachment.close();
+    for (const o of owned) o.close();
+  }
+}
+
 export const command: Command = {
   name: 'prog',
-  summary: 'list and inspect programs in the kernel',
+  summary: 'load, attach, list and inspect programs in the kernel',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const json = argv.includes('--json');
-    const [sub, ...rest] = argv.filter((a) => a !== '--json');
+    const [sub, ...restArgs] = argv;
+    const flags = parseFlags(restArgs);
+    const rest = flags.positionals;
+    const json = flags.json;
     try {
+      if (sub === 'load') return load(flags, io);
+      if (sub === 'attach') return await attachCommand(flags, io);
       if (sub === 'list' || sub === 'show' && rest.length === 0) {
         if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
         const infos = listPrograms();
@@ -68,8 +229,12 @@ export const command: Command = {
         }
         return EXIT_OK;
       }
-      throw new UsageError(sub === undefined ? 'missing subcommand (list, show)' : `unknown subcommand '${sub}'`);
+      throw new UsageError(sub === undefined ? 'missing subcommand (list, show, load, attach)' : `unknown subcommand '${sub}'`);
     } catch (err) {
+      if (err instanceof BpfVerifierError) {
+        io.stderr(`tsbpf prog: ${err.fullReport()}`);
+        return EXIT_FAILURE;
+      }
       if (err instanceof BpfSyscallError) {
         io.stderr(`tsbpf prog: ${err.message}\n`);
         return EXIT_FAILURE;

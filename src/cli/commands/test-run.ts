@@ -18,7 +18,9 @@ contents of every map afterwards.
   --engine E         interp (default) or jit
   --cpus N           possible CPUs (slots of per-CPU maps; default 1)
   --kernel           run in the kernel (BPF_PROG_TEST_RUN through bpf()) instead of user space
-  --json             {retval, verdict, duration_ns, data_out, ctx_out, maps}`;
+  --json             {retval, verdict, duration_ns, data_out, ctx_out, maps, trace}
+
+bpf_printk output appears as \`trace:\` lines, in the kernel's trace_pipe format.`;
 
 export const command: Command = {
   name: 'test-run',
@@ -42,6 +44,8 @@ export const command: Command = {
     const input = { ...(data ? { data } : {}), ...(ctx ? { ctx } : {}), repeat };
 
     let result: { retval: number; verdict: string; durationNs: number; dataOut?: Uint8Array; ctxOut?: Uint8Array };
+    /** bpf_printk/bpf_trace_printk lines the run produced (userspace runs). */
+    let trace: string[] = [];
     let maps: Record<string, MapEntryView[]>;
     if (values.kernel) {
       const { loadObjectIntoKernel } = await import('../../linux/kernel-object.js');
@@ -73,6 +77,7 @@ export const command: Command = {
       try {
         result = loaded.program(program).testRun(input);
         maps = dumpAllMaps(object, loaded);
+        trace = runtime.services.traceLog.slice();
       } finally {
         runtime.close();
       }
@@ -85,11 +90,14 @@ export const command: Command = {
         data_out: result.dataOut ? hex(result.dataOut) : null,
         ctx_out: result.ctxOut ? hex(result.ctxOut) : null,
         maps,
+        trace,
       }, 2) + '\n');
       return EXIT_OK;
     }
     const lines = [`retval ${result.retval} (${result.verdict})`, `duration ${Math.round(result.durationNs)} ns${repeat > 1 ? ` (average of ${repeat})` : ''}`];
     if (result.dataOut) lines.push(`data_out ${hex(result.dataOut)}${data && hex(data) === hex(result.dataOut) ? ' (unchanged)' : ''}`);
+    for (const line of trace.slice(0, 100)) lines.push(`trace: ${line}`);
+    if (trace.length > 100) lines.push(`trace: ... ${trace.length - 100} more lines (use --json)`);
     for (const [name, entries] of Object.entries(maps)) {
       lines.push(`map ${name}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`);
       for (const e of entries.slice(0, 50)) lines.push(`  ${formatDecoded(e.key)} => ${formatDecoded(e.value)}`);
