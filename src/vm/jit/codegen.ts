@@ -1,0 +1,543 @@
+import { imm64Parts, type Instruction, type Op as BpfOp, type Width } from '../../isa/index.js';
+import { STACK_FRAME_BYTES } from '../engine.js';
+import { JitCompileError, type Subprogram } from './cfg.js';
+import { FaultKind, Global, ImportFn, Local, registerLocal } from './layout.js';
+import { emitDispatch, emitStructured, type BlockEmitter } from './structure.js';
+import { ByteWriter, Op, ValType, VOID_BLOCK } from './wasm.js';
+
+/**
+ * Emits the body of one subprogram function: eBPF registers are i64 locals, memory is the imported
+ * linear memory, helpers and faults are imported functions. Control flow comes from `structure.ts`.
+ */
+
+export interface CodegenContext {
+  insns: readonly Instruction[];
+  ops: readonly (BpfOp | undefined)[];
+  checked: boolean;
+  /** Function index of the subprogram starting at a slot. */
+  functionAt: ReadonlyMap<number, number>;
+  /** Checked mode: access sites numbered across the program (`total` counts memory instructions). */
+  sites: { next: number; readonly total: number };
+  /** No instruction writes r10, so r10 is always the frame pointer the function was given. */
+  frameIsFixed: boolean;
+  /** Function that clears every site cache, or -1 (unchecked, or too many sites to clear per call). */
+  forgetFunction: number;
+}
+
+const LOAD_U: Record<Width, number> = { 1: Op.i64_load8_u, 2: Op.i64_load16_u, 4: Op.i64_load32_u, 8: Op.i64_load };
+const LOAD_S: Record<Width, number> = { 1: Op.i64_load8_s, 2: Op.i64_load16_s, 4: Op.i64_load32_s, 8: Op.i64_load };
+const STORE: Record<Width, number> = { 1: Op.i64_store8, 2: Op.i64_store16, 4: Op.i64_store32, 8: Op.i64_store };
+
+type BinaryOps = { i32: number; i64: number };
+const SIMPLE_ALU: Partial<Record<string, BinaryOps>> = {
+  add: { i32: Op.i32_add, i64: Op.i64_add },
+  sub: { i32: Op.i32_sub, i64: Op.i64_sub },
+  mul: { i32: Op.i32_mul, i64: Op.i64_mul },
+  or: { i32: Op.i32_or, i64: Op.i64_or },
+  and: { i32: Op.i32_and, i64: Op.i64_and },
+  xor: { i32: Op.i32_xor, i64: Op.i64_xor },
+  lsh: { i32: Op.i32_shl, i64: Op.i64_shl },
+  rsh: { i32: Op.i32_shr_u, i64: Op.i64_shr_u },
+  arsh: { i32: Op.i32_shr_s, i64: Op.i64_shr_s },
+};
+
+const COMPARE: Record<string, BinaryOps> = {
+  jeq: { i32: Op.i32_eq, i64: Op.i64_eq },
+  jne: { i32: Op.i32_ne, i64: Op.i64_ne },
+  jgt: { i32: Op.i32_gt_u, i64: Op.i64_gt_u },
+  jge: { i32: Op.i32_ge_u, i64: Op.i64_ge_u },
+  jlt: { i32: Op.i32_lt_u, i64: Op.i64_lt_u },
+  jle: { i32: Op.i32_le_u, i64: Op.i64_le_u },
+  jsgt: { i32: Op.i32_gt_s, i64: Op.i64_gt_s },
+  jsge: { i32: Op.i32_ge_s, i64: Op.i64_ge_s },
+  jslt: { i32: Op.i32_lt_s, i64: Op.i64_lt_s },
+  jsle: { i32: Op.i32_le_s, i64: Op.i64_le_s },
+};
+
+const I64_BLOCK = ValType.i64;
+/** V8's largest br_table. */
+const MAX_DISPATCH_BLOCKS = 65520;
+
+export class FunctionCompiler implements BlockEmitter {
+  readonly w = new ByteWriter(1024);
+  private readonly insns: readonly Instruction[];
+  private readonly ops: readonly (BpfOp | undefined)[];
+
+  constructor(private readonly ctx: CodegenContext, private readonly sub: Subprogram) {
+    this.insns = ctx.insns;
+    this.ops = ctx.ops;
+  }
+
+  /** Code of the function (without the locals vector). */
+  compile(): Uint8Array {
+    this.fuelIn();
+    if (this.sub.reducible) emitStructured(this.sub, this);
+    else {
+      if (this.sub.order.length > MAX_DISPATCH_BLOCKS) {
+        throw new JitCompileError('jit/too-complex', `irreducible subprogram with ${this.sub.order.length} basic blocks (the dispatch loop handles at most ${MAX_DISPATCH_BLOCKS})`, this.sub.start);
+      }
+      emitDispatch(this.sub, this, Local.label);
+    }
+    this.w.byte(Op.unreachable);
+    this.w.byte(Op.end);
+    return this.w.finish();
+  }
+
+  // --- small emit helpers -------------------------------------------------------------------
+
+  private op(code: number): void { this.w.byte(code); }
+  private get(local: number): void { this.w.byte(Op.local_get); this.w.u32(local); }
+  private set(local: number): void { this.w.byte(Op.local_set); this.w.u32(local); }
+  private tee(local: number): void { this.w.byte(Op.local_tee); this.w.u32(local); }
+  private gget(global: number): void { this.w.byte(Op.global_get); this.w.u32(global); }
+  private gset(global: number): void { this.w.byte(Op.global_set); this.w.u32(global); }
+  private i32(value: number): void { this.w.byte(Op.i32_const); this.w.s32(value); }
+  private i64(lo: number, hi: number): void { this.w.byte(Op.i64_const); this.w.s64(lo, hi); }
+  /** A sign-extended 32-bit immediate as i64. */
+  private i64s(imm: number): void { this.i64(imm, imm >> 31); }
+  private call(fn: number): void { this.w.byte(Op.call); this.w.u32(fn); }
+  private mem(code: number, offset: number): void { this.w.byte(code); this.w.byte(0); this.w.u32(offset); }
+  private reg(r: number): void { this.get(registerLocal(r)); }
+  private setReg(r: number): void { this.set(registerLocal(r)); }
+  private reg32(r: number): void { this.reg(r); this.op(Op.i32_wrap_i64); }
+  private fault(kind: number, insn: number): void {
+    this.i32(kind); this.i32(insn); this.call(ImportFn.fault);
+  }
+  /** `if (halt) return r0` after a local call (the fuel global is current: the callee stored it). */
+  private returnIfHalted(): void {
+    this.gget(Global.halt);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.get(Local.r0); this.op(Op.return);
+    this.op(Op.end);
+  }
+  /** Fuel lives in a local while the function runs; the global is read at entry and after calls... */
+  private fuelIn(): void {
+    this.gget(Global.fuel); this.op(Op.i64_trunc_f64_s); this.set(Local.fuel);
+  }
+  /** ... and written before calls and returns. */
+  private fuelOut(): void {
+    this.get(Local.fuel); this.op(Op.f64_convert_i64_s); this.gset(Global.fuel);
+  }
+  private charge(amount: number, insn: number): void {
+    this.get(Local.fuel); this.i64(amount, 0); this.op(Op.i64_sub); this.tee(Local.fuel);
+    this.i64(0, 0); this.op(Op.i64_lt_s);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.fault(FaultKind.budget, insn);
+    this.op(Op.end);
+  }
+
+  // --- BlockEmitter ---------------------------------------------------------------------------
+
+  body(b: number): void {
+    const block = this.sub.blocks[b]!;
+    const t = block.terminator;
+    const last = t.kind === 'falloff' || t.insn < 0 ? block.end : t.insn;
+    for (let i = block.start; i < last; i++) {
+      const op = this.ops[i];
+      if (op !== undefined) this.instruction(i, op);
+    }
+  }
+
+  condition(b: number): void {
+    const t = this.sub.blocks[b]!.terminator;
+    if (t.kind !== 'cond') throw new JitCompileError('jit/internal', 'condition of a block without a conditional jump');
+    const insn = this.insns[t.insn]!;
+    const op = this.ops[t.insn]!;
+    if (op.kind === 'may_goto') {
+      // Taken when the counter is exhausted; otherwise count one iteration.
+      this.gget(Global.mayGoto); this.op(Op.i32_eqz); this.w.byte(Op.local_set); this.w.u32(Local.t32a);
+      this.gget(Global.mayGoto);
+      this.gget(Global.mayGoto); this.op(Op.i32_eqz); this.op(Op.i32_eqz);
+      this.op(Op.i32_sub);
+      this.gset(Global.mayGoto);
+      this.get(Local.t32a);
+      return;
+    }
+    if (op.kind !== 'jcond') throw new JitCompileError('jit/internal', 'unexpected terminator');
+    if (op.is32) {
+      this.reg32(insn.dst);
+      if (op.useReg) this.reg32(insn.src); else this.i32(insn.imm);
+    } else {
+      this.reg(insn.dst);
+      if (op.useReg) this.reg(insn.src); else this.i64s(insn.imm);
+    }
+    if (op.cond === 'jset') {
+      this.op(op.is32 ? Op.i32_and : Op.i64_and);
+      if (!op.is32) { this.op(Op.i64_eqz); this.op(Op.i32_eqz); }
+    } else this.op(op.is32 ? COMPARE[op.cond]!.i32 : COMPARE[op.cond]!.i64);
+  }
+
+  exit(): void {
+    this.fuelOut();
+    this.get(Local.r0);
+    this.op(Op.return);
+  }
+
+  fallOff(b: number): void {
+    const block = this.sub.blocks[b]!;
+    this.fault(FaultKind.fellOff, block.end - 1);
+    this.op(Op.unreachable);
+  }
+
+  backEdge(from: number, to: number): void {
+    const source = this.sub.blocks[from]!;
+    const target = this.sub.blocks[to]!;
+    // Charge the static length of the loop body; in an irreducible graph the target may lie after
+    // the source, so charge at least the source block.
+    const span = source.end - target.start;
+    this.charge(span > 0 ? span : source.end - source.start + 1, Math.max(source.start, source.end - 1));
+  }
+
+  // --- instructions ---------------------------------------------------------------------------
+
+  private instruction(i: number, op: BpfOp): void {
+    const insn = this.insns[i]!;
+    switch (op.kind) {
+      case 'alu': return op.is64 ? this.alu64(insn, op.name, op.useReg) : this.alu32(insn, op.name, op.useReg);
+      case 'ld_imm64': {
+        // Pseudo forms (map fds, function addresses ...) were resolved by the loader, as for the
+        // interpreter: the immediate is the value.
+        const { lo, hi } = imm64Parts(insn, this.insns[i + 1]!);
+        this.i64(lo, hi);
+        this.setReg(insn.dst);
+        return;
+      }
+      case 'ldx': {
+        this.address(insn.src, insn.off, op.width, false, i);
+        this.mem((op.signed ? LOAD_S : LOAD_U)[op.width], this.memOffset(insn.off));
+        this.setReg(insn.dst);
+        return;
+      }
+      case 'st':
+      case 'stx': {
+        this.address(insn.dst, insn.off, op.width, true, i);
+        if (op.kind === 'st') this.i64s(insn.imm); else this.reg(insn.src);
+        this.mem(STORE[op.width], this.memOffset(insn.off));
+        return;
+      }
+      case 'atomic': return this.atomic(i, insn, op.width, op.op, op.fetch);
+      case 'ld_abs':
+      case 'ld_ind': {
+        this.reg(6); this.op(Op.i32_wrap_i64);
+        this.reg(6); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64);
+        this.i32(insn.imm);
+        if (op.kind === 'ld_ind') { this.reg32(insn.src); this.op(Op.i32_add); }
+        this.i32(op.width); this.i32(i);
+        this.call(ImportFn.loadPacket);
+        this.w.byte2(Op.if, VOID_BLOCK);
+        this.fuelOut();
+        this.i64(0, 0); this.op(Op.return);
+        this.op(Op.end);
+        this.gget(Global.regfile); this.mem(Op.i64_load, 0); this.set(Local.r0);
+        return;
+      }
+      case 'call': return this.callInsn(i, insn, op.target);
+      case 'callx': {
+        // The register holds a helper id (the uBPF / bpf_conformance convention, as the interpreter).
+        this.reg(insn.dst); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i64_eqz); this.op(Op.i32_eqz);
+        this.w.byte2(Op.if, VOID_BLOCK);
+        this.fault(FaultKind.badCallx, i);
+        this.op(Op.end);
+        this.helperCall(i, () => this.reg32(insn.dst));
+        return;
+      }
+      case 'exit': case 'ja': case 'jcond': case 'may_goto':
+        throw new JitCompileError('jit/internal', `jump inside a basic block`, i);
+    }
+  }
+
+  /** Offset for the memory instruction: folded into the memarg when non-negative. */
+  private memOffset(off: number): number {
+    return off < 0 ? 0 : off;
+  }
+
+  /** Push the i32 address of `reg + off` (checked mode: after checking it). */
+  private address(base: number, off: number, size: number, write: boolean, insn: number): void {
+    const elided = base === 10 && this.ctx.frameIsFixed && off >= -STACK_FRAME_BYTES && off + size <= 0;
+    if (this.ctx.checked && !elided) this.check(base, off, size, write, insn);
+    // Inside the stack frame (elided) or checked: the same address computation as unchecked mode.
+    this.reg(base); this.op(Op.i32_wrap_i64);
+    if (off < 0) { this.i32(off); this.op(Op.i32_add); }
+  }
+
+  /**
+   * Checked mode: each access site caches the region it last touched as (start - off, limit) in two
+   * globals, so the hit test is one subtraction and one unsigned compare of the base register:
+   * (base - (start - off)) <u limit  <=>  base + off lies in [start, start + size - width].
+   * A miss calls `check`, which throws for a bad access and refills the cache.
+   */
+  private check(base: number, off: number, size: number, write: boolean, insn: number): void {
+    const site = this.ctx.sites.next++;
+    if (site >= this.ctx.sites.total) throw new JitCompileError('jit/internal', 'more access sites than memory instructions', insn);
+    const start = Global.firstSiteCache + 2 * site;
+    const limit = start + 1;
+    this.reg(base); this.gget(start); this.op(Op.i64_sub); this.gget(limit); this.op(Op.i64_ge_u);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.reg(base); this.i64s(off); this.op(Op.i64_add); this.tee(Local.t64a);
+    this.op(Op.i32_wrap_i64);
+    this.get(Local.t64a); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64);
+    this.i32(size); this.i32(write ? 1 : 0); this.i32(insn);
+    this.call(ImportFn.check);
+    this.op(Op.i64_extend_i32_u); this.i64s(off); this.op(Op.i64_sub); this.gset(start);
+    this.gget(Global.checkLimit); this.op(Op.i64_extend_i32_u); this.gset(limit);
+    this.op(Op.end);
+  }
+
+  private callArgs(insn: number): void {
+    for (let r = 1; r <= 5; r++) this.reg(r);
+    // Callee frame pointer, with the call-depth check.
+    this.reg(10); this.i64(STACK_FRAME_BYTES, 0); this.op(Op.i64_sub); this.tee(Local.t64b);
+    this.gget(Global.stackLow); this.op(Op.i64_extend_i32_u); this.op(Op.i64_le_s);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.fault(FaultKind.callDepth, insn);
+    this.op(Op.end);
+    this.get(Local.t64b);
+  }
+
+  private callInsn(i: number, insn: Instruction, target: 'helper' | 'local' | 'kfunc'): void {
+    if (target === 'kfunc') {
+      this.fault(FaultKind.kfunc, i);
+      return;
+    }
+    this.charge(1, i);
+    if (target === 'local') {
+      const fn = this.ctx.functionAt.get(i + 1 + insn.imm);
+      if (fn === undefined) throw new JitCompileError('jit/internal', 'local call target is not a subprogram', i);
+      this.fuelOut();
+      this.callArgs(i);
+      this.call(fn);
+      this.set(Local.r0);
+      this.fuelIn();
+      this.returnIfHalted();
+      return;
+    }
+    this.helperCall(i, () => this.i32(insn.imm));
+  }
+
+  /** Helper call: r1..r5 out through the register file (r0 zeroed), r0 back; unwind on STOP/TAIL_CALL. */
+  private helperCall(i: number, pushId: () => void): void {
+    this.fuelOut();
+    this.gget(Global.regfile); this.i64(0, 0); this.mem(Op.i64_store, 0);
+    for (let r = 1; r <= 5; r++) {
+      this.gget(Global.regfile); this.reg(r); this.mem(Op.i64_store, 8 * r);
+    }
+    pushId(); this.i32(i);
+    this.call(ImportFn.callHelper);
+    this.forgetRegions();
+    this.gget(Global.regfile); this.mem(Op.i64_load, 0); this.set(Local.r0);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.get(Local.r0); this.op(Op.return);
+    this.op(Op.end);
+  }
+
+  /**
+   * Checked mode: a helper may have released regions (a map element deleted ...), so every site's
+   * cached region is dropped after a helper call (up to a few thousand sites; beyond that the caches
+   * are kept, a documented gap: a use-after-free through a cached site goes unnoticed).
+   */
+  private forgetRegions(): void {
+    if (this.ctx.forgetFunction >= 0) this.call(this.ctx.forgetFunction);
+  }
+
+  private alu64(insn: Instruction, name: string, useReg: boolean): void {
+    const { dst, src, imm } = insn;
+    const operand = (): void => { if (useReg) this.reg(src); else this.i64s(imm); };
+    const simple = SIMPLE_ALU[name];
+    if (simple !== undefined) {
+      this.reg(dst); operand(); this.op(simple.i64); this.setReg(dst);
+      return;
+    }
+    switch (name) {
+      case 'mov': case 'addr_space_cast': operand(); this.setReg(dst); return;
+      case 'movsx':
+        this.reg(src);
+        this.op(insn.off === 8 ? Op.i64_extend8_s : insn.off === 16 ? Op.i64_extend16_s : Op.i64_extend32_s);
+        this.setReg(dst);
+        return;
+      case 'neg': this.i64(0, 0); this.reg(dst); this.op(Op.i64_sub); this.setReg(dst); return;
+      case 'le': case 'be': case 'bswap': return this.byteSwap(dst, name, imm);
+      case 'div': case 'sdiv': case 'mod': case 'smod': return this.divide64(insn, name, useReg);
+    }
+    throw new JitCompileError('jit/unsupported', `ALU64 operation ${name}`);
+  }
+
+  private alu32(insn: Instruction, name: string, useReg: boolean): void {
+    const { dst, src, imm } = insn;
+    const operand = (): void => { if (useReg) this.reg32(src); else this.i32(imm); };
+    const finish = (): void => { this.op(Op.i64_extend_i32_u); this.setReg(dst); };
+    const simple = SIMPLE_ALU[name];
+    if (simple !== undefined) {
+      this.reg32(dst); operand(); this.op(simple.i32); finish();
+      return;
+    }
+    switch (name) {
+      case 'mov': case 'addr_space_cast': operand(); finish(); return;
+      case 'movsx':
+        this.reg32(src); this.op(insn.off === 8 ? Op.i32_extend8_s : Op.i32_extend16_s); finish();
+        return;
+      case 'neg': this.i32(0); this.reg32(dst); this.op(Op.i32_sub); finish(); return;
+      case 'le': case 'be': case 'bswap': return this.byteSwap(dst, name, imm);
+      case 'div': case 'sdiv': case 'mod': case 'smod': return this.divide32(insn, name, useReg);
+    }
+    throw new JitCompileError('jit/unsupported', `ALU32 operation ${name}`);
+  }
+
+  /** Division and modulo, with the eBPF answers where wasm would trap (x/0, INT_MIN/-1). */
+  private divide64(insn: Instruction, name: string, useReg: boolean): void {
+    const { dst, src, imm } = insn;
+    const signed = name === 'sdiv' || name === 'smod';
+    const isDiv = name === 'div' || name === 'sdiv';
+    const opcode = isDiv ? (signed ? Op.i64_div_s : Op.i64_div_u) : (signed ? Op.i64_rem_s : Op.i64_rem_u);
+    if (!useReg) {
+      if (imm === 0) { if (isDiv) { this.i64(0, 0); this.setReg(dst); } return; }
+      if (signed && imm === -1) {
+        if (isDiv) { this.i64(0, 0); this.reg(dst); this.op(Op.i64_sub); } else this.i64(0, 0);
+        this.setReg(dst);
+        return;
+      }
+      this.reg(dst); this.i64s(imm); this.op(opcode); this.setReg(dst);
+      return;
+    }
+    // divisor == 0 ? (div: 0, mod: dst) : divisor == -1 && signed ? (div: -dst, mod: 0) : dst op divisor
+    this.reg(src); this.op(Op.i64_eqz);
+    this.w.byte2(Op.if, I64_BLOCK);
+    if (isDiv) this.i64(0, 0); else this.reg(dst);
+    this.op(Op.else);
+    if (signed) {
+      this.reg(src); this.i64(-1, -1); this.op(Op.i64_eq);
+      this.w.byte2(Op.if, I64_BLOCK);
+      if (isDiv) { this.i64(0, 0); this.reg(dst); this.op(Op.i64_sub); } else this.i64(0, 0);
+      this.op(Op.else);
+      this.reg(dst); this.reg(src); this.op(opcode);
+      this.op(Op.end);
+    } else {
+      this.reg(dst); this.reg(src); this.op(opcode);
+    }
+    this.op(Op.end);
+    this.setReg(dst);
+  }
+
+  private divide32(insn: Instruction, name: string, useReg: boolean): void {
+    const { dst, src, imm } = insn;
+    const signed = name === 'sdiv' || name === 'smod';
+    const isDiv = name === 'div' || name === 'sdiv';
+    const opcode = isDiv ? (signed ? Op.i32_div_s : Op.i32_div_u) : (signed ? Op.i32_rem_s : Op.i32_rem_u);
+    const finish = (): void => { this.op(Op.i64_extend_i32_u); this.setReg(dst); };
+    if (!useReg) {
+      if (imm === 0) { if (isDiv) this.i32(0); else this.reg32(dst); finish(); return; }
+      if (signed && imm === -1) {
+        if (isDiv) { this.i32(0); this.reg32(dst); this.op(Op.i32_sub); } else this.i32(0);
+        finish();
+        return;
+      }
+      this.reg32(dst); this.i32(imm); this.op(opcode); finish();
+      return;
+    }
+    this.reg32(src); this.op(Op.i32_eqz);
+    this.w.byte2(Op.if, ValType.i32);
+    if (isDiv) this.i32(0); else this.reg32(dst);
+    this.op(Op.else);
+    if (signed) {
+      this.reg32(src); this.i32(-1); this.op(Op.i32_eq);
+      this.w.byte2(Op.if, ValType.i32);
+      if (isDiv) { this.i32(0); this.reg32(dst); this.op(Op.i32_sub); } else this.i32(0);
+      this.op(Op.else);
+      this.reg32(dst); this.reg32(src); this.op(opcode);
+      this.op(Op.end);
+    } else {
+      this.reg32(dst); this.reg32(src); this.op(opcode);
+    }
+    this.op(Op.end);
+    finish();
+  }
+
+  /** Push bswap32 of the i32 on top of the stack (kept in t32a). */
+  private bswap32(): void {
+    this.tee(Local.t32a);
+    this.i32(8); this.op(Op.i32_rotl); this.i32(0x00ff00ff); this.op(Op.i32_and);
+    this.get(Local.t32a); this.i32(8); this.op(Op.i32_rotr); this.i32(0xff00ff00 | 0); this.op(Op.i32_and);
+    this.op(Op.i32_or);
+  }
+
+  private byteSwap(dst: number, name: string, width: number): void {
+    if (name === 'le') {
+      if (width === 64) return;
+      this.reg(dst); this.i64(width === 16 ? 0xffff : 0xffffffff, 0); this.op(Op.i64_and); this.setReg(dst);
+      return;
+    }
+    if (width === 16) {
+      this.reg32(dst); this.tee(Local.t32a);
+      this.i32(8); this.op(Op.i32_shl); this.i32(0xff00); this.op(Op.i32_and);
+      this.get(Local.t32a); this.i32(8); this.op(Op.i32_shr_u); this.i32(0xff); this.op(Op.i32_and);
+      this.op(Op.i32_or);
+      this.op(Op.i64_extend_i32_u); this.setReg(dst);
+      return;
+    }
+    if (width === 32) {
+      this.reg32(dst); this.bswap32(); this.op(Op.i64_extend_i32_u); this.setReg(dst);
+      return;
+    }
+    // 64: swap each half and exchange them.
+    this.reg(dst); this.set(Local.t64a);
+    this.get(Local.t64a); this.op(Op.i32_wrap_i64); this.bswap32(); this.op(Op.i64_extend_i32_u);
+    this.i64(32, 0); this.op(Op.i64_shl);
+    this.get(Local.t64a); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64); this.bswap32();
+    this.op(Op.i64_extend_i32_u);
+    this.op(Op.i64_or);
+    this.setReg(dst);
+  }
+
+  /**
+   * Atomics as plain load/modify/store: the memory is not shared between threads, so this is exact,
+   * and unlike wasm atomics it does not trap on unaligned addresses.
+   */
+  private atomic(i: number, insn: Instruction, width: Width, name: string, fetch: boolean): void {
+    const { dst, src, off } = insn;
+    if (name === 'load_acq') {
+      this.address(src, off, width, false, i);
+      this.mem(LOAD_U[width], this.memOffset(off));
+      this.setReg(dst);
+      return;
+    }
+    if (name === 'store_rel') {
+      this.address(dst, off, width, true, i);
+      this.reg(src);
+      this.mem(STORE[width], this.memOffset(off));
+      return;
+    }
+    const load = LOAD_U[width];
+    const store = STORE[width];
+    const memOff = this.memOffset(off);
+    // Address in t32a (checked as a write, which implies readable), old value in t64a.
+    this.address(dst, off, width, true, i);
+    this.tee(Local.t32a);
+    this.mem(load, memOff);
+    this.set(Local.t64a);
+    const mask = (): void => { if (width === 4) { this.i64(0xffffffff, 0); this.op(Op.i64_and); } };
+    const storeValue = (push: () => void): void => { this.get(Local.t32a); push(); this.mem(store, memOff); };
+    switch (name) {
+      case 'add': case 'or': case 'and': case 'xor': {
+        const opcode = name === 'add' ? Op.i64_add : name === 'or' ? Op.i64_or : name === 'and' ? Op.i64_and : Op.i64_xor;
+        storeValue(() => { this.get(Local.t64a); this.reg(src); this.op(opcode); });
+        if (fetch) { this.get(Local.t64a); this.setReg(src); }
+        return;
+      }
+      case 'xchg':
+        storeValue(() => this.reg(src));
+        this.get(Local.t64a); this.setReg(src);
+        return;
+      case 'cmpxchg': {
+        // if (old == r0) mem = src; r0 = old   (32-bit: compare the low halves)
+        this.get(Local.t64a);
+        this.reg(0); mask();
+        this.op(Op.i64_eq);
+        this.w.byte2(Op.if, VOID_BLOCK);
+        storeValue(() => this.reg(src));
+        this.op(Op.end);
+        this.get(Local.t64a); this.setReg(0);
+        return;
+      }
+    }
+    throw new JitCompileError('jit/unsupported', `atomic ${name}`, i);
+  }
+}

@@ -1,0 +1,157 @@
+import { validate, type Instruction } from '../../isa/index.js';
+import { HelperStatus } from '../abi.js';
+import { buildSubprogram, subprogramStarts, JitCompileError } from './cfg.js';
+import { FunctionCompiler, type CodegenContext } from './codegen.js';
+import {
+  EXPORTED_GLOBALS, Global, I32_LOCALS, I64_LOCALS, IMPORT_FN_NAMES, IMPORT_MODULE,
+  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS,
+} from './layout.js';
+import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
+
+/**
+ * eBPF program -> one WebAssembly module. Each subprogram becomes a function
+ * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, calls the entry and stores r0 back.
+ */
+
+export interface CompiledModule {
+  bytes: Uint8Array<ArrayBuffer>;
+  subprograms: number;
+  /** True when some subprogram needed the dispatch-loop form. */
+  irreducible: boolean;
+}
+
+const { i32, i64, f64 } = ValType;
+
+export function compileProgram(insns: readonly Instruction[], checked: boolean): CompiledModule {
+  if (insns.length === 0) throw new JitCompileError('jit/empty', 'empty program');
+  const ops = validate(insns);
+  const starts = subprogramStarts(insns, ops);
+  const m = new ModuleBuilder();
+
+  const helperType = m.type([i32, i32], [i32]);
+  const faultType = m.type([i32, i32], []);
+  const fiveI32 = m.type([i32, i32, i32, i32, i32], [i32]);
+  const importTypes = [helperType, faultType, fiveI32, fiveI32];
+  IMPORT_FN_NAMES.forEach((name, index) => {
+    const fn = m.importFunction(IMPORT_MODULE, name, importTypes[index]!);
+    if (fn !== Object.values(ImportFn)[index]) throw new JitCompileError('jit/internal', 'import order');
+  });
+  m.importMemory(IMPORT_MODULE, 'memory');
+  for (const name of IMPORTED_GLOBAL_NAMES) m.importGlobal(IMPORT_MODULE, name, i32);
+  const zeroF64 = (w: ByteWriter): void => { w.byte(Op.f64_const); w.f64(0); };
+  const zeroI32 = (w: ByteWriter): void => { w.byte(Op.i32_const); w.s32(0); };
+  if (m.global(f64, true, zeroF64) !== Global.fuel) throw new JitCompileError('jit/internal', 'global order');
+  m.global(i32, true, zeroI32);
+  m.global(i32, true, zeroI32);
+  m.global(i32, true, zeroI32);
+  for (const [name, index] of Object.entries(EXPORTED_GLOBALS)) m.exportGlobal(name, index);
+
+  const subType = m.type([i64, i64, i64, i64, i64, i64], [i64]);
+  const runType = m.type([], []);
+  const entryType = m.type([f64], [f64]);
+  const functionAt = new Map<number, number>();
+  for (const start of starts) functionAt.set(start, m.declareFunction(subType));
+  const runFunction = m.declareFunction(entryType);
+  m.exportFunction('run', runFunction);
+
+  // Checked mode: two cache globals per memory instruction (an upper bound on the sites emitted).
+  let totalSites = 0;
+  if (checked) {
+    for (const op of ops) {
+      const kind = op?.kind;
+      if (kind === 'ldx' || kind === 'st' || kind === 'stx' || kind === 'atomic') totalSites++;
+    }
+  }
+  const zeroI64 = (w: ByteWriter): void => { w.byte(Op.i64_const); w.s64(0, 0); };
+  for (let k = 0; k < 2 * totalSites; k++) {
+    const index = m.global(i64, true, zeroI64);
+    if (k === 0 && index !== Global.firstSiteCache) throw new JitCompileError('jit/internal', 'global order');
+  }
+  const forgetFunction = totalSites > 0 ? m.declareFunction(runType) : -1;
+  const ctx: CodegenContext = {
+    insns, ops, checked, functionAt, sites: { next: 0, total: totalSites }, frameIsFixed: !writesFramePointer(insns, ops),
+    forgetFunction: totalSites <= MAX_SITES_FORGOTTEN_PER_HELPER_CALL ? forgetFunction : -1,
+  };
+  let irreducible = false;
+  starts.forEach((start, k) => {
+    const end = k + 1 < starts.length ? starts[k + 1]! : insns.length;
+    const sub = buildSubprogram(insns, ops, start, end);
+    if (!sub.reducible) irreducible = true;
+    const code = new FunctionCompiler(ctx, sub).compile();
+    const body = new ByteWriter(code.length + 16);
+    encodeLocals(body, [[I64_LOCALS, i64], [I32_LOCALS, i32]]);
+    body.append(code);
+    m.defineFunction(functionAt.get(start)!, body.finish());
+  });
+
+  if (forgetFunction >= 0) m.defineFunction(forgetFunction, forgetSites(totalSites));
+  m.defineFunction(runFunction, entryWrapper(functionAt.get(0)!, forgetFunction));
+  return { bytes: m.encode(), subprograms: starts.length, irreducible };
+}
+
+/** Whether any instruction can write r10 (then checked mode checks stack accesses too). */
+function writesFramePointer(insns: readonly Instruction[], ops: ReturnType<typeof validate>): boolean {
+  return ops.some((op, i) => {
+    if (op === undefined) return false;
+    const insn = insns[i]!;
+    switch (op.kind) {
+      case 'alu': case 'ldx': case 'ld_imm64': return insn.dst === 10;
+      case 'atomic': return op.op === 'load_acq' ? insn.dst === 10 : op.fetch && insn.src === 10;
+      default: return false;
+    }
+  });
+}
+
+/** Helper calls clear the site caches only up to this many sites (the cost is per call). */
+const MAX_SITES_FORGOTTEN_PER_HELPER_CALL = 4096;
+
+/** Clear every checked-mode site cache (limit 0 never hits). */
+function forgetSites(total: number): Uint8Array {
+  const w = new ByteWriter(16 + 8 * total);
+  encodeLocals(w, []);
+  for (let k = 0; k < total; k++) {
+    w.byte(Op.i64_const); w.s64(0, 0);
+    w.byte(Op.global_set); w.u32(Global.firstSiteCache + 2 * k + 1);
+  }
+  w.byte(Op.end);
+  return w.finish();
+}
+
+/**
+ * `run(budget) -> fuel left`: reads r1..r5 from the register file, calls the entry, stores r0 back.
+ * The result is negative (-1 - fuel left) when the program ended in a tail call, so one call from JS
+ * carries everything (WebAssembly.Global accessors cost more than the call itself).
+ */
+function entryWrapper(entry: number, forgetFunction: number): Uint8Array {
+  const w = new ByteWriter();
+  encodeLocals(w, []);
+  // Regions may have changed since the last run: start with empty site caches.
+  if (forgetFunction >= 0) { w.byte(Op.call); w.u32(forgetFunction); }
+  w.byte(Op.local_get); w.u32(0);
+  w.byte(Op.global_set); w.u32(Global.fuel);
+  w.byte(Op.i32_const); w.s32(0);
+  w.byte(Op.global_set); w.u32(Global.halt);
+  w.byte(Op.i32_const); w.s32(MAY_GOTO_ITERATIONS);
+  w.byte(Op.global_set); w.u32(Global.mayGoto);
+  w.byte(Op.global_get); w.u32(Global.regfile);
+  for (let r = 1; r <= 5; r++) {
+    w.byte(Op.global_get); w.u32(Global.regfile);
+    w.byte(Op.i64_load); w.byte(0); w.u32(8 * r);
+  }
+  w.byte(Op.global_get); w.u32(Global.stackTop);
+  w.byte(Op.i64_extend_i32_u);
+  w.byte(Op.call); w.u32(entry);
+  w.byte(Op.i64_store); w.byte(0); w.u32(0);
+  w.byte(Op.global_get); w.u32(Global.halt);
+  w.byte(Op.i32_const); w.s32(HelperStatus.TAIL_CALL);
+  w.byte(Op.i32_eq);
+  w.byte2(Op.if, ValType.f64);
+  w.byte(Op.f64_const); w.f64(-1);
+  w.byte(Op.global_get); w.u32(Global.fuel);
+  w.byte(Op.f64_sub);
+  w.byte(Op.else);
+  w.byte(Op.global_get); w.u32(Global.fuel);
+  w.byte(Op.end);
+  w.byte(Op.end);
+  return w.finish();
+}

@@ -1,0 +1,78 @@
+/**
+ * The fixed shape of every module the JIT emits: import names, global and function indexes, local
+ * slots of a subprogram function, fault kinds. Shared by the compiler and the JS glue that
+ * instantiates the module.
+ */
+
+export const IMPORT_MODULE = 'bpf';
+
+/** Imported functions, in index order. */
+export const ImportFn = {
+  /** (helper id, insn) -> status; r1..r5 and r0 travel through the register file. */
+  callHelper: 0,
+  /** (kind, insn) -> never returns (throws). */
+  fault: 1,
+  /** (ctx lo, ctx hi, offset, width, insn) -> 0 loaded (value in regfile r0) | 1 program ends with 0. */
+  loadPacket: 2,
+  /** (address lo, address hi, size, write, insn) -> region start; sets `checkLimit`; throws if bad. */
+  check: 3,
+} as const;
+export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check'] as const;
+
+/** Globals: three imported constants, then the module's own mutable state. */
+export const Global = {
+  regfile: 0,
+  stackLow: 1,
+  stackTop: 2,
+  /**
+   * f64: budget left (set by `run`). Functions keep it in an i64 local, charged at back edges (the
+   * static length of the loop) and calls, and store it here before calls and returns.
+   */
+  fuel: 3,
+  /** i32: nonzero once the program must unwind (helper STOP or TAIL_CALL, failed LD_ABS). */
+  halt: 4,
+  /** i32: set by `check`: region size - access size + 1. */
+  checkLimit: 5,
+  /** i32: may_goto iterations left in this run. */
+  mayGoto: 6,
+  /**
+   * Checked mode: from here, one (region start, limit) pair of mutable i64 globals per memory access
+   * site, caching the region the site last touched (limit 0: nothing cached).
+   */
+  firstSiteCache: 7,
+} as const;
+export const IMPORTED_GLOBAL_NAMES = ['regfile', 'stack_low', 'stack_top'] as const;
+export const EXPORTED_GLOBALS = { fuel: Global.fuel, halt: Global.halt, checkLimit: Global.checkLimit } as const;
+
+export const FaultKind = {
+  budget: 1,
+  callDepth: 2,
+  fellOff: 3,
+  kfunc: 4,
+  badCallx: 5,
+} as const;
+
+/** Local slots of a subprogram function: params r1..r5 and the frame pointer, then locals. */
+export const Local = {
+  fp: 5,
+  r0: 6,
+  t64a: 11,
+  t64b: 12,
+  /** The budget left, as an integer, while this function runs (the f64 global is synced at calls). */
+  fuel: 13,
+  t32a: 14,
+  label: 15,
+} as const;
+/** i64 locals after the params: r0, r6..r9, two temporaries, fuel. */
+export const I64_LOCALS = 8;
+export const I32_LOCALS = 2;
+
+export function registerLocal(reg: number): number {
+  if (reg === 0) return Local.r0;
+  if (reg <= 5) return reg - 1;
+  if (reg === 10) return Local.fp;
+  return reg + 1;
+}
+
+/** kernel BPF_MAX_LOOPS: may_goto iterations per run. */
+export const MAY_GOTO_ITERATIONS = 8 * 1024 * 1024;

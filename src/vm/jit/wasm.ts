@@ -1,0 +1,273 @@
+/**
+ * A minimal WebAssembly binary encoder: just what the eBPF compiler emits (one memory import, a few
+ * function and global imports, functions with i64/i32/f64 locals, structured control flow, integer
+ * arithmetic, loads and stores). Everything is written into growable byte buffers; no text format.
+ */
+
+export const ValType = { i32: 0x7f, i64: 0x7e, f64: 0x7c } as const;
+export type ValType = (typeof ValType)[keyof typeof ValType];
+
+/** Block type "no result". */
+export const VOID_BLOCK = 0x40;
+
+/** The opcodes the compiler uses, by their names in the text format. */
+export const Op = {
+  unreachable: 0x00, nop: 0x01, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b,
+  br: 0x0c, br_if: 0x0d, br_table: 0x0e, return: 0x0f, call: 0x10, drop: 0x1a, select: 0x1b,
+  local_get: 0x20, local_set: 0x21, local_tee: 0x22, global_get: 0x23, global_set: 0x24,
+  i32_load: 0x28, i64_load: 0x29,
+  i64_load8_s: 0x30, i64_load8_u: 0x31, i64_load16_s: 0x32, i64_load16_u: 0x33,
+  i64_load32_s: 0x34, i64_load32_u: 0x35,
+  i32_store: 0x36, i64_store: 0x37, i64_store8: 0x3c, i64_store16: 0x3d, i64_store32: 0x3e,
+  i32_const: 0x41, i64_const: 0x42, f64_const: 0x44,
+  i32_eqz: 0x45, i32_eq: 0x46, i32_ne: 0x47, i32_lt_s: 0x48, i32_lt_u: 0x49, i32_gt_s: 0x4a,
+  i32_gt_u: 0x4b, i32_le_s: 0x4c, i32_le_u: 0x4d, i32_ge_s: 0x4e, i32_ge_u: 0x4f,
+  i64_eqz: 0x50, i64_eq: 0x51, i64_ne: 0x52, i64_lt_s: 0x53, i64_lt_u: 0x54, i64_gt_s: 0x55,
+  i64_gt_u: 0x56, i64_le_s: 0x57, i64_le_u: 0x58, i64_ge_s: 0x59, i64_ge_u: 0x5a,
+  f64_lt: 0x63,
+  i32_add: 0x6a, i32_sub: 0x6b, i32_mul: 0x6c, i32_div_s: 0x6d, i32_div_u: 0x6e, i32_rem_s: 0x6f,
+  i32_rem_u: 0x70, i32_and: 0x71, i32_or: 0x72, i32_xor: 0x73, i32_shl: 0x74, i32_shr_s: 0x75,
+  i32_shr_u: 0x76, i32_rotl: 0x77, i32_rotr: 0x78,
+  i64_add: 0x7c, i64_sub: 0x7d, i64_mul: 0x7e, i64_div_s: 0x7f, i64_div_u: 0x80, i64_rem_s: 0x81,
+  i64_rem_u: 0x82, i64_and: 0x83, i64_or: 0x84, i64_xor: 0x85, i64_shl: 0x86, i64_shr_s: 0x87,
+  i64_shr_u: 0x88, i64_rotl: 0x89, i64_rotr: 0x8a,
+  f64_sub: 0xa1,
+  i32_wrap_i64: 0xa7, i64_trunc_f64_s: 0xb0, f64_convert_i64_s: 0xb9, i64_extend_i32_s: 0xac, i64_extend_i32_u: 0xad, f64_convert_i32_u: 0xb8,
+  i32_extend8_s: 0xc0, i32_extend16_s: 0xc1, i64_extend8_s: 0xc2, i64_extend16_s: 0xc3,
+  i64_extend32_s: 0xc4,
+} as const;
+
+/** A growable byte buffer with LEB128 writers. */
+export class ByteWriter {
+  bytes: Uint8Array<ArrayBuffer>;
+  length = 0;
+
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.length + n) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = b;
+  }
+
+  byte2(a: number, b: number): void {
+    this.reserve(2);
+    this.bytes[this.length++] = a;
+    this.bytes[this.length++] = b;
+  }
+
+  append(other: Uint8Array): void {
+    this.reserve(other.length);
+    this.bytes.set(other, this.length);
+    this.length += other.length;
+  }
+
+  /** Unsigned LEB128 of a non-negative integer below 2^53. */
+  u32(value: number): void {
+    this.reserve(8);
+    let v = value;
+    for (;;) {
+      const low = v % 128;
+      v = Math.floor(v / 128);
+      if (v === 0) { this.bytes[this.length++] = low; return; }
+      this.bytes[this.length++] = low | 0x80;
+    }
+  }
+
+  /** Signed LEB128 of a 32-bit integer. */
+  s32(value: number): void {
+    this.reserve(5);
+    let v = value | 0;
+    for (;;) {
+      const low = v & 0x7f;
+      v >>= 7;
+      const done = (v === 0 && (low & 0x40) === 0) || (v === -1 && (low & 0x40) !== 0);
+      if (done) { this.bytes[this.length++] = low; return; }
+      this.bytes[this.length++] = low | 0x80;
+    }
+  }
+
+  /** Signed LEB128 of a 64-bit integer given as 32-bit halves (no BigInt). */
+  s64(lo: number, hi: number): void {
+    this.reserve(10);
+    let l = lo >>> 0;
+    let h = hi | 0;
+    for (;;) {
+      const low = l & 0x7f;
+      // Arithmetic shift of the 64-bit value right by 7.
+      l = ((l >>> 7) | (h << 25)) >>> 0;
+      h >>= 7;
+      const signBitClear = (low & 0x40) === 0;
+      const done = (l === 0 && h === 0 && signBitClear) || (l === 0xffffffff && h === -1 && !signBitClear);
+      if (done) { this.bytes[this.length++] = low; return; }
+      this.bytes[this.length++] = low | 0x80;
+    }
+  }
+
+  f64(value: number): void {
+    this.reserve(8);
+    new DataView(this.bytes.buffer).setFloat64(this.length, value, true);
+    this.length += 8;
+  }
+
+  name(text: string): void {
+    const encoded = new TextEncoder().encode(text);
+    this.u32(encoded.length);
+    this.append(encoded);
+  }
+
+  finish(): Uint8Array<ArrayBuffer> {
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
+export interface FuncType {
+  params: readonly ValType[];
+  results: readonly ValType[];
+}
+
+interface FunctionImport { module: string; field: string; type: number }
+interface GlobalImport { module: string; field: string; valType: ValType; mutable: boolean }
+interface GlobalDef { valType: ValType; mutable: boolean; init: (w: ByteWriter) => void }
+interface FunctionDef { type: number; body: Uint8Array }
+interface ExportDef { name: string; kind: 0 | 3; index: number }
+
+/**
+ * Builds one module. Imported functions and globals come first in their index spaces, so declare all
+ * imports before defining functions or globals (indexes returned are final).
+ */
+export class ModuleBuilder {
+  private readonly types: FuncType[] = [];
+  private readonly typeKeys = new Map<string, number>();
+  private readonly funcImports: FunctionImport[] = [];
+  private readonly globalImports: GlobalImport[] = [];
+  private memoryImport: { module: string; field: string; minPages: number } | undefined;
+  private readonly globals: GlobalDef[] = [];
+  private readonly functions: FunctionDef[] = [];
+  private readonly exports: ExportDef[] = [];
+
+  type(params: readonly ValType[], results: readonly ValType[]): number {
+    const key = params.join(',') + '>' + results.join(',');
+    const known = this.typeKeys.get(key);
+    if (known !== undefined) return known;
+    this.types.push({ params, results });
+    this.typeKeys.set(key, this.types.length - 1);
+    return this.types.length - 1;
+  }
+
+  importMemory(module: string, field: string, minPages = 0): void {
+    this.memoryImport = { module, field, minPages };
+  }
+
+  importFunction(module: string, field: string, type: number): number {
+    if (this.functions.length > 0) throw new Error('imports must precede function definitions');
+    this.funcImports.push({ module, field, type });
+    return this.funcImports.length - 1;
+  }
+
+  importGlobal(module: string, field: string, valType: ValType, mutable = false): number {
+    if (this.globals.length > 0) throw new Error('imports must precede global definitions');
+    this.globalImports.push({ module, field, valType, mutable });
+    return this.globalImports.length - 1;
+  }
+
+  global(valType: ValType, mutable: boolean, init: (w: ByteWriter) => void): number {
+    this.globals.push({ valType, mutable, init });
+    return this.globalImports.length + this.globals.length - 1;
+  }
+
+  /** Reserve the index of a function whose body is supplied later with `defineFunction`. */
+  declareFunction(type: number): number {
+    this.functions.push({ type, body: new Uint8Array(0) });
+    return this.funcImports.length + this.functions.length - 1;
+  }
+
+  /** `body` is the complete function body: locals vector, code, final `end`. */
+  defineFunction(index: number, body: Uint8Array): void {
+    this.functions[index - this.funcImports.length]!.body = body;
+  }
+
+  exportFunction(name: string, index: number): void {
+    this.exports.push({ name, kind: 0, index });
+  }
+
+  exportGlobal(name: string, index: number): void {
+    this.exports.push({ name, kind: 3, index });
+  }
+
+  encode(): Uint8Array<ArrayBuffer> {
+    const out = new ByteWriter(1024);
+    out.append(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
+    const section = (id: number, fill: (w: ByteWriter) => void): void => {
+      const w = new ByteWriter(256);
+      fill(w);
+      out.byte(id);
+      out.u32(w.length);
+      out.append(w.finish());
+    };
+    section(1, (w) => {
+      w.u32(this.types.length);
+      for (const t of this.types) {
+        w.byte(0x60);
+        w.u32(t.params.length);
+        for (const p of t.params) w.byte(p);
+        w.u32(t.results.length);
+        for (const r of t.results) w.byte(r);
+      }
+    });
+    section(2, (w) => {
+      const memory = this.memoryImport;
+      w.u32(this.funcImports.length + this.globalImports.length + (memory ? 1 : 0));
+      for (const f of this.funcImports) {
+        w.name(f.module); w.name(f.field); w.byte(0x00); w.u32(f.type);
+      }
+      if (memory) {
+        w.name(memory.module); w.name(memory.field); w.byte(0x02); w.byte(0x00); w.u32(memory.minPages);
+      }
+      for (const g of this.globalImports) {
+        w.name(g.module); w.name(g.field); w.byte(0x03); w.byte(g.valType); w.byte(g.mutable ? 1 : 0);
+      }
+    });
+    section(3, (w) => {
+      w.u32(this.functions.length);
+      for (const f of this.functions) w.u32(f.type);
+    });
+    if (this.globals.length > 0) {
+      section(6, (w) => {
+        w.u32(this.globals.length);
+        for (const g of this.globals) {
+          w.byte(g.valType);
+          w.byte(g.mutable ? 1 : 0);
+          g.init(w);
+          w.byte(Op.end);
+        }
+      });
+    }
+    section(7, (w) => {
+      w.u32(this.exports.length);
+      for (const e of this.exports) { w.name(e.name); w.byte(e.kind); w.u32(e.index); }
+    });
+    section(10, (w) => {
+      w.u32(this.functions.length);
+      for (const f of this.functions) { w.u32(f.body.length); w.append(f.body); }
+    });
+    return out.finish();
+  }
+}
+
+/** Encode a locals vector: runs of (count, type). */
+export function encodeLocals(w: ByteWriter, runs: ReadonlyArray<readonly [number, ValType]>): void {
+  const nonEmpty = runs.filter(([count]) => count > 0);
+  w.u32(nonEmpty.length);
+  for (const [count, type] of nonEmpty) { w.u32(count); w.byte(type); }
+}
