@@ -1,4 +1,4 @@
-import { PerfEventArrayMap, RingBufMap } from '../maps/ringbuf.js';
+import { PerfEventArrayMap, RINGBUF_HEADER, RingBufMap } from '../maps/ringbuf.js';
 import { ObjectArrayMap } from '../maps/array.js';
 import { Errno } from '../maps/spec.js';
 import type { BpfMap } from '../maps/map.js';
@@ -96,10 +96,10 @@ function parseInteger(text: string, flags: number, signed: boolean): { consumed:
     i++;
   }
   let radix = base;
-  if ((radix === 0 || radix === 16) && text[i] === '0' && (text[i + 1] === 'x' || text[i + 1] === 'X') && /[0-9a-f]/i.test(text[i + 2] ?? '')) {
-    radix = 16;
-    i += 2;
-  } else if (radix === 0) radix = text[i] === '0' ? 8 : 10;
+  const hexPrefix = text[i] === '0' && (text[i + 1] === 'x' || text[i + 1] === 'X');
+  // Base 0 takes "0x" as hex only before a hex digit; base 16 skips "0x" whatever follows.
+  if (radix === 0) radix = hexPrefix && /[0-9a-f]/i.test(text[i + 2] ?? '') ? 16 : text[i] === '0' ? 8 : 10;
+  if (radix === 16 && hexPrefix) i += 2;
   const start = i;
   let value = 0n;
   for (; i < text.length; i++) {
@@ -158,6 +158,18 @@ function probeRead(asString: boolean): HelperImpl {
     space.u8[dst + n] = 0;
     setReturnNumber(call, n + 1);
   };
+}
+
+/** BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP: the only flags ringbuf_output takes. */
+const RINGBUF_WAKEUP_FLAGS = 3;
+
+/**
+ * The kernel refuses a record that would make producer - consumer reach the ring size (it must stay
+ * below it, so a full ring is never mistaken for an empty one).
+ */
+function ringHasRoom(map: RingBufMap, size: number): boolean {
+  const length = (size + RINGBUF_HEADER + 7) & ~7;
+  return map.producerPos + length - map.consumerPos < map.size;
 }
 
 /** bpf_loop's iteration cap (BPF_MAX_LOOPS). */
@@ -254,12 +266,14 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     if (!(map instanceof RingBufMap)) return fail(call, Errno.EINVAL);
     const data = argPointer(call, 2);
     const size = argU32(call, 3);
+    if (argNumber(call, 4) & ~RINGBUF_WAKEUP_FLAGS) return fail(call, Errno.EINVAL);
     checkMemory(call, data, size, false);
+    if (!ringHasRoom(map, size)) return fail(call, Errno.EAGAIN);
     setReturnNumber(call, map.output(data, size));
   },
   ringbuf_reserve: (call) => {
     const map = mapArg(call, 1);
-    if (!(map instanceof RingBufMap) || argNumber(call, 3) !== 0) return setReturnNumber(call, 0);
+    if (!(map instanceof RingBufMap) || argNumber(call, 3) !== 0 || !ringHasRoom(map, argU32(call, 2))) return setReturnNumber(call, 0);
     setReturnNumber(call, map.reserve(argU32(call, 2)));
   },
   ringbuf_submit: (call) => commitRecord(call, false),
@@ -283,7 +297,8 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const target = argU32(call, 2);
     const context = argNumber(call, 3);
     if (argNumber(call, 4) !== 0) return fail(call, Errno.EINVAL);
-    if (count > BPF_MAX_LOOPS || count < 0) return fail(call, Errno.E2BIG);
+    // The verifier inlines bpf_loop when flags are 0; the inlined code sets -E2BIG as a 32-bit value.
+    if (count > BPF_MAX_LOOPS || count < 0) return setReturn(call, -Errno.E2BIG >>> 0, 0);
     const invoke = call.invoke;
     if (!invoke) throw new ExecutionError('vm/no-callbacks', 'this engine cannot run bpf_loop callbacks', call.insn);
     const insn = call.insn;

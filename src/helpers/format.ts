@@ -79,7 +79,8 @@ export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMe
     if (conv === 'c') { out += pad(String.fromCharCode(Number(take() & 0xffn)), flags, width, false); continue; }
     if (conv === 's') {
       const address = take();
-      let text = memory.readString(address, MAX_STRING) ?? '(invalid)';
+      // An unreadable string prints as nothing, like the kernel's failed copy.
+      let text = memory.readString(address, MAX_STRING) ?? '';
       if (precision !== undefined) text = text.slice(0, precision);
       out += pad(text, flags, width, false);
       continue;
@@ -88,12 +89,11 @@ export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMe
       const address = take();
       const ext = /^(I4|i4|I6c|I6|i6|ks|us|s|S|K|x|B)/.exec(fmt.slice(i + 1))?.[1];
       if (ext) i += ext.length;
+      // Unreadable addresses print as zeros. BPF's printf has no compressed form: %pI6c prints %pI6.
       if (ext === 'I4' || ext === 'i4') {
-        const b = memory.readBytes(address, 4);
-        out += b ? formatIp4(b, ext === 'i4') : '(invalid)';
+        out += formatIp4(memory.readBytes(address, 4) ?? new Uint8Array(4), ext === 'i4');
       } else if (ext === 'I6' || ext === 'I6c' || ext === 'i6') {
-        const b = memory.readBytes(address, 16);
-        out += b ? formatIp6(b, ext === 'I6c' ? 'compact' : ext === 'i6' ? 'nocolon' : 'full') : '(invalid)';
+        out += formatIp6(memory.readBytes(address, 16) ?? new Uint8Array(16), ext === 'i6' ? 'nocolon' : 'full');
       } else if (ext === 'ks' || ext === 'us') {
         out += memory.readString(address, MAX_STRING) ?? '(invalid)';
       } else {

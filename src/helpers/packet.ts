@@ -2,7 +2,7 @@ import { ObjectArrayMap } from '../maps/array.js';
 import { ObjectHashMap } from '../maps/hash.js';
 import { Errno } from '../maps/spec.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
-import { argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
+import { argI32, argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
 import { ExecutionError } from '../vm/engine.js';
 import { checkMemory, mapArg, type HelperImpl } from './base.js';
 import type { ExecEnv, PacketState } from './env.js';
@@ -38,6 +38,159 @@ const ETH_P_8021AD = 0x88a8;
 const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
 
+/** One fragment of a multi-buffer XDP frame: a page holding `size` bytes from its start. */
+export interface XdpFragment {
+  bytes: Uint8Array;
+  size: number;
+}
+
+/** A fragment's page: what an XDP fragment can grow to (the test-run rxq's frag_size). */
+const XDP_FRAG_SIZE = 4096;
+const fragmentsOf = new WeakMap<PacketState, XdpFragment[]>();
+
+/** Attach fragments (the bytes past the linear part) to an XDP packet. */
+export function setXdpFragments(packet: PacketState, fragments: XdpFragment[]): void {
+  fragmentsOf.set(packet, fragments);
+}
+
+export function xdpFragments(packet: PacketState): readonly XdpFragment[] {
+  return fragmentsOf.get(packet) ?? [];
+}
+
+const xdpBufferLength = (packet: PacketState): number =>
+  packet.dataEnd - packet.data + xdpFragments(packet).reduce((n, f) => n + f.size, 0);
+
+/** Copy `len` bytes between memory at `address` and the frame (linear part, then fragments) at `offset`. */
+function xdpCopy(call: Call, packet: PacketState, offset: number, address: number, len: number, toPacket: boolean): void {
+  const u8 = call.space.u8;
+  const segments = [u8.subarray(packet.data, packet.dataEnd), ...xdpFragments(packet).map((f) => f.bytes.subarray(0, f.size))];
+  let skip = offset;
+  let done = 0;
+  for (const segment of segments) {
+    if (done === len) break;
+    if (skip >= segment.length) {
+      skip -= segment.length;
+      continue;
+    }
+    const n = Math.min(segment.length - skip, len - done);
+    if (toPacket) segment.set(u8.subarray(address + done, address + done + n), skip);
+    else u8.set(segment.subarray(skip, skip + n), address + done);
+    done += n;
+    skip = 0;
+  }
+}
+
+function xdpBytes(toPacket: boolean): HelperImpl {
+  return (call) => {
+    const packet = packetOf(call);
+    const offset = argU32(call, 2);
+    const address = argPointer(call, 3);
+    const len = argU32(call, 4);
+    checkMemory(call, address, len, !toPacket);
+    if (offset + len > xdpBufferLength(packet)) return setReturnNumber(call, -Errno.EINVAL);
+    xdpCopy(call, packet, offset, address, len, toPacket);
+    setReturnNumber(call, 0);
+  };
+}
+
+/** bpf_xdp_adjust_tail on a multi-buffer frame: only the last fragment grows; shrinking frees fragments. */
+function adjustFragmentedTail(call: Call, packet: PacketState, fragments: XdpFragment[], delta: number): number {
+  if (delta >= 0) {
+    const last = fragments[fragments.length - 1]!;
+    if (delta > XDP_FRAG_SIZE - last.size) return -Errno.EINVAL;
+    last.bytes.fill(0, last.size, last.size + delta);
+    last.size += delta;
+    return 0;
+  }
+  let remaining = -delta;
+  if (remaining > xdpBufferLength(packet) - ETH_HLEN) return -Errno.EINVAL;
+  while (remaining > 0 && fragments.length) {
+    const last = fragments[fragments.length - 1]!;
+    const cut = Math.min(remaining, last.size);
+    last.size -= cut;
+    remaining -= cut;
+    if (last.size === 0) fragments.pop();
+  }
+  packet.dataEnd -= remaining;
+  return 0;
+}
+
+const swap16 = (v: number): number => ((v & 0xff) << 8) | (v >> 8);
+const isVlan = (type: number): boolean => type === ETH_P_8021Q || type === ETH_P_8021AD;
+
+const BPF_ADJ_ROOM_NET = 0;
+const BPF_ADJ_ROOM_MAC = 1;
+/** Every BPF_F_ADJ_ROOM_* flag, the encapsulated L2 length (bits 56..63) included. */
+const BPF_F_ADJ_ROOM_MASK = 0x1ff | (0xff * 2 ** 56);
+const BPF_CSUM_LEVEL_QUERY = 0;
+const BPF_CSUM_LEVEL_RESET = 3;
+/** The largest skb helpers may build: SKB_MAX_ALLOC (a test-run skb has no device whose MTU would apply). */
+const SKB_MAX_LEN = 4 * 4096 - 320;
+
+/**
+ * Ensure `head` free bytes before data and `tail` after data_end, moving the packet to a bigger
+ * region when needed (what skb_cow/pskb_expand_head do). False when the packet cannot move.
+ */
+function makeRoom(call: Call, packet: PacketState, head: number, tail: number): boolean {
+  const region = packet.region;
+  const freeHead = packet.meta - region.start;
+  const freeTail = region.start + region.size - packet.dataEnd;
+  if (freeHead >= head && freeTail >= tail) return true;
+  if (call.env.progType.name === 'xdp') return false;
+  const length = packet.dataEnd - packet.meta;
+  const newHead = Math.max(freeHead, head) + 64;
+  const moved = call.space.allocate(newHead + length + Math.max(freeTail, tail) + 64, 'packet', 'packet');
+  const start = moved.start + newHead;
+  call.space.u8.copyWithin(start, packet.meta, packet.dataEnd);
+  const shift = start - packet.meta;
+  packet.meta += shift;
+  packet.data += shift;
+  packet.dataEnd += shift;
+  packet.region = moved;
+  call.space.release(region);
+  return true;
+}
+
+/** Insert zeroed (len > 0) or remove (len < 0) bytes at `address` inside the packet; room must exist. */
+function resizeAtAddress(call: Call, packet: PacketState, address: number, len: number): void {
+  const u8 = call.space.u8;
+  if (len > 0) {
+    u8.copyWithin(address + len, address, packet.dataEnd);
+    u8.fill(0, address, address + len);
+  } else {
+    u8.copyWithin(address, address - len, packet.dataEnd);
+  }
+  packet.dataEnd += len;
+}
+
+/** INET_ECN_set_ce on the network header: 1 when the packet now carries CE, 0 when it is not ECN-capable. */
+function ecnSetCe(call: Call): number {
+  const packet = packetOf(call);
+  const skb = skbFields(call);
+  const view = call.space.view;
+  const mac = packet.data - skb.macOffset();
+  const net = mac + ETH_HLEN;
+  // The protocol under any VLAN tags in the payload; the network header stays where it was set.
+  let protocol = skb.protocolHost();
+  for (let tag = mac + 12; isVlan(protocol) && tag + 8 <= packet.dataEnd; tag += 4) protocol = view.getUint16(tag + 4, false);
+  if (protocol === ETH_P_IP && net + 20 <= packet.dataEnd) {
+    const tos = call.space.u8[net + 1]!;
+    const ecn = (tos + 1) & 3;
+    if (!(ecn & 2)) return ecn === 0 ? 1 : 0;
+    const before = view.getUint16(net, true);
+    call.space.u8[net + 1] = tos | 3;
+    csumReplace(call, net + 10, before, view.getUint16(net, true), 2, false);
+    return 1;
+  }
+  if (protocol === ETH_P_IPV6 && net + 40 <= packet.dataEnd) {
+    const word = view.getUint32(net, false);
+    if (((word >>> 20) & 3) === 0) return 0;
+    view.setUint32(net, (word | (3 << 20)) >>> 0, false);
+    return 1;
+  }
+  return 0;
+}
+
 function packetOf(call: Call): PacketState {
   const packet = call.env.packet;
   if (!packet) throw new ExecutionError('vm/no-packet', 'packet helper called by a program without a packet', call.insn);
@@ -57,15 +210,24 @@ const fold16 = (sum: number): number => {
   s = (s >>> 16) + (s & 0xffff);
   return s & 0xffff;
 };
-/** Sum memory as little-endian u32 words (what x86's csum_partial computes), seeded. */
+/** csum_partial: memory summed as little-endian 16-bit words (an odd last byte as the low byte), seeded. */
 function csumPartial(u8: Uint8Array, start: number, length: number, seed: number): number {
   let sum = seed >>> 0;
-  for (let i = 0; i + 4 <= length; i += 4) {
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
     const p = start + i;
     sum = csumAdd(sum, (u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24)) >>> 0);
   }
+  if (i + 2 <= length) {
+    sum = csumAdd(sum, u8[start + i]! | (u8[start + i + 1]! << 8));
+    i += 2;
+  }
+  if (i < length) sum = csumAdd(sum, u8[start + i]!);
   return sum;
 }
+
+/** bpf_csum_diff's scratch buffer: from_size + to_size may not exceed it. */
+const CSUM_DIFF_MAX = 512;
 
 /** Replace `from` with `to` in the 16-bit checksum at `address` (RFC 1624), values in memory order. */
 function csumReplace(call: Call, address: number, from: number, to: number, size: number, udpMangled: boolean): number {
@@ -102,14 +264,35 @@ function resizeAt(call: Call, packet: PacketState, offset: number, len: number):
   return true;
 }
 
-function loadBytes(call: Call, base: 'data' | 'mac'): void {
+function loadBytes(call: Call): void {
   const packet = packetOf(call);
   const offset = argU32(call, 2);
   const to = argPointer(call, 3);
   const len = argU32(call, 4);
   checkMemory(call, to, len, true);
-  const start = base === 'data' ? packet.data : packet.data;
-  if (offset + len > packet.dataEnd - start || len === 0) {
+  if (offset + len > packet.dataEnd - packet.data || len === 0) {
+    call.space.u8.fill(0, to, to + len);
+    return setReturnNumber(call, -Errno.EFAULT);
+  }
+  call.space.u8.copyWithin(to, packet.data + offset, packet.data + offset + len);
+  setReturnNumber(call, 0);
+}
+
+const BPF_HDR_START_MAC = 0;
+const BPF_HDR_START_NET = 1;
+
+/** bpf_skb_load_bytes_relative: from the MAC or network header; anything else (or out of range) zeroes `to`. */
+function loadBytesRelative(call: Call): void {
+  const packet = packetOf(call);
+  const offset = argU32(call, 2);
+  const to = argPointer(call, 3);
+  const len = argU32(call, 4);
+  const header = argNumber(call, 5);
+  checkMemory(call, to, len, true);
+  const skb = skbFields(call);
+  const mac = packet.data - skb.macOffset();
+  const start = header === BPF_HDR_START_MAC ? mac : header === BPF_HDR_START_NET ? mac + ETH_HLEN : -1;
+  if (start < 0 || offset > 0xffff || start + offset + len > packet.dataEnd) {
     call.space.u8.fill(0, to, to + len);
     return setReturnNumber(call, -Errno.EFAULT);
   }
@@ -135,18 +318,9 @@ function redirectMap(call: Call): void {
 }
 
 export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
-  skb_load_bytes: (call) => loadBytes(call, 'data'),
-  skb_load_bytes_relative: (call) => loadBytes(call, argNumber(call, 5) === 0 ? 'mac' : 'data'),
-  xdp_load_bytes: (call) => {
-    const packet = packetOf(call);
-    const offset = argU32(call, 2);
-    const to = argPointer(call, 3);
-    const len = argU32(call, 4);
-    checkMemory(call, to, len, true);
-    if (offset + len > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EINVAL);
-    call.space.u8.copyWithin(to, packet.data + offset, packet.data + offset + len);
-    setReturnNumber(call, 0);
-  },
+  skb_load_bytes: loadBytes,
+  skb_load_bytes_relative: loadBytesRelative,
+  xdp_load_bytes: xdpBytes(false),
   skb_store_bytes: (call) => {
     const packet = packetOf(call);
     const offset = argU32(call, 2);
@@ -159,27 +333,16 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     call.space.u8.copyWithin(packet.data + offset, from, from + len);
     setReturnNumber(call, 0);
   },
-  xdp_store_bytes: (call) => {
-    const packet = packetOf(call);
-    const offset = argU32(call, 2);
-    const from = argPointer(call, 3);
-    const len = argU32(call, 4);
-    checkMemory(call, from, len, false);
-    if (offset + len > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EINVAL);
-    call.space.u8.copyWithin(packet.data + offset, from, from + len);
-    setReturnNumber(call, 0);
-  },
-  xdp_get_buff_len: (call) => {
-    const packet = packetOf(call);
-    setReturnNumber(call, packet.dataEnd - packet.data);
-  },
+  xdp_store_bytes: xdpBytes(true),
+  xdp_get_buff_len: (call) => setReturnNumber(call, xdpBufferLength(packetOf(call))),
   l3_csum_replace: (call) => {
     const packet = packetOf(call);
     const offset = argU32(call, 2);
     const flags = argNumber(call, 5);
     const size = flags & BPF_F_HDR_FIELD_MASK;
     if (flags & ~BPF_F_HDR_FIELD_MASK || (size !== 0 && size !== 2 && size !== 4)) return setReturnNumber(call, -Errno.EINVAL);
-    if (offset + 2 > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EFAULT);
+    // The checksum field must be 16-bit aligned.
+    if (offset & 1 || offset + 2 > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EFAULT);
     setReturnNumber(call, csumReplace(call, packet.data + offset, argNumber(call, 3), argNumber(call, 4), size, false));
   },
   l4_csum_replace: (call) => {
@@ -189,7 +352,7 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const size = flags & BPF_F_HDR_FIELD_MASK;
     const allowed = BPF_F_HDR_FIELD_MASK | BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_IPV6;
     if (flags & ~allowed || (size !== 0 && size !== 2 && size !== 4)) return setReturnNumber(call, -Errno.EINVAL);
-    if (offset + 2 > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EFAULT);
+    if (offset & 1 || offset + 2 > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EFAULT);
     const mangled = (flags & BPF_F_MARK_MANGLED_0) !== 0;
     setReturnNumber(call, csumReplace(call, packet.data + offset, argNumber(call, 3), argNumber(call, 4), size, mangled));
   },
@@ -199,21 +362,21 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const to = argPointer(call, 3);
     const toSize = argU32(call, 4);
     const seed = argU32(call, 5);
-    if (fromSize % 4 || toSize % 4 || fromSize + toSize > 512) return setReturnNumber(call, -Errno.EINVAL);
+    if (fromSize + toSize > CSUM_DIFF_MAX) return setReturnNumber(call, -Errno.EINVAL);
     checkMemory(call, from, fromSize, false);
     checkMemory(call, to, toSize, false);
-    // csum_partial over [~from..., to...]: adding the complement of a word subtracts it.
-    let sum = seed >>> 0;
+    // Since 6.12 any byte count works and the result is folded to 16 bits on every architecture:
+    // csum(to, seed) - csum(from).
     const u8 = call.space.u8;
-    for (let i = 0; i < fromSize; i += 4) {
-      const p = from + i;
-      sum = csumAdd(sum, ~(u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24)) >>> 0);
-    }
-    sum = csumPartial(u8, to, toSize, sum);
-    setReturnNumber(call, sum);
+    const sum = csumAdd(csumPartial(u8, to, toSize, seed), ~csumPartial(u8, from, fromSize, 0) >>> 0);
+    setReturnNumber(call, fold16(sum));
   },
   csum_update: (call) => setReturnNumber(call, -Errno.ENOTSUPP),
-  csum_level: (call) => setReturnNumber(call, 0),
+  // Test-run skbs are CHECKSUM_NONE: nothing to query; increments and resets change nothing.
+  csum_level: (call) => {
+    const level = argNumber(call, 2);
+    setReturnNumber(call, level === BPF_CSUM_LEVEL_QUERY ? -Errno.EACCES : level <= BPF_CSUM_LEVEL_RESET && level > 0 ? 0 : -Errno.EINVAL);
+  },
   xdp_adjust_head: (call) => {
     const packet = packetOf(call);
     const delta = argNumber(call, 2) | 0;
@@ -232,7 +395,8 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const meta = packet.meta + delta;
     if (meta < packet.region.start + XDP_FRAME_SIZE || meta > packet.data) return setReturnNumber(call, -Errno.EINVAL);
     const length = packet.data - meta;
-    if (length % 4 !== 0 || length > 32) return setReturnNumber(call, -Errno.EACCES);
+    // Metadata may fill the headroom down to the xdp_frame (no 32-byte cap since 6.x); it must stay u32-aligned.
+    if (length % 4 !== 0) return setReturnNumber(call, -Errno.EACCES);
     packet.meta = meta;
     moved(call);
     setReturnNumber(call, 0);
@@ -240,6 +404,11 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   xdp_adjust_tail: (call) => {
     const packet = packetOf(call);
     const delta = argNumber(call, 2) | 0;
+    const fragments = fragmentsOf.get(packet);
+    if (fragments?.length) {
+      setReturnNumber(call, adjustFragmentedTail(call, packet, fragments, delta));
+      return moved(call);
+    }
     const end = packet.dataEnd + delta;
     const hardEnd = packet.region.start + packet.region.size - XDP_TAILROOM;
     if (end > hardEnd || end < packet.data + ETH_HLEN) return setReturnNumber(call, -Errno.EINVAL);
@@ -266,18 +435,21 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   skb_vlan_push: (call) => {
     const proto = argU32(call, 2) & 0xffff;
     const tci = argU32(call, 3) & 0xffff;
-    // The protocol comes in network byte order (bpf_htons(ETH_P_8021Q)).
-    const host = ((proto & 0xff) << 8) | (proto >> 8);
-    if (host !== ETH_P_8021Q && host !== ETH_P_8021AD) return setReturnNumber(call, -Errno.EINVAL);
+    // The protocol comes in network byte order (bpf_htons(ETH_P_8021Q)); anything else means 802.1Q.
+    let host = swap16(proto);
+    if (host !== ETH_P_8021Q && host !== ETH_P_8021AD) host = ETH_P_8021Q;
     const packet = packetOf(call);
     const skb = skbFields(call);
-    // Like the kernel: a tag already held out of band is pushed into the payload first; the new tag is
-    // then held out of band (vlan_present/vlan_tci/vlan_proto).
+    // Like the kernel: a tag already held out of band is pushed into the payload first (and
+    // skb->protocol becomes its TPID); the new tag is then held out of band.
     if (skb.vlanPresent()) {
-      if (!resizeAt(call, packet, 12, 4)) return setReturnNumber(call, -Errno.ENOMEM);
+      if (!makeRoom(call, packet, 0, 4)) return setReturnNumber(call, -Errno.ENOMEM);
+      const mac = packet.data - skb.macOffset();
+      resizeAtAddress(call, packet, mac + 12, 4);
       const view = call.space.view;
-      view.setUint16(packet.data + 12, skb.vlanProtoHost(), false);
-      view.setUint16(packet.data + 14, skb.vlanTci(), false);
+      view.setUint16(mac + 12, skb.vlanProtoHost(), false);
+      view.setUint16(mac + 14, skb.vlanTci(), false);
+      skb.setProtocolHost(skb.vlanProtoHost());
     }
     skb.setVlan(true, tci, host);
     moved(call);
@@ -287,37 +459,81 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const packet = packetOf(call);
     const skb = skbFields(call);
     const view = call.space.view;
-    const isVlan = (type: number) => type === ETH_P_8021Q || type === ETH_P_8021AD;
+    const mac = () => packet.data - skb.macOffset();
+    /** Remove the tag after the MAC addresses; skb->protocol becomes what it encapsulated. */
+    const popPayloadTag = (): number => {
+      if (packet.dataEnd - mac() < ETH_HLEN + 4) return -Errno.ENOMEM;
+      const tci = view.getUint16(mac() + 14, false);
+      skb.setProtocolHost(view.getUint16(mac() + 16, false));
+      resizeAtAddress(call, packet, mac() + 12, -4);
+      return tci;
+    };
     if (skb.vlanPresent()) skb.setVlan(false, 0, 0);
     else {
-      if (packet.dataEnd - packet.data < ETH_HLEN + 4 || !isVlan(view.getUint16(packet.data + 12, false))) return setReturnNumber(call, 0);
-      resizeAt(call, packet, 12, -4);
+      if (!isVlan(skb.protocolHost())) return setReturnNumber(call, 0);
+      const popped = popPayloadTag();
+      if (popped < 0) return setReturnNumber(call, popped);
     }
     // The next tag in the payload, if any, moves out of band.
-    if (packet.dataEnd - packet.data >= ETH_HLEN + 4 && isVlan(view.getUint16(packet.data + 12, false))) {
-      const proto = view.getUint16(packet.data + 12, false);
-      const tci = view.getUint16(packet.data + 14, false);
-      resizeAt(call, packet, 12, -4);
+    if (isVlan(skb.protocolHost())) {
+      const proto = skb.protocolHost();
+      const tci = popPayloadTag();
+      if (tci < 0) return setReturnNumber(call, tci);
       skb.setVlan(true, tci, proto);
     }
     moved(call);
     setReturnNumber(call, 0);
   },
   skb_change_proto: (call) => {
-    const proto = argU32(call, 2) & 0xffff;
-    const host = ((proto & 0xff) << 8) | (proto >> 8);
+    const host = swap16(argU32(call, 2) & 0xffff);
     if (argNumber(call, 3) !== 0) return setReturnNumber(call, -Errno.EINVAL);
     const packet = packetOf(call);
     const skb = skbFields(call);
     const current = skb.protocolHost();
-    if (current === host) return setReturnNumber(call, 0);
+    // Only IPv4 <-> IPv6 translations exist (the same protocol is not one either).
     const delta = current === ETH_P_IP && host === ETH_P_IPV6 ? 20 : current === ETH_P_IPV6 && host === ETH_P_IP ? -20 : 0;
     if (delta === 0) return setReturnNumber(call, -Errno.ENOTSUPP);
-    if (!resizeAt(call, packet, skb.networkOffset(), delta)) return setReturnNumber(call, -Errno.ENOMEM);
+    if (!makeRoom(call, packet, 0, Math.max(delta, 0))) return setReturnNumber(call, -Errno.ENOMEM);
+    resizeAtAddress(call, packet, packet.data - skb.macOffset() + ETH_HLEN, delta);
     skb.setProtocolHost(host);
     moved(call);
     setReturnNumber(call, 0);
   },
+  skb_change_head: (call) => {
+    const packet = packetOf(call);
+    const headroom = argU32(call, 2);
+    const length = packet.dataEnd - packet.data;
+    if (argNumber(call, 3) !== 0 || length + headroom > SKB_MAX_LEN) return setReturnNumber(call, -Errno.EINVAL);
+    if (!makeRoom(call, packet, headroom, 0)) return setReturnNumber(call, -Errno.ENOMEM);
+    packet.data -= headroom;
+    packet.meta = packet.data;
+    call.space.u8.fill(0, packet.data, packet.data + headroom);
+    moved(call);
+    setReturnNumber(call, 0);
+  },
+  skb_adjust_room: (call) => {
+    const packet = packetOf(call);
+    const skb = skbFields(call);
+    const lenDiff = argI32(call, 2);
+    const mode = argU32(call, 3);
+    const flags = argNumber(call, 4);
+    const protocol = skb.protocolHost();
+    const size = Math.abs(lenDiff);
+    if (size > 0xfff) return setReturnNumber(call, -Errno.EFAULT);
+    if (flags & ~BPF_F_ADJ_ROOM_MASK || flags < 0) return setReturnNumber(call, -Errno.EINVAL);
+    if (protocol !== ETH_P_IP && protocol !== ETH_P_IPV6) return setReturnNumber(call, -Errno.ENOTSUPP);
+    if (mode !== BPF_ADJ_ROOM_NET && mode !== BPF_ADJ_ROOM_MAC) return setReturnNumber(call, -Errno.ENOTSUPP);
+    const mac = () => packet.data - skb.macOffset();
+    const baseLength = protocol === ETH_P_IP ? 20 : 40;
+    const networkLength = packet.dataEnd - (mac() + ETH_HLEN);
+    if (lenDiff < 0 && (size >= networkLength || networkLength - size < baseLength)) return setReturnNumber(call, -Errno.ENOTSUPP);
+    if (lenDiff > 0 && packet.dataEnd - mac() + size > SKB_MAX_LEN) return setReturnNumber(call, -Errno.ENOTSUPP);
+    if (lenDiff > 0 && !makeRoom(call, packet, 0, size)) return setReturnNumber(call, -Errno.ENOMEM);
+    resizeAtAddress(call, packet, mac() + ETH_HLEN + (mode === BPF_ADJ_ROOM_NET ? baseLength : 0), lenDiff);
+    moved(call);
+    setReturnNumber(call, 0);
+  },
+  skb_ecn_set_ce: (call) => setReturnNumber(call, ecnSetCe(call)),
   skb_change_type: (call) => {
     const type = argU32(call, 2);
     if (type > 3) return setReturnNumber(call, -Errno.EINVAL);
@@ -329,7 +545,9 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const newLength = argU32(call, 2);
     if (argNumber(call, 3) !== 0) return setReturnNumber(call, -Errno.EINVAL);
     const length = packet.dataEnd - packet.data;
-    if (newLength < ETH_HLEN || !resizeAt(call, packet, length, newLength - length)) return setReturnNumber(call, -Errno.EINVAL);
+    if (newLength < ETH_HLEN || newLength > SKB_MAX_LEN) return setReturnNumber(call, -Errno.EINVAL);
+    if (!makeRoom(call, packet, 0, Math.max(0, newLength - length))) return setReturnNumber(call, -Errno.ENOMEM);
+    resizeAt(call, packet, length, newLength - length);
     moved(call);
     setReturnNumber(call, 0);
   },
@@ -353,11 +571,14 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   },
   // No socket exists in user space: the kernel returns 0 for an skb without one.
   get_socket_cookie: (call) => setReturnNumber(call, 0),
-  get_socket_uid: (call) => setReturnNumber(call, 65534),
+  // A test run's skb belongs to a socket of the calling task.
+  get_socket_uid: (call) => setReturnNumber(call, call.env.services.task.uid),
   get_cgroup_classid: (call) => setReturnNumber(call, 0),
   get_route_realm: (call) => setReturnNumber(call, 0),
   skb_cgroup_id: (call) => setReturnNumber(call, 0),
 };
+
+const isTc = (call: Call): boolean => call.env.progType.name === 'sched_cls' || call.env.progType.name === 'sched_act';
 
 /** The __sk_buff fields packet helpers maintain (offsets per the UAPI layout). */
 function skbFields(call: Call) {
@@ -384,7 +605,9 @@ function skbFields(call: Call) {
     setPktType: (t: number) => view.setUint32(ctx + 4, t, true),
     setHash: (h: number) => view.setUint32(ctx + 68, h >>> 0, true),
     /** Offset of the network header from data: 14 when data is at the MAC header (tc), else 0. */
-    networkOffset: () => (call.env.progType.name === 'sched_cls' || call.env.progType.name === 'sched_act' ? ETH_HLEN : 0),
+    networkOffset: () => (isTc(call) ? ETH_HLEN : 0),
+    /** How far before data the MAC header starts: 0 for tc, ETH_HLEN where data is at L3. */
+    macOffset: () => (isTc(call) ? 0 : ETH_HLEN),
   };
 }
 

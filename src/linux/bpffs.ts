@@ -9,13 +9,17 @@ import { bpf } from './syscall.js';
 export const BPFFS_ROOT = '/sys/fs/bpf';
 export const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
-/** Mount points and file system types from /proc/self/mounts. */
+/**
+ * The file system type visible at a mount point (/proc/self/mounts). Mounts stack: the last line
+ * for a path is the one on top (/sys/fs/bpf is often a bpffs over the sysfs directory).
+ */
 function mountedAt(path: string): string | undefined {
+  let fsType: string | undefined;
   for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-    const [, mountPoint, fsType] = line.split(' ');
-    if (mountPoint === path) return fsType;
+    const [, mountPoint, type] = line.split(' ');
+    if (mountPoint === path) fsType = type;
   }
-  return undefined;
+  return fsType;
 }
 
 function mountFs(fsType: string, target: string): void {
@@ -45,10 +49,20 @@ export function pinFd(fd: number, path: string): void {
   if (!path.startsWith('/')) throw new TsbpfError('linux/bad-pin-path', `pin path must be absolute: ${path}`);
   if (path.startsWith(BPFFS_ROOT + '/')) ensureBpffs();
   mkdirSync(dirname(path), { recursive: true });
-  bpf('OBJ_PIN', ObjPinAttr, { pathname: cString(path), bpf_fd: fd });
+  try {
+    bpf('OBJ_PIN', ObjPinAttr, { pathname: cString(path), bpf_fd: fd });
+  } catch (e) {
+    if (e instanceof BpfSyscallError) throw new BpfSyscallError(e.command, e.errno, `pin at ${path}${e.errnoName === 'EPERM' && /\/[^/]*\.[^/]*$/.test(path) ? ' (bpffs refuses names containing a dot)' : ''}`, { cause: e });
+    throw e;
+  }
 }
 
 /** Opens a pinned object; returns its new fd. */
 export function openPinned(path: string, flags = 0): number {
-  return bpf('OBJ_GET', ObjPinAttr, { pathname: cString(path), file_flags: flags }).ret;
+  try {
+    return bpf('OBJ_GET', ObjPinAttr, { pathname: cString(path), file_flags: flags }).ret;
+  } catch (e) {
+    if (e instanceof BpfSyscallError) throw new BpfSyscallError(e.command, e.errno, `pinned object ${path}`, { cause: e });
+    throw e;
+  }
 }

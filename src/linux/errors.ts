@@ -1,5 +1,6 @@
 import { TsbpfError } from '../errors.js';
 import { errnoName, Errno } from './errno.js';
+import { summarizeVerifierLog } from './verifier-log.js';
 
 /** Why a bpf() (or related) call most likely failed, by errno, worded for someone at a terminal. */
 const HINTS: Readonly<Record<number, string>> = {
@@ -40,14 +41,26 @@ export class BpfSyscallError extends TsbpfError {
   }
 }
 
-/** BPF_PROG_LOAD refused by the verifier: carries the verifier log. */
+/**
+ * BPF_PROG_LOAD refused by the verifier: carries the full verifier log and a one-line `summary` (the
+ * log's last line that is not a statistic, i.e. the reason).
+ */
 export class BpfVerifierError extends BpfSyscallError {
   override name = 'BpfVerifierError';
   readonly log: string;
+  readonly summary: string;
+  readonly programName: string;
   constructor(errno: number, log: string, programName: string) {
-    const lastLines = log.trimEnd().split('\n').slice(-3).join(' | ');
-    super('BPF_PROG_LOAD', errno, `program ${programName || '(unnamed)'}${lastLines ? `: ${lastLines}` : ''}`);
+    const summary = summarizeVerifierLog(log).lastLine;
+    super('BPF_PROG_LOAD', errno, `program ${programName || '(unnamed)'}${summary ? `: ${summary}` : ''}`);
     this.log = log;
+    this.summary = summary;
+    this.programName = programName;
+  }
+
+  /** The summary line followed by the whole log, as a terminal should show it. */
+  fullReport(): string {
+    return `${this.message}\n--- verifier log (${this.log.split('\n').length} lines) ---\n${this.log.trimEnd()}\n`;
   }
 }
 

@@ -36,3 +36,7 @@ export const LinkInfoLayout = defineLayout('bpf_link_info', {
   /** Fixed size reserve: the kernel's union is larger; the info buffer must cover what it writes. */
   union_tail: { offset: 24, kind: 'u8', size: 72 },
 });
+
+export const BtfInfoLayout = defineLayout('bpf_btf_info', {
+  btf: ptr(0), btf_size: u32(8), id: u32(12), name: ptr(16), name_len: u32(24), kernel_btf: u32(28),
+});

@@ -1,12 +1,18 @@
+import { existsSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { BpfObject, ObjectMap, ObjectProgram } from '../object/types.js';
 import { TsbpfError } from '../errors.js';
 import { ProgType } from '../uapi/prog-types.js';
 import { AttachType } from '../uapi/attach-types.js';
 import { MapType } from '../uapi/map-types.js';
+import { BPFFS_ROOT } from './bpffs.js';
 import { BpfBtf } from './btf-object.js';
+import { BpfSyscallError } from './errors.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
+import { possibleCpuCount } from './cpus.js';
+import { mapTypeName } from '../maps/spec.js';
 
 /**
  * Put an opened object (src/object) into the kernel, as libbpf's bpf_object__load does: create the
@@ -22,6 +28,21 @@ export interface KernelObjectOptions {
   programs?: readonly string[];
   /** Verifier log level for every program (0: only on failure). */
   logLevel?: number;
+  /**
+   * Folder for maps declared with `pinning: LIBBPF_PIN_BY_NAME` (default /sys/fs/bpf, as libbpf):
+   * an existing pin of the same shape is reused, otherwise the new map is pinned there.
+   */
+  pinRoot?: string;
+  /** Treat every map as unpinned (no bpffs access): for one-off loads such as verification sweeps. */
+  ignorePinning?: boolean;
+}
+
+/** libbpf's LIBBPF_PIN_BY_NAME. */
+export const PIN_BY_NAME = 1;
+
+/** bpffs refuses names with dots (EPERM): `.bss` is pinned as `_bss`, as libbpf does. */
+export function pinName(name: string): string {
+  return name.replace(/\./g, '_');
 }
 
 /** Kernel map names: at most 15 characters of [A-Za-z0-9_.]. */
@@ -30,12 +51,65 @@ export function kernelMapName(name: string): string {
 }
 
 export class KernelObject {
+  /** Paths this object pinned with pin() (removed again by unpin()). */
+  readonly #pinned: string[] = [];
+
   constructor(
     readonly object: BpfObject,
     readonly maps: ReadonlyMap<string, BpfMap>,
     readonly programs: ReadonlyMap<string, BpfProgram>,
     private readonly btf: BpfBtf | undefined,
+    /** Maps pinned by name (pinning: 1): map name -> path, whether created now or reused. */
+    readonly pinnedByName: ReadonlyMap<string, string> = new Map(),
   ) {}
+
+  /**
+   * Pins every program at DIR/progs/NAME and every map at DIR/maps/NAME (maps already pinned by name
+   * are left where they are). Returns the paths pinned.
+   */
+  pin(dir: string): string[] {
+    const paths: string[] = [];
+    try {
+      for (const [name, prog] of this.programs) {
+        const path = join(dir, 'progs', pinName(name));
+        prog.pin(path);
+        paths.push(path);
+      }
+      for (const [name, map] of this.maps) {
+        if (this.pinnedByName.has(name)) continue;
+        const path = join(dir, 'maps', pinName(name));
+        map.pin(path);
+        paths.push(path);
+      }
+    } catch (e) {
+      for (const path of paths) unlinkSync(path);
+      throw e;
+    }
+    this.#pinned.push(...paths);
+    return paths;
+  }
+
+  /** Removes the pins made by pin(); with `byName`, also the maps pinned by name (they then die with their last fd). */
+  unpin(options: { byName?: boolean } = {}): void {
+    for (const path of this.#pinned.splice(0)) rmSync(path, { force: true });
+    if (options.byName) for (const path of this.pinnedByName.values()) rmSync(path, { force: true });
+  }
+
+  /**
+   * Loads (another) program of the object against the maps already created: for loading programs one
+   * at a time, or the same one with another type or log level. Replaces and closes an earlier load of
+   * the same name when `keep` is true (default); with `keep: false` the caller owns the result.
+   */
+  loadProgram(name: string, options: Pick<KernelObjectOptions, 'type' | 'logLevel'> & { keep?: boolean } = {}): BpfProgram {
+    const spec = this.object.programs.find((p) => p.name === name);
+    if (!spec) throw new TsbpfError('linux/no-program', `no program ${name} in ${this.object.fileName ?? 'the object'} (programs: ${this.object.programs.map((p) => p.name).join(', ') || 'none'})`);
+    const program = loadKernelProgram(this.object, spec, this.maps, this.btf, options);
+    if (options.keep ?? true) {
+      (this.programs as Map<string, BpfProgram>).get(name)?.close();
+      (this.programs as Map<string, BpfProgram>).set(name, program);
+    }
+    return program;
+  }
 
   program(name: string): BpfProgram {
     const p = this.programs.get(name);
@@ -60,35 +134,111 @@ export class KernelObject {
   }
 }
 
-function createKernelMap(spec: ObjectMap): BpfMap {
+/** Key/value BTF ids for the kernel, as libbpf sets them: declared types, or the DATASEC for global data. */
+function mapBtfIds(object: BpfObject, spec: ObjectMap): { keyTypeId: number; valueTypeId: number } | undefined {
+  if (spec.origin === 'data' || spec.origin === 'rodata' || spec.origin === 'bss') {
+    const datasec = object.btf?.findByName(spec.section, 'DATASEC');
+    return datasec ? { keyTypeId: 0, valueTypeId: datasec.id } : undefined;
+  }
+  if (spec.btfValueTypeId === undefined && spec.btfKeyTypeId === undefined) return undefined;
+  return { keyTypeId: spec.btfKeyTypeId ?? 0, valueTypeId: spec.btfValueTypeId ?? 0 };
+}
+
+function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number; valueTypeId: number }): BpfMap {
   const inner = spec.innerMap ? createKernelMap({ ...spec.innerMap, origin: 'btf', section: '.maps' } as ObjectMap) : undefined;
+  const sizes = kernelSizes(spec);
+  const options = {
+    type: spec.type,
+    ...sizes,
+    // libbpf sizes a perf event array declared without max_entries to the possible CPUs.
+    maxEntries: spec.type === MapType.perf_event_array && spec.maxEntries === 0 ? possibleCpuCount() : spec.maxEntries,
+    flags: spec.flags ?? 0,
+    name: kernelMapName(spec.name),
+    ...(inner ? { innerMap: inner } : {}),
+    ...(spec.mapExtra !== undefined ? { extra: spec.mapExtra } : {}),
+  };
   try {
-    return BpfMap.create({
-      type: spec.type,
-      keySize: spec.keySize,
-      valueSize: spec.valueSize,
-      maxEntries: spec.maxEntries,
-      flags: spec.flags ?? 0,
-      name: kernelMapName(spec.name),
-      ...(inner ? { innerMap: inner } : {}),
-      ...(spec.mapExtra !== undefined ? { extra: spec.mapExtra } : {}),
-    });
+    if (btf) {
+      try {
+        return BpfMap.create({ ...options, btf });
+      } catch (e) {
+        // Some map types take no BTF, or the kernel dislikes the types: create it bare, as libbpf retries.
+        if (!(e instanceof BpfSyscallError)) throw e;
+      }
+    }
+    try {
+      return BpfMap.create(options);
+    } catch (e) {
+      if (e instanceof BpfSyscallError) throw new BpfSyscallError(e.command, e.errno, `map ${spec.name} (${mapTypeName(spec.type)}, key ${spec.keySize} B, value ${options.valueSize} B, ${options.maxEntries} entries, flags 0x${(spec.flags ?? 0).toString(16)})`, { cause: e });
+      throw e;
+    }
   } finally {
     inner?.close();
   }
 }
 
+const isMapInMap = (type: number): boolean => type === MapType.array_of_maps || type === MapType.hash_of_maps;
+
+/**
+ * Key and value sizes as the kernel wants them, where declarations commonly say something else: a
+ * map-in-map's value is an fd (u32) and legacy definitions left it out; a ring buffer has no key or
+ * value and a perf event array u32 ones, whatever `__type(value, struct event)` says (objects declare
+ * the record type there for code generators; libbpf and cilium/ebpf drop it too).
+ */
+function kernelSizes(spec: ObjectMap): { keySize: number; valueSize: number } {
+  if (spec.type === MapType.ringbuf || spec.type === MapType.user_ringbuf) return { keySize: 0, valueSize: 0 };
+  if (spec.type === MapType.perf_event_array) return { keySize: 4, valueSize: 4 };
+  if (isMapInMap(spec.type) && spec.valueSize === 0) return { keySize: spec.keySize, valueSize: 4 };
+  return { keySize: spec.keySize, valueSize: spec.valueSize };
+}
+
+/** Map types that take no BTF key/value types (libbpf leaves them out too). */
+const NO_BTF_TYPES: ReadonlySet<number> = new Set([
+  MapType.perf_event_array, MapType.cgroup_array, MapType.stack_trace, MapType.array_of_maps, MapType.hash_of_maps,
+  MapType.devmap, MapType.devmap_hash, MapType.cpumap, MapType.xskmap, MapType.sockmap, MapType.sockhash,
+  MapType.queue, MapType.stack, MapType.ringbuf, MapType.user_ringbuf,
+]);
+
+/** A pinned map that matches the declaration, or an error saying what differs (libbpf refuses the same way). */
+function reusePinnedMap(spec: ObjectMap, path: string): BpfMap {
+  const map = BpfMap.fromPin(path);
+  const want = { type: spec.type, ...kernelSizes(spec), maxEntries: spec.maxEntries, flags: spec.flags ?? 0 };
+  const got = map.spec;
+  for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
+    if (got[field] !== want[field]) {
+      map.close();
+      throw new TsbpfError('linux/pin-mismatch', `map ${spec.name}: pinned map ${path} has ${field} ${got[field]}, the object declares ${want[field]}`);
+    }
+  }
+  return map;
+}
+
 export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOptions = {}): KernelObject {
   const maps = new Map<string, BpfMap>();
   const programs = new Map<string, BpfProgram>();
+  const pinnedByName = new Map<string, string>();
+  const newPins: string[] = [];
   let btf: BpfBtf | undefined;
   try {
+    btf = loadBtf(object);
     for (const spec of object.maps) {
-      const map = createKernelMap(spec);
+      const pinPath = spec.pinning === PIN_BY_NAME && !options.ignorePinning ? join(options.pinRoot ?? BPFFS_ROOT, pinName(spec.name)) : undefined;
+      if (pinPath && existsSync(pinPath)) {
+        maps.set(spec.name, reusePinnedMap(spec, pinPath));
+        pinnedByName.set(spec.name, pinPath);
+        continue;
+      }
+      const ids = btf && !NO_BTF_TYPES.has(spec.type) ? mapBtfIds(object, spec) : undefined;
+      const map = createKernelMap(spec, btf && ids ? { fd: btf.fd, ...ids } : undefined);
       maps.set(spec.name, map);
       if (spec.initialValue && spec.type === MapType.array) {
         map.update(new Uint8Array(4), spec.initialValue);
         if (spec.origin === 'rodata') map.freeze();
+      }
+      if (pinPath) {
+        map.pin(pinPath);
+        newPins.push(pinPath);
+        pinnedByName.set(spec.name, pinPath);
       }
     }
     for (const spec of object.maps) {
@@ -97,7 +247,6 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
         if (inner) maps.get(spec.name)!.update(new Uint8Array(new Uint32Array([slot.index]).buffer), new Uint8Array(new Uint32Array([inner.fd]).buffer));
       }
     }
-    btf = loadBtf(object);
     const wanted = options.programs ? new Set(options.programs) : undefined;
     for (const p of object.programs) {
       if (wanted && !wanted.has(p.name)) continue;
@@ -107,9 +256,10 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
     for (const p of programs.values()) p.close();
     for (const m of maps.values()) m.close();
     btf?.close();
+    for (const path of newPins) rmSync(path, { force: true });
     throw e;
   }
-  return new KernelObject(object, maps, programs, btf);
+  return new KernelObject(object, maps, programs, btf, pinnedByName);
 }
 
 /** The object's BTF, if the kernel accepts it as is (objects from recent clang); else none. */

@@ -41,6 +41,7 @@ interface LibcBindings {
   recv: Native<[number, Ptr, number, number]>;
   open: Native<[string, number, number]>;
   mount: Native<[string, string, string, number, null]>;
+  ifNameToIndex: Native<[string]>;
   /** memmove(dst, dst, 0) returns dst: the one portable way to learn a buffer's address through koffi. */
   addressOf: (dst: Ptr, src: Ptr, n: number) => number | bigint;
   mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => unknown;
@@ -82,6 +83,7 @@ export function libc(): LibcBindings {
     recv: fn('recv', 'long', ['int', 'void *', 'size_t', 'int']),
     open: fn('open', 'int', ['str', 'int', 'uint']),
     mount: fn('mount', 'int', ['str', 'str', 'str', 'ulong', 'void *']),
+    ifNameToIndex: fn('if_nametoindex', 'uint', ['str']),
     addressOf: fn('memmove', 'uintptr_t', ['void *', 'void *', 'size_t']),
     mmap: fn('mmap', 'void *', ['void *', 'size_t', 'int', 'int', 'int', 'int64_t']),
     munmap: fn('munmap', 'int', ['void *', 'size_t']),

@@ -1,6 +1,6 @@
 import { TsbpfError } from '../errors.js';
 import type { ExecEnv, PacketState, RuntimeServices } from '../helpers/env.js';
-import { ETH_HLEN, XDP_TAILROOM } from '../helpers/packet.js';
+import { ETH_HLEN, XDP_FRAME_SIZE, XDP_TAILROOM, setXdpFragments, xdpFragments, type XdpFragment } from '../helpers/packet.js';
 import { Errno } from '../maps/spec.js';
 import type { ProgTypeInfo } from '../progtypes/table.js';
 import type { AddressSpace, Region } from '../vm/memory.js';
@@ -52,6 +52,20 @@ const XDP_FRAME = 4096;
 const SKB_HEADROOM = 64 + 2;
 const SKB_TAILROOM = 1024;
 const PAGE = 4096;
+/** MAX_SKB_FRAGS: fragments a multi-buffer XDP frame may have. */
+const MAX_SKB_FRAGS = 17;
+
+const PACKET_HOST = 0;
+const PACKET_MULTICAST = 2;
+const PACKET_OTHERHOST = 3;
+/** GSO_LEGACY_MAX_SIZE and GSO_MAX_SEGS: the bounds ctx_in's wire_len and gso_segs must respect. */
+const GSO_LEGACY_MAX_SIZE = 65536;
+const GSO_MAX_SEGS = 65535;
+const LOOPBACK_IFINDEX = 1;
+/** Not in the maps' Errno table: only test runs report a missing device. */
+const ENODEV = 19;
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
 
 const TC_TYPES = new Set(['sched_cls', 'sched_act']);
 /** __sk_buff fields a test run may set through ctx_in (everything else must be zero). */
@@ -72,28 +86,47 @@ function newEnv(services: RuntimeServices, type: ProgTypeInfo, ctx: number, cpu:
 function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   const data = input.data ?? new Uint8Array(0);
   const frameSize = input.anySize ? Math.max(XDP_FRAME, XDP_PACKET_HEADROOM + data.length + XDP_TAILROOM) : XDP_FRAME;
-  const maxData = frameSize - XDP_PACKET_HEADROOM - XDP_TAILROOM;
-  if (data.length < ETH_HLEN || data.length > maxData) {
-    throw new TestRunError(Errno.EINVAL, `XDP test data must be ${ETH_HLEN}..${maxData} bytes, got ${data.length}`);
-  }
+  const maxLinear = frameSize - XDP_PACKET_HEADROOM - XDP_TAILROOM;
+  if (data.length < ETH_HLEN) throw new TestRunError(Errno.EINVAL, `XDP test data must be at least ${ETH_HLEN} bytes, got ${data.length}`);
   let metaLength = 0;
   let ingressIfindex = 0;
   let rxQueue = 0;
+  // ctx_in's data_end chooses where the linear part ends (the rest goes to fragments).
+  let linearEnd = data.length;
   if (input.ctx) {
     const view = new DataView(input.ctx.buffer, input.ctx.byteOffset, input.ctx.byteLength);
     const field = (off: number) => (input.ctx!.length >= off + 4 ? view.getUint32(off, true) : 0);
     // ctx_in: data = metadata length, data_meta = 0, data_end = size; no egress ifindex.
     metaLength = field(0);
-    if (field(8) !== 0 || (input.ctx.length >= 8 && field(4) !== data.length) || metaLength > data.length || metaLength % 4 || metaLength > 32 || field(20) !== 0) {
-      throw new TestRunError(Errno.EINVAL, 'xdp_md ctx_in: data must be the metadata length (multiple of 4, <= 32), data_meta 0, data_end the data size, egress_ifindex 0');
+    linearEnd = field(4);
+    if (field(8) !== 0 || linearEnd > data.length || metaLength > linearEnd || metaLength % 4 || metaLength > XDP_PACKET_HEADROOM - XDP_FRAME_SIZE || field(20) !== 0) {
+      throw new TestRunError(Errno.EINVAL, `xdp_md ctx_in: data must be the metadata length (multiple of 4, <= ${XDP_PACKET_HEADROOM - XDP_FRAME_SIZE}), data_meta 0, data_end at most the data size, egress_ifindex 0`);
     }
     ingressIfindex = field(12);
     rxQueue = field(16);
+    if (ingressIfindex > LOOPBACK_IFINDEX) throw new TestRunError(ENODEV, `xdp_md ctx_in ingress_ifindex ${ingressIfindex}: no such device (only lo exists in user space)`);
+    // A queue needs a device, and lo has one receive queue.
+    if (rxQueue >= 1) throw new TestRunError(Errno.EINVAL, `xdp_md ctx_in rx_queue_index ${rxQueue}: ${ingressIfindex ? 'lo has one receive queue' : 'no ingress_ifindex'}`);
   }
+  if (data.length - metaLength < ETH_HLEN) throw new TestRunError(Errno.EINVAL, `XDP test data after ${metaLength} bytes of metadata is shorter than an Ethernet header`);
+  // The metadata sits in the headroom, right before data; what does not fit in the page goes to
+  // page-sized fragments (a multi-buffer frame), at most MAX_SKB_FRAGS of them.
+  const linear = Math.min(linearEnd, maxLinear + metaLength);
+  const fragments: XdpFragment[] = [];
+  for (let at = linear; at < data.length; at += PAGE) {
+    if (fragments.length === MAX_SKB_FRAGS) throw new TestRunError(Errno.ENOMEM, `XDP test data of ${data.length} bytes needs more than ${MAX_SKB_FRAGS} fragments`);
+    const bytes = new Uint8Array(PAGE);
+    const chunk = data.subarray(at, Math.min(at + PAGE, data.length));
+    bytes.set(chunk);
+    fragments.push({ bytes, size: chunk.length });
+  }
+  // The frame arrives on lo's queue 0 unless ctx_in says otherwise: programs read ingress_ifindex 1.
+  const seenIfindex = ingressIfindex || LOOPBACK_IFINDEX;
   const frame = space.allocate(frameSize, 'packet', 'packet');
-  const meta = frame.start + XDP_PACKET_HEADROOM;
-  space.u8.set(data, meta);
-  const packet: PacketState = { region: frame, meta, data: meta + metaLength, dataEnd: meta + data.length };
+  const meta = frame.start + XDP_PACKET_HEADROOM - metaLength;
+  space.u8.set(data.subarray(0, linear), meta);
+  const packet: PacketState = { region: frame, meta, data: meta + metaLength, dataEnd: meta + linear };
+  if (fragments.length) setXdpFragments(packet, fragments);
   const ctxRegion = space.allocate(24, 'ctx', 'xdp_md');
   const env = newEnv(services, type, ctxRegion.start, cpu, packet);
   const sync = () => {
@@ -103,7 +136,7 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
     v.setUint32(ctxRegion.start + 8, packet.meta, true);
   };
   sync();
-  space.view.setUint32(ctxRegion.start + 12, ingressIfindex, true);
+  space.view.setUint32(ctxRegion.start + 12, seenIfindex, true);
   space.view.setUint32(ctxRegion.start + 16, rxQueue, true);
   env.syncPacket = sync;
   return {
@@ -116,7 +149,7 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
       v.setUint32(4, packet.dataEnd - packet.meta, true);
       v.setUint32(12, ingressIfindex, true);
       v.setUint32(16, rxQueue, true);
-      return { data: space.u8.slice(packet.meta, packet.dataEnd), ctx: out };
+      return { data: withFragments(space.u8.subarray(packet.meta, packet.dataEnd), xdpFragments(packet)), ctx: out };
     },
     release() {
       space.release(frame);
@@ -125,9 +158,25 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
   };
 }
 
+/** data_out of a multi-buffer frame: the linear part, then each fragment. */
+function withFragments(linear: Uint8Array, fragments: readonly XdpFragment[]): Uint8Array {
+  const out = new Uint8Array(linear.length + fragments.reduce((n, f) => n + f.size, 0));
+  out.set(linear);
+  let at = linear.length;
+  for (const f of fragments) {
+    out.set(f.bytes.subarray(0, f.size), at);
+    at += f.size;
+  }
+  return out;
+}
+
+/**
+ * eth_type_trans on lo, the device test runs use: lo's address and its "broadcast" address are all
+ * zeros, so ff:ff:ff:ff:ff:ff counts as multicast, 00:..:00 as to-us, anything else as otherhost.
+ */
 function packetType(dst: Uint8Array): number {
-  if ((dst[0]! & 1) === 0) return dst.every((b) => b === 0) ? 0 : 3; // lo's address is all zeros
-  return dst.every((b) => b === 0xff) ? 1 : 2;
+  if (dst[0]! & 1) return PACKET_MULTICAST;
+  return dst.every((b) => b === 0) ? PACKET_HOST : PACKET_OTHERHOST;
 }
 
 function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
@@ -138,21 +187,17 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
   }
   const isL2 = TC_TYPES.has(type.name);
   const ctxSize = 192;
+  const etherType = (data[12]! << 8) | data[13]!;
+  const networkHeader = etherType === ETH_P_IP ? 20 : etherType === ETH_P_IPV6 ? 40 : 0;
+  if (data.length < ETH_HLEN + networkHeader) {
+    // The kernel reads the addresses of an IPv4/IPv6 packet into the test socket: the header must be there.
+    throw new TestRunError(Errno.EINVAL, `skb test data of EtherType 0x${etherType.toString(16)} needs ${ETH_HLEN + networkHeader} bytes, got ${data.length}`);
+  }
+  if (input.ctx) checkSkbCtxIn(input.ctx, ctxSize, isL2 ? data.length : data.length - ETH_HLEN);
   const ctxRegion: Region = space.allocate(ctxSize, 'ctx', '__sk_buff');
   const c = ctxRegion.start;
   const view = space.view;
-  if (input.ctx) {
-    if (input.ctx.length > ctxSize) throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in is ${input.ctx.length} bytes, more than ${ctxSize}`);
-    const allowed = new Uint8Array(ctxSize);
-    for (const [off, size] of SKB_CTX_IN) allowed.fill(1, off, off + size);
-    for (let i = 0; i < input.ctx.length; i++) {
-      if (input.ctx[i] !== 0 && !allowed[i]) {
-        space.release(ctxRegion);
-        throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in sets byte ${i}, which a test run does not accept (allowed: mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size, hwtstamp)`);
-      }
-    }
-    space.u8.set(input.ctx, c);
-  }
+  if (input.ctx) space.u8.set(input.ctx.subarray(0, ctxSize), c);
   const region = space.allocate(SKB_HEADROOM + data.length + SKB_TAILROOM, 'packet', 'packet');
   const mac = region.start + SKB_HEADROOM;
   space.u8.set(data, mac);
@@ -161,8 +206,10 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
   const ethType = view.getUint16(mac + 12, true); // as stored: network byte order
   view.setUint32(c + 4, packetType(data.subarray(0, 6)), true);
   view.setUint32(c + 16, ethType, true);
-  if (view.getUint32(c + 40, true) === 0) view.setUint32(c + 40, 1, true); // ifindex: lo
-  if (view.getUint32(c + 160, true) === 0) view.setUint32(c + 160, data.length, true); // wire_len
+  view.setUint32(c + 40, LOOPBACK_IFINDEX, true);
+  // wire_len defaults to skb->len when the context is converted: after the MAC header was pulled
+  // for non-tc types.
+  if (view.getUint32(c + 160, true) === 0) view.setUint32(c + 160, packet.dataEnd - packet.data, true);
   const env = newEnv(services, type, c, cpu, packet);
   const sync = () => {
     view.setUint32(c + 0, packet.dataEnd - packet.data, true);
@@ -175,7 +222,7 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
   return {
     env,
     ctx: c,
-    packet: { start: packet.data, get length() { return packet.dataEnd - packet.data; } },
+    packet: { get start() { return packet.data; }, get length() { return packet.dataEnd - packet.data; } },
     finish() {
       let out: Uint8Array;
       if (isL2) out = space.u8.slice(packet.data, packet.dataEnd);
@@ -189,13 +236,59 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
       return { data: out, ctx: ctxOut };
     },
     release() {
-      space.release(region);
+      // Helpers that grow the packet (change_head, adjust_room ...) may have moved it to a new region.
+      space.release(packet.region);
       space.release(ctxRegion);
     },
   };
 }
 
+/**
+ * BPF_PROG_TEST_RUN's checks of an __sk_buff ctx_in: only the settable fields may be non-zero (a
+ * longer ctx_in only with a zero tail), wire_len between len and GSO_LEGACY_MAX_SIZE, gso_segs at
+ * most GSO_MAX_SEGS, and ifindex naming a device (only lo exists here).
+ */
+function checkSkbCtxIn(ctx: Uint8Array, ctxSize: number, len: number): void {
+  const allowed = new Uint8Array(ctxSize);
+  for (const [off, size] of SKB_CTX_IN) allowed.fill(1, off, off + size);
+  for (let i = ctxSize; i < ctx.length; i++) {
+    if (ctx[i] !== 0) throw new TestRunError(Errno.E2BIG, `__sk_buff ctx_in is ${ctx.length} bytes and byte ${i}, past the ${ctxSize} the kernel knows, is not zero`);
+  }
+  for (let i = 0; i < Math.min(ctx.length, ctxSize); i++) {
+    if (ctx[i] !== 0 && !allowed[i]) {
+      throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in sets byte ${i}, which a test run does not accept (allowed: mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size, hwtstamp)`);
+    }
+  }
+  const full = new Uint8Array(ctxSize);
+  full.set(ctx.subarray(0, ctxSize));
+  const view = new DataView(full.buffer);
+  const ifindex = view.getUint32(40, true);
+  if (ifindex > LOOPBACK_IFINDEX) throw new TestRunError(ENODEV, `__sk_buff ctx_in ifindex ${ifindex}: no such device (only lo exists in user space)`);
+  const wireLen = view.getUint32(160, true);
+  if (wireLen !== 0 && (wireLen < len || wireLen > GSO_LEGACY_MAX_SIZE)) {
+    throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in wire_len ${wireLen} is outside ${len}..${GSO_LEGACY_MAX_SIZE}`);
+  }
+  const gsoSegs = view.getUint32(164, true);
+  if (gsoSegs > GSO_MAX_SEGS) throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in gso_segs ${gsoSegs} is more than ${GSO_MAX_SEGS}`);
+}
+
+/** raw_tracepoint test runs: up to MAX_BPF_FUNC_ARGS u64 arguments as ctx_in, nothing else. */
+const RAW_TP_MAX_CTX = 12 * 8;
+const RAW_TP_TYPES = new Set(['raw_tracepoint', 'raw_tracepoint_writable']);
+
+/** What BPF_PROG_TEST_RUN refuses for context-only program types before running anything. */
+function checkRawInput(type: ProgTypeInfo, input: TestRunInput): void {
+  const takesNoData = RAW_TP_TYPES.has(type.name) || type.name === 'syscall';
+  if (takesNoData && input.data?.length) throw new TestRunError(Errno.EINVAL, `${type.name} test runs take no data_in`);
+  const ctxLength = input.ctx?.length ?? 0;
+  if (RAW_TP_TYPES.has(type.name) && ctxLength > RAW_TP_MAX_CTX) {
+    throw new TestRunError(Errno.EINVAL, `${type.name} ctx_in is ${ctxLength} bytes, more than ${RAW_TP_MAX_CTX} (12 arguments)`);
+  }
+  if (type.name === 'syscall' && ctxLength > 0xffff) throw new TestRunError(Errno.E2BIG, `syscall ctx_in is ${ctxLength} bytes, more than 65535`);
+}
+
 function prepareRaw(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
+  checkRawInput(type, input);
   const size = Math.max(input.ctx?.length ?? 0, type.context?.size ?? type.rawContextSize ?? 0, 8);
   const ctxRegion = space.allocate(size, 'ctx', type.context?.struct ?? `${type.name} context`);
   if (input.ctx) space.u8.set(input.ctx, ctxRegion.start);

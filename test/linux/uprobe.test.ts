@@ -24,9 +24,12 @@ test('uprobe and uretprobe on libc getpid() count calls made through koffi', { s
     using _out = attachUprobe(exit, { path, symbol: 'getpid', pid: process.pid, retprobe: true });
     for (let i = 0; i < 7; i++) assert.equal(getpid(), process.pid);
   }
-  assert.equal(readU64(counts.lookup(u32(0))!), 7);
-  assert.equal(readU64(counts.lookup(u32(1))!), 7);
+  // Our 7 calls, plus any other thread of this process calling getpid() meanwhile (rare, but seen
+  // when the test runner runs files in parallel).
+  const entries = readU64(counts.lookup(u32(0))!);
+  assert.ok(entries >= 7 && entries <= 9, `entries ${entries}`);
+  assert.equal(readU64(counts.lookup(u32(1))!), entries);
   getpid();
-  assert.equal(readU64(counts.lookup(u32(0))!), 7, 'detached');
+  assert.equal(readU64(counts.lookup(u32(0))!), entries, 'detached');
   assert.throws(() => symbolFileOffset(path, 'no_such_function_here'), (e: unknown) => e instanceof TsbpfError && e.code === 'linux/no-symbol');
 });

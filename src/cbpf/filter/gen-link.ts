@@ -5,7 +5,7 @@
  */
 import type { Stmt } from './cfg.js';
 import { Compiler, BPF, stmt, absOffset, type GBlock, type OffRel } from './core.js';
-import { DLT, isJuniper, linkOffsets, linkTypeName } from './linktype.js';
+import { DLT, isJuniper, linkOffsets, linkTypeName, type LinkOffsets } from './linktype.js';
 import type { NameTables } from './names.js';
 import { BSD_AF_INET6, ET, ETHERMTU, ISO, LLCSAP, isEtherLike, isWlanFamily } from './gen-constants.js';
 
@@ -26,7 +26,7 @@ export abstract class LinkGen extends Compiler {
     this.snaplen = snaplen;
     this.linuxExt = linuxExt;
     if (netmask !== undefined) { this.netmask = netmask >>> 0; this.netmaskKnown = true; }
-    const o = linkOffsets(linktype);
+    const o = linkOffsets(linktype) ?? rawLinkOnlyOffsets(linktype);
     if (!o) this.fail(`unknown data link type ${linktype}`);
     this.offLinkhdr = absOffset(o.linkhdr, o.linkhdrVariable);
     this.offOutermostlinkhdr = this.offLinkhdr;
@@ -225,15 +225,17 @@ export abstract class LinkGen extends Compiler {
     return this.cmp('linkhdr', 0, BPF.W, v);
   }
 
-  /** Savefiles may come from any OS: try the AF_ values of every BSD, in either byte order for DLT_NULL. */
+  /**
+   * Savefiles may come from any OS, so IPv6 tries the AF_INET6 value of every BSD. DLT_NULL/ENC hold
+   * the AF_ value in the writer's byte order: libpcap compares it as this (little-endian) host's
+   * htonl() of the value, byte-swapped first when the file's order is not the host's; one order only.
+   */
   protected offlineLoopbackLinktype(p: number): GBlock {
     const afs = p === ET.IP ? [2] : p === ET.IPV6 ? BSD_AF_INET6 : [];
     if (afs.length === 0) return this.false();
     const swap = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-    if (this.linktype === DLT.LOOP) return this.anyOf(afs.map((af) => () => this.cmp('linkhdr', 0, BPF.W, af)));
-    const first = afs.map((af) => (this.offline === 'swapped' ? swap(af) : af));
-    const values = [...first, ...first.map(swap)];
-    return this.anyOf(values.map((v) => () => this.cmp('linkhdr', 0, BPF.W, v)));
+    const asLoaded = (af: number): number => (this.linktype === DLT.LOOP || this.offline === 'swapped' ? af : swap(af));
+    return this.anyOf(afs.map((af) => () => this.cmp('linkhdr', 0, BPF.W, asLoaded(af))));
   }
 
   /** The tests ORed in order. */
@@ -465,4 +467,16 @@ export abstract class LinkGen extends Compiler {
 
   /** SunATM's LLC/LANE type test lives with the other ATM code. */
   abstract atmType(t: string): GBlock;
+}
+
+/**
+ * libpcap's "matching" DLT range (DLT_MATCHING_MIN..MAX, pcap/dlt.h): a link type there that the
+ * compiler has no layout for (IPOIB, DOCSIS, ...) still gets raw `link[]`, `byte`, `len` filtering,
+ * with no link-layer type field and no network layer.
+ */
+const DLT_MATCHING_MIN = 104;
+const DLT_MATCHING_MAX = 299;
+function rawLinkOnlyOffsets(linktype: number): LinkOffsets | undefined {
+  if (linktype < DLT_MATCHING_MIN || linktype > DLT_MATCHING_MAX) return undefined;
+  return { linkhdr: 0, linkhdrVariable: false, linktype: -1, linkpl: -1, linkplVariable: false, nl: -1, nlNosnap: -1 };
 }

@@ -6,7 +6,7 @@
 import { CbpfAluOp, CbpfClass, CbpfJmpOp, CbpfMiscOp, CbpfMode, CbpfSize, CbpfSrc, cbpfClass, cbpfMode, cbpfOp, cbpfSrc } from '../opcodes.js';
 import type { Stmt } from './cfg.js';
 import {
-  A_ATOM, AX_ATOM, atomBit, atomDef, atomUse, type Edge, jf, jt, N_ATOMS, NOP, type OptGraph, type OptNode, setHas, X_ATOM,
+  A_ATOM, AX_ATOM, atomBit, atomDef, atomUse, type Edge, jf, jt, N_ATOMS, NOP, type OptGraph, type OptNode, X_ATOM, foldKey,
 } from './optimize-graph.js';
 import { noteChange, type PassProgress, StatementEvaluator, VAL_UNKNOWN, ValueTable } from './optimize-values.js';
 
@@ -28,8 +28,31 @@ function swapBranches(b: OptNode): void {
   b.ef.succ = t;
 }
 
+/** The dominating edges that may decide branches of one key, and what their decisions depend on. */
+interface Deciders {
+  edges: Edge[];
+  signature: number;
+}
+
+interface FoldRun {
+  end: OptNode;
+  stuck: boolean;
+}
+
+interface Decision {
+  node: OptNode | undefined;
+  /** Decided without looking at the jumping node's values. */
+  pure: boolean;
+}
+
+const NO_DECISION: Decision = { node: undefined, pure: true };
+const IMPURE_MISS = Symbol('undecided after looking at the jumping node');
+
 export class BlockPass {
   readonly values = new ValueTable();
+  private readonly decidersByHead = new Map<Edge, Deciders>();
+  private readonly signatureIds = new Map<string, number>();
+  private readonly runs = new Map<number, FoldRun>();
   private readonly evaluator: StatementEvaluator;
 
   constructor(private readonly graph: OptGraph, private readonly progress: PassProgress) {
@@ -43,6 +66,7 @@ export class BlockPass {
     g.forLevelsDown(0, (b) => this.optimizeNode(b, doStmts));
     // Once statements are being rewritten, moving branches cannot change anything more.
     if (doStmts) return;
+    g.indexEdgeDominators();
     g.forLevelsUp(1, (b) => {
       this.threadEdge(b.et);
       this.threadEdge(b.ef);
@@ -238,28 +262,84 @@ export class BlockPass {
       noteChange(this.progress);
       ep.succ = jt(succ);
     }
-    const edges = this.graph.edges;
-    (globalThis as unknown as {C: number[]}).C[3]++;
-    restart: for (;;) {
-      for (let w = 0; w < ep.edom.length; w++) {
-        let bits = ep.edom[w]!;
-        while (bits !== 0) {
-          const bit = 31 - Math.clz32(bits & -bits);
-          bits &= ~(1 << bit);
-          const cand = edges[w * 32 + bit]!;
-          (globalThis as unknown as {C: number[]}).C[0]++;
-          if (Math.abs(cand.code) === ep.succ!.branch.code && cand.pred.val[A_ATOM] === ep.succ!.val[A_ATOM]) (globalThis as unknown as {C: number[]}).C[1]++;
-          const target = foldEdge(ep.succ!, cand);
-          if (target && !useConflict(ep.pred, target)) {
-            this.progress.done = false;
-            ep.succ = target;
-            if (jt(target)) continue restart;
-            return;
-          }
-        }
+    // libpcap re-points one branch at a time, restarting its scan of the dominating edges each time;
+    // runs of branches decided by the same dominating edges are taken in one go here (and remembered).
+    for (;;) {
+      const child = ep.succ!;
+      const key = foldKey(child.branch.code, child.val[A_ATOM]!);
+      if (key < 0) return;
+      const head = this.graph.deepestDominatingWithKey(ep, key);
+      if (!head) return;
+      const run = this.foldRun(ep.pred, this.deciders(head), key, child);
+      if (run.end !== child) {
+        this.progress.done = false;
+        ep.succ = run.end;
       }
-      return;
+      if (run.stuck || !jt(run.end)) return;
     }
+  }
+
+  /** The dominating edges from `head` up that share its key, by edge id, with their signature. */
+  private deciders(head: Edge): Deciders {
+    let known = this.decidersByHead.get(head);
+    if (known) return known;
+    const edges: Edge[] = [];
+    for (let e: Edge | undefined = head; e; e = this.graph.nextDominatingWithKey(e)) edges.push(e);
+    edges.sort((a, b) => a.id - b.id);
+    // What a decision depends on: each edge's sense and compared value, in id order.
+    const signature = edges.map((e) => `${e.code},${e.pred.oval}`).join(';');
+    let id = this.signatureIds.get(signature);
+    if (id === undefined) this.signatureIds.set(signature, (id = this.signatureIds.size));
+    known = { edges, signature: id };
+    this.decidersByHead.set(head, known);
+    return known;
+  }
+
+  /**
+   * Follows decided branches from `start` while the nodes reached test `key`: where they end, and
+   * whether the last one reached is undecided (stuck). A run that never needed `pred`'s values to
+   * decide is remembered for every node on it, under the deciders' signature.
+   */
+  private foldRun(pred: OptNode, deciders: Deciders, key: number, start: OptNode): FoldRun {
+    const base = deciders.signature * this.graph.nodes.length;
+    const visited: OptNode[] = [];
+    let pure = true;
+    let node = start;
+    let stuck = false;
+    for (;;) {
+      const known = this.runs.get(base + node.id);
+      if (known) {
+        node = known.end;
+        stuck = known.stuck;
+        break;
+      }
+      visited.push(node);
+      const target = this.decide(pred, deciders.edges, node);
+      if (target === IMPURE_MISS || target.node === undefined) {
+        if (target === IMPURE_MISS || !target.pure) pure = false;
+        stuck = true;
+        break;
+      }
+      if (!target.pure) pure = false;
+      node = target.node;
+      if (!jt(node) || foldKey(node.branch.code, node.val[A_ATOM]!) !== key) break;
+    }
+    if (pure) for (const v of visited) this.runs.set(base + v.id, { end: node, stuck });
+    return { end: node, stuck };
+  }
+
+  /** The first of `deciders` (by id) that decides `child` to a node `pred` may jump to. */
+  private decide(pred: OptNode, deciders: Edge[], child: OptNode): Decision | typeof IMPURE_MISS {
+    let pure = true;
+    for (const d of deciders) {
+      const target = foldEdge(child, d);
+      if (!target) continue;
+      // A target that passes no register on cannot conflict, whoever jumps to it.
+      if (target.outUse === 0) return { node: target, pure };
+      pure = false;
+      if (!useConflict(pred, target)) return { node: target, pure };
+    }
+    return pure ? NO_DECISION : IMPURE_MISS;
   }
 
   /**
@@ -283,7 +363,7 @@ export class BlockPass {
       const n = diff.succ;
       if (!n) return;
       if (joined(n).succ !== joined(b).succ) return;
-      if (!setHas(n.dom, b.id)) return;
+      if (!this.graph.dominates(b, n)) return;
       if (n.val[A_ATOM] !== val) break;
       diff = chain(n);
       atTop = false;
@@ -293,12 +373,11 @@ export class BlockPass {
       const n = same.succ;
       if (!n) return;
       if (joined(n).succ !== joined(b).succ) return;
-      if (!setHas(n.dom, b.id)) return;
+      if (!this.graph.dominates(b, n)) return;
       if (n.val[A_ATOM] === val) break;
       same = chain(n);
     }
     const pull = same.succ!;
-    (globalThis as unknown as {C: number[]}).C[2]++;
     same.succ = chain(pull).succ;
     chain(pull).succ = diff.succ;
     if (atTop) {

@@ -9,6 +9,7 @@
  */
 import { CbpfClass, cbpfClass, cbpfMiscOp, cbpfMode, cbpfRval, cbpfSrc, CbpfMiscOp, CbpfMode, CbpfRval, CbpfSrc } from '../opcodes.js';
 import type { Block, Stmt } from './cfg.js';
+import { EdgeDominators, NodeDominators } from './optimize-dominators.js';
 
 /** A statement the optimiser deleted; dropped when the graph is written back. */
 export const NOP = -1;
@@ -25,8 +26,6 @@ export interface Edge {
   succ: OptNode | undefined;
   /** The predecessor's branch opcode, negated for the false edge (set by the block pass). */
   code: number;
-  /** Edges that dominate this one (bit set over edge ids). */
-  edom: Uint32Array;
   /** Next edge in the successor's in-edge chain. */
   next: Edge | undefined;
 }
@@ -42,7 +41,6 @@ export interface OptNode {
   level: number;
   /** Next node in the same level list, or (in block interning) the equal node this one merges into. */
   link: OptNode | undefined;
-  dom: Uint32Array;
   /** Value number of each atom on exit. */
   val: Int32Array;
   /** Value number of the branch's second operand. */
@@ -55,14 +53,12 @@ export interface OptNode {
   mark: number;
 }
 
+/** The key jump threading indexes edges by: a comparison opcode and the accumulator's value number. */
+export const foldKey = (code: number, aval: number): number => (aval === 0 ? -1 : aval * 65536 + code);
+
 export const jt = (n: OptNode): OptNode | undefined => n.et.succ;
 export const jf = (n: OptNode): OptNode | undefined => n.ef.succ;
 
-export const setHas = (set: Uint32Array, i: number): boolean => (set[i >>> 5]! & (1 << (i & 31))) !== 0;
-export const setAdd = (set: Uint32Array, i: number): void => { set[i >>> 5]! |= 1 << (i & 31); };
-const setIntersect = (into: Uint32Array, other: Uint32Array): void => {
-  for (let i = 0; i < into.length; i++) into[i]! &= other[i]!;
-};
 
 const copyStmt = (s: Stmt): Stmt => ({ code: s.code, k: s.k >>> 0 });
 
@@ -79,9 +75,11 @@ function copyStmts(stmts: Stmt[]): Stmt[] {
 export class OptGraph {
   readonly nodes: OptNode[] = [];
   readonly edges: Edge[] = [];
-  readonly nodeWords: number;
-  readonly edgeWords: number;
   root: OptNode;
+  private readonly nodeDominators: NodeDominators;
+  private readonly edgeDominators: EdgeDominators;
+  /** Node ids in the order the last edge dominators were swept. */
+  private edgeSweep: number[] = [];
   /** levels[i] heads the list (through `link`) of nodes at level i. */
   levels: (OptNode | undefined)[] = [];
   private markGen = 0;
@@ -102,18 +100,18 @@ export class OptGraph {
       if (b.jt) stack.push(b.jt);
     }
     const n = order.length;
-    this.nodeWords = (n >>> 5) + 1;
-    this.edgeWords = ((2 * n) >>> 5) + 1;
+    this.nodeDominators = new NodeDominators(n);
+    this.edgeDominators = new EdgeDominators(n);
     for (let i = 0; i < n; i++) {
       const block = order[i]!;
       // The node's two edges point back at it, so they are attached right after it is made.
       const node = {
         id: i, block, stmts: copyStmts(block.stmts), branch: copyStmt(block.branch), level: 0,
-        link: undefined, dom: new Uint32Array(this.nodeWords), val: new Int32Array(N_ATOMS), oval: 0,
+        link: undefined, val: new Int32Array(N_ATOMS), oval: 0,
         def: 0, kill: 0, inUse: 0, outUse: 0, inEdges: undefined, mark: 0,
       } as unknown as OptNode;
-      node.et = { id: i, pred: node, succ: undefined, code: 0, edom: new Uint32Array(this.edgeWords), next: undefined };
-      node.ef = { id: n + i, pred: node, succ: undefined, code: 0, edom: new Uint32Array(this.edgeWords), next: undefined };
+      node.et = { id: i, pred: node, succ: undefined, code: 0, next: undefined };
+      node.ef = { id: n + i, pred: node, succ: undefined, code: 0, next: undefined };
       byBlock.set(block, node);
       this.nodes.push(node);
     }
@@ -196,34 +194,61 @@ export class OptGraph {
     }
   }
 
+  /** Node ids from the root's level down, in level-list order (libpcap's sweep order). */
+  private levelOrder(): number[] {
+    const order: number[] = [];
+    this.forLevelsDown(0, (b) => order.push(b.id));
+    return order;
+  }
+
+  /** Dominator sets swept in level order (stale after a pull-up, as in libpcap). */
   findDominators(): void {
-    for (const b of this.nodes) b.dom.fill(0xffffffff);
-    this.root.dom.fill(0);
-    this.forLevelsDown(0, (b) => {
-      setAdd(b.dom, b.id);
+    const n = this.nodes.length;
+    const trueSucc = new Int32Array(n);
+    const falseSucc = new Int32Array(n);
+    for (const b of this.nodes) {
       const t = jt(b);
       const f = jf(b);
-      if (!t || !f) return;
-      setIntersect(t.dom, b.dom);
-      setIntersect(f.dom, b.dom);
+      trueSucc[b.id] = t && f ? t.id : -1;
+      falseSucc[b.id] = t && f ? f.id : -1;
+    }
+    this.nodeDominators.compute(this.levelOrder(), this.root.id, trueSucc, falseSucc);
+  }
+
+  /** True if `x` is in `n`'s dominator set (as of the last `findDominators`). */
+  dominates(x: OptNode, n: OptNode): boolean {
+    return this.nodeDominators.dominates(x.id, n.id);
+  }
+
+  /** Edge dominators, swept in fresh level order (call right after `findLevels`). */
+  findEdgeDominators(): void {
+    this.edgeSweep = this.levelOrder();
+    this.edgeDominators.compute(this.edgeSweep, this.root.id, (e) => this.edges[e]!.succ?.id ?? -1);
+  }
+
+  /**
+   * Indexes the edge dominators by (branch opcode, accumulator value) of the edge's node, once value
+   * numbering has set both; jump threading looks edges up by the key `foldKey` gives.
+   */
+  indexEdgeDominators(): void {
+    this.edgeDominators.indexByKey(this.edgeSweep, (e) => {
+      const edge = this.edges[e]!;
+      return foldKey(Math.abs(edge.code), edge.pred.val[A_ATOM]!);
     });
   }
 
-  findEdgeDominators(): void {
-    for (const e of this.edges) e.edom.fill(0xffffffff);
-    this.root.et.edom.fill(0);
-    this.root.ef.edom.fill(0);
-    const propagate = (e: Edge): void => {
-      setAdd(e.edom, e.id);
-      if (e.succ) {
-        setIntersect(e.succ.et.edom, e.edom);
-        setIntersect(e.succ.ef.edom, e.edom);
-      }
-    };
-    this.forLevelsDown(0, (b) => {
-      propagate(b.et);
-      propagate(b.ef);
-    });
+  /**
+   * The edges dominating `edge` (itself included) with key `key`, deepest first: the head of the chain
+   * `nextDominatingWithKey` walks.
+   */
+  deepestDominatingWithKey(edge: Edge, key: number): Edge | undefined {
+    const e = this.edgeDominators.deepestWithKey(edge.id, key);
+    return e < 0 ? undefined : this.edges[e];
+  }
+
+  nextDominatingWithKey(edge: Edge): Edge | undefined {
+    const e = this.edgeDominators.nextWithKey(edge.id);
+    return e < 0 ? undefined : this.edges[e];
   }
 
   /** Registers used on entry (before any definition) and on exit of every node. */

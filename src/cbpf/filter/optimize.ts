@@ -52,20 +52,18 @@ function liveStmts(stmts: Stmt[]): Stmt[] {
   return stmts.filter((s) => s.code !== NOP);
 }
 
-function sameStmts(x: Stmt[], y: Stmt[]): boolean {
-  const a = liveStmts(x);
-  const b = liveStmts(y);
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.code !== b[i]!.code || a[i]!.k !== b[i]!.k) return false;
-  return true;
+/** What makes two nodes equal for merging: branch, successors and live statements. */
+function blockSignature(n: OptNode): string {
+  let sig = `${n.branch.code},${n.branch.k},${jt(n)?.id ?? -1},${jf(n)?.id ?? -1}`;
+  for (const s of n.stmts) if (s.code !== NOP) sig += `;${s.code},${s.k}`;
+  return sig;
 }
 
-function sameBlock(x: OptNode, y: OptNode): boolean {
-  return x.branch.code === y.branch.code && x.branch.k === y.branch.k && jt(x) === jt(y) && jf(x) === jf(y) &&
-    sameStmts(x.stmts, y.stmts);
-}
-
-/** Merges blocks with equal code and equal successors, until none are left. */
+/**
+ * Merges blocks with equal code and equal successors, until none are left. Each live node links to
+ * the first equal live node after it in numbering order (libpcap compares all pairs; a table of the
+ * nearest one seen so far, scanning down, finds the same one).
+ */
 function internBlocks(graph: OptGraph): void {
   const nodes = graph.nodes;
   for (let changed = true; changed; ) {
@@ -73,17 +71,14 @@ function internBlocks(graph: OptGraph): void {
     for (const n of nodes) n.link = undefined;
     const live = graph.newMark();
     for (const n of graph.reachable(graph.root)) n.mark = live;
-    for (let i = nodes.length - 2; i >= 0; i--) {
+    const nearest = new Map<string, OptNode>();
+    for (let i = nodes.length - 1; i >= 0; i--) {
       const bi = nodes[i]!;
       if (bi.mark !== live) continue;
-      for (let j = i + 1; j < nodes.length; j++) {
-        const bj = nodes[j]!;
-        if (bj.mark !== live) continue;
-        if (sameBlock(bi, bj)) {
-          bi.link = bj.link ?? bj;
-          break;
-        }
-      }
+      const sig = blockSignature(bi);
+      const bj = nearest.get(sig);
+      if (bj) bi.link = bj.link ?? bj;
+      nearest.set(sig, bi);
     }
     for (const p of nodes) {
       const t = jt(p);

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command } from '../command.js';
 import { FILTER_ENGINES, packetFilter, type FilterEngine } from '../../cbpf/apply.js';
-import { filterCompiler } from '../../cbpf/filter-loader.js';
+import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
 import { CaptureError, CaptureWriter, dltFromLinkType, linkTypeInfo, linkTypeName, openCapture, parseLinkType, summarizePacket, writerOptionsLike } from '../../net/index.js';
 
 const USAGE = `usage: tsbpf filter -r FILE [-w OUT] [-c] [-y LINKTYPE] [-O0] [--engine js|interp] EXPRESSION...
@@ -61,7 +61,7 @@ export const command: Command = {
     const compile = filterCompiler();
     let prog;
     try {
-      prog = compile(expression, { linkType: dltFromLinkType(linkType), optimize: !values['no-optimize'], snaplen: reader.info.snaplen });
+      prog = compile(expression, { ...captureCompileOptions(reader.info), linkType: dltFromLinkType(linkType), optimize: !values['no-optimize'] });
     } catch (err) {
       reader.close();
       throw err;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
 import { BpfProgram, type ProgramInfo } from '../../linux/program.js';
 import { BpfSyscallError, BpfVerifierError } from '../../linux/errors.js';
-import { loadObjectIntoKernel, type KernelObject } from '../../linux/kernel-object.js';
+import { loadObjectIntoKernel, pinName, type KernelObject } from '../../linux/kernel-object.js';
 import { openObjectForKernel } from '../../linux/vmlinux.js';
 import { attachProgram, attachTo, parseTargetWords, type Attachment } from '../../linux/attach-object.js';
 import { BpfLink } from '../../linux/link.js';
@@ -125,7 +125,7 @@ function load(flags: Flags, io: CliIO): number {
   const pinned = flags.pin ? kernel.pin(flags.pin) : [];
   const rows = [...kernel.programs].map(([name, prog]) => {
     const info = prog.info();
-    return { name, id: info.id, type: info.typeName.toLowerCase(), tag: info.tag, ...(flags.pin ? { pin: `${flags.pin}/progs/${name}` } : {}) };
+    return { name, id: info.id, type: info.typeName.toLowerCase(), tag: info.tag, ...(flags.pin ? { pin: `${flags.pin}/progs/${pinName(name)}` } : {}) };
   });
   if (flags.json) {
     io.stdout(JSON.stringify({ programs: rows, pinned, pinnedByName: Object.fromEntries(kernel.pinnedByName) }, null, 2) + '\n');

@@ -1,0 +1,167 @@
+import type { Instruction, Op } from '../isa/instruction.js';
+import { MAX_PACKET_OFF, MAX_VAR_OFF, type VerifierContext } from './context.js';
+import { Reject } from './reject.js';
+import {
+  S64_MIN, constBounds, isConst, scalarAlu, scalarMovsx, toS64, unknownBounds, zext32, type Bounds,
+} from './scalar.js';
+import { NOT_INIT, isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
+
+/**
+ * ALU instructions on scalars and pointers (kernel check_alu_op / adjust_ptr_min_max_vals /
+ * adjust_scalar_min_max_vals).
+ */
+
+const BITWISE = new Set(['and', 'or', 'xor']);
+
+/** Pointer types on which add/sub of a scalar is allowed. */
+const ARITH_OK = new Set(['fp', 'map_value', 'map_key', 'pkt', 'pkt_meta', 'mem', 'ctx', 'flow_keys', 'btf_id']);
+
+function checkRead(frame: Frame, r: number, at: number): Reg {
+  const reg = frame.regs[r]!;
+  if (reg.type === 'not_init') throw new Reject(`R${r} !read_ok`, at);
+  return reg;
+}
+
+function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr: Reg, scalar: Bounds, op: 'add' | 'sub'): Reg {
+  if (ptr.nullable) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited, null-check it first`, at);
+  if (!ARITH_OK.has(ptr.type)) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited`, at);
+  if (isConst(scalar)) {
+    const v = toS64(scalar.var.value);
+    const delta = op === 'add' ? v : -v;
+    const off = BigInt(ptr.off) + delta;
+    if (off <= -BigInt(MAX_VAR_OFF) || off >= BigInt(MAX_VAR_OFF)) {
+      throw new Reject(`value ${delta} makes ${typeName(ptr)} pointer be out of bounds`, at);
+    }
+    return { ...ptr, off: Number(off) };
+  }
+  if (scalar.smin === S64_MIN && op === 'add' || (op === 'sub' && scalar.smin === S64_MIN)) {
+    throw new Reject(`math between ${typeName(ptr)} pointer and register with unbounded min value is not allowed`, at);
+  }
+  if (ptr.type === 'ctx') throw new Reject(`R${dstno} variable ctx access var_off disallowed`, at);
+  if (ctx.unpriv && ptr.type === 'fp') {
+    // Unprivileged programs may not have variable stack pointers.
+  }
+  const b = scalarAlu(op, ptr.b, scalar, 64);
+  if (b.umax >= BigInt(MAX_VAR_OFF) && b.smin < BigInt(-MAX_VAR_OFF) || b.smax >= BigInt(MAX_VAR_OFF) || b.smin <= BigInt(-MAX_VAR_OFF)) {
+    throw new Reject(`R${dstno} pointer offset ${ptr.off} is not allowed`, at);
+  }
+  const out: Reg = { ...ptr, b };
+  if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') {
+    if (b.umax > BigInt(MAX_PACKET_OFF)) {
+      throw new Reject(`R${dstno} unbounded packet access`, at);
+    }
+    return { ...out, id: ctx.newId(), range: 0 };
+  }
+  return out;
+}
+
+export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'alu' }>): void {
+  const { dst } = insn;
+  if (dst === 10) throw new Reject('frame pointer is read only', at);
+  const bits: 32 | 64 = op.is64 ? 64 : 32;
+  const name = op.name;
+  // Source operand.
+  let src: Reg;
+  if (op.useReg) src = checkRead(frame, insn.src, at);
+  else src = scalarReg(constBounds(op.is64 ? BigInt(insn.imm) : BigInt(insn.imm >>> 0)));
+
+  if (name === 'mov') {
+    if (!op.useReg) {
+      frame.regs[dst] = scalarReg(constBounds(op.is64 ? BigInt(insn.imm) : BigInt(insn.imm >>> 0)));
+      return;
+    }
+    if (op.is64) {
+      if (src.type === 'scalar' && !isConst(src.b)) {
+        // Copies share an id so a later bounds check on one narrows the other.
+        let id = src.id;
+        if (id === 0) {
+          id = ctx.newId();
+          frame.regs[insn.src] = { ...src, id };
+        }
+        frame.regs[dst] = { ...src, id };
+      } else {
+        frame.regs[dst] = src;
+      }
+      return;
+    }
+    if (isPointer(src)) {
+      if (ctx.unpriv) throw new Reject(`R${insn.src} partial copy of pointer`, at);
+      frame.regs[dst] = scalarReg(zext32(unknownBounds()));
+      return;
+    }
+    frame.regs[dst] = scalarReg(zext32(src.b));
+    return;
+  }
+  if (name === 'movsx') {
+    if (isPointer(src)) throw new Reject(`R${insn.src} sign-extension mov of pointer prohibited`, at);
+    frame.regs[dst] = scalarReg(scalarMovsx(src.b, insn.off as 8 | 16 | 32, bits));
+    return;
+  }
+  if (name === 'addr_space_cast') {
+    frame.regs[dst] = src;
+    return;
+  }
+  const dstReg = checkRead(frame, dst, at);
+  if (name === 'neg' || name === 'le' || name === 'be' || name === 'bswap') {
+    if (isPointer(dstReg)) throw new Reject(`R${dst} pointer arithmetic with ${name} operator prohibited`, at);
+    if (name === 'neg') {
+      frame.regs[dst] = scalarReg(scalarAlu('sub', constBounds(0n), dstReg.b, bits));
+    } else if (isConst(dstReg.b)) {
+      frame.regs[dst] = scalarReg(constBounds(swapConst(dstReg.b.var.value, name, insn.imm)));
+    } else if ((name === 'le') && insn.imm < 64) {
+      frame.regs[dst] = scalarReg(scalarAlu('and', dstReg.b, constBounds((1n << BigInt(insn.imm)) - 1n), 64));
+    } else if (insn.imm < 64) {
+      frame.regs[dst] = scalarReg(zext32({ ...unknownBounds(), u32max: (1n << BigInt(insn.imm)) - 1n, umax: (1n << BigInt(insn.imm)) - 1n }));
+    } else {
+      frame.regs[dst] = scalarReg();
+    }
+    return;
+  }
+  // Shift amounts must be in range when constant.
+  if ((name === 'lsh' || name === 'rsh' || name === 'arsh') && !op.useReg && (insn.imm < 0 || insn.imm >= bits)) {
+    throw new Reject(`invalid shift ${insn.imm}`, at);
+  }
+  if ((name === 'div' || name === 'mod' || name === 'sdiv' || name === 'smod') && !op.useReg && insn.imm === 0) {
+    throw new Reject('div by zero', at);
+  }
+  const dstPtr = isPointer(dstReg);
+  const srcPtr = isPointer(src);
+  if (dstPtr || srcPtr) {
+    if (!op.is64) throw new Reject(`R${dst} 32-bit pointer arithmetic prohibited`, at);
+    if (dstPtr && srcPtr) {
+      if (name === 'sub' && !ctx.unpriv) {
+        frame.regs[dst] = scalarReg();
+        return;
+      }
+      throw new Reject(`R${dst} pointer ${ALU_SYMBOL[name] ?? name} pointer prohibited`, at);
+    }
+    const ptr = dstPtr ? dstReg : src;
+    const scalar = dstPtr ? src : dstReg;
+    if (BITWISE.has(name)) throw new Reject(`R${dst} bitwise operator ${ALU_SYMBOL[name]} on pointer prohibited`, at);
+    if (name === 'sub' && !dstPtr) throw new Reject(`R${dst} tried to subtract pointer from scalar`, at);
+    if (name !== 'add' && name !== 'sub') throw new Reject(`R${dst} pointer arithmetic with ${ALU_SYMBOL[name] ?? name} operator prohibited`, at);
+    frame.regs[dst] = pointerPlusScalar(ctx, at, dst, ptr, scalar.b, name);
+    return;
+  }
+  frame.regs[dst] = scalarReg(scalarAlu(name, dstReg.b, src.b, bits));
+}
+
+const ALU_SYMBOL: Readonly<Record<string, string>> = {
+  add: '+=', sub: '-=',
+  and: '&=', or: '|=', xor: '^=', mul: '*=', div: '/=', mod: '%=', lsh: '<<=', rsh: '>>=', arsh: 's>>=',
+};
+
+function swapConst(v: bigint, name: string, width: number): bigint {
+  const w = BigInt(width);
+  const mask = (1n << w) - 1n;
+  if (name === 'le') return v & mask;
+  let x = v & mask;
+  let out = 0n;
+  for (let i = 0n; i < w / 8n; i++) {
+    out = (out << 8n) | (x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+
+export { NOT_INIT };

@@ -1,0 +1,297 @@
+import { helperAllowed, helperProto, type ArgType } from '../helpers/prototypes.js';
+import type { MapSpec } from '../maps/spec.js';
+import { MapFlag } from '../maps/spec.js';
+import { HELPER_NAMES, MapType } from '../uapi/index.js';
+import type { ProgTypeName } from '../uapi/prog-types.js';
+import { MAX_VAR_OFF, type VerifierContext } from './context.js';
+import { checkHelperMem } from './memory.js';
+import { Reject } from './reject.js';
+import { constBounds, isConst, rangeBounds, sync, toS64, unknownBounds } from './scalar.js';
+import {
+  NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reg, type State,
+} from './state.js';
+
+/** A callback the helper will invoke: verified as a call into `entry` with these argument registers. */
+export interface CallbackCall {
+  entry: number;
+  args: Reg[];
+}
+
+const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
+const MEM_TYPES = new Set(['fp', 'pkt', 'pkt_meta', 'map_key', 'map_value', 'mem']);
+
+/** Map types each map-taking helper accepts (kernel check_map_func_compatibility, the common part). */
+const MAP_HELPERS: Readonly<Record<number, readonly number[]>> = {
+  [MapType.prog_array]: [12],
+  [MapType.perf_event_array]: [22, 25, 55, 67],
+  [MapType.ringbuf]: [130, 131, 134],
+  [MapType.stack_trace]: [27],
+  [MapType.cgroup_array]: [37, 41],
+  [MapType.devmap]: [51], [MapType.devmap_hash]: [51], [MapType.cpumap]: [51], [MapType.xskmap]: [51, 1],
+  [MapType.sockmap]: [52, 53, 60, 1, 2, 3], [MapType.sockhash]: [70, 71, 72, 1, 2, 3],
+  [MapType.queue]: [87, 88, 89], [MapType.stack]: [87, 88, 89],
+  [MapType.bloom_filter]: [87, 89],
+  [MapType.reuseport_sockarray]: [82, 2, 3],
+};
+/** Helpers restricted to particular map types (the reverse direction). */
+const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
+  12: [MapType.prog_array],
+  22: [MapType.perf_event_array], 25: [MapType.perf_event_array], 55: [MapType.perf_event_array], 67: [MapType.perf_event_array],
+  130: [MapType.ringbuf], 131: [MapType.ringbuf], 134: [MapType.ringbuf],
+  27: [MapType.stack_trace],
+  51: [MapType.devmap, MapType.devmap_hash, MapType.cpumap, MapType.xskmap],
+  52: [MapType.sockmap], 60: [MapType.sockmap], 53: [MapType.sockmap],
+  70: [MapType.sockhash], 71: [MapType.sockhash], 72: [MapType.sockhash],
+  87: [MapType.queue, MapType.stack, MapType.bloom_filter], 88: [MapType.queue, MapType.stack], 89: [MapType.queue, MapType.stack, MapType.bloom_filter],
+};
+
+function helperName(id: number): string {
+  return HELPER_NAMES[id] ? `bpf_${HELPER_NAMES[id]}` : 'unknown';
+}
+
+function checkMapCompat(map: MapSpec, id: number, at: number): void {
+  const allowedForMap = MAP_HELPERS[map.type];
+  const bad = (): never => { throw new Reject(`cannot pass map_type ${map.type} into func ${helperName(id)}#${id}`, at); };
+  if (allowedForMap && !allowedForMap.includes(id)) bad();
+  const mapsForHelper = HELPER_MAPS[id];
+  if (mapsForHelper && !mapsForHelper.includes(map.type)) bad();
+}
+
+function resetCallerSaved(frame: Frame): void {
+  for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;
+}
+
+/** Drop every packet pointer after a helper that may move packet data. */
+export function clearPacketPointers(state: State, unpriv: boolean): void {
+  const dead = (r: Reg): boolean => r.type === 'pkt' || r.type === 'pkt_meta' || r.type === 'pkt_end';
+  const replacement = unpriv ? NOT_INIT : scalarReg();
+  for (const frame of state.frames) {
+    frame.regs = frame.regs.map((r) => (dead(r) ? replacement : r));
+    frame.stack = frame.stack.map((s) => (s.spilled && dead(s.spilled) ? { bytes: 'mmmmmmmm' } : s));
+  }
+}
+
+/** Release reference `refId`: every copy of the pointer becomes unusable. */
+export function releaseReference(state: State, refId: number, unpriv: boolean): boolean {
+  const idx = state.refs.findIndex((r) => r.id === refId);
+  if (idx < 0) return false;
+  state.refs.splice(idx, 1);
+  const replacement = unpriv ? NOT_INIT : scalarReg();
+  for (const frame of state.frames) {
+    frame.regs = frame.regs.map((r) => (r.refId === refId ? replacement : r));
+    frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.refId === refId ? { bytes: 'mmmmmmmm' } : s));
+  }
+  return true;
+}
+
+interface Meta {
+  map?: MapSpec;
+  /** Pointer argument awaiting its size (the previous mem argument). */
+  memArg?: { regno: number; reg: Reg; write: boolean; nullable: boolean };
+  constSize?: bigint;
+  maxSize?: bigint;
+  callback?: number;
+  releaseRef?: number;
+  callbackCtx?: Reg;
+}
+
+function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean): void {
+  if (!MEM_TYPES.has(reg.type) || reg.nullable) throw new Reject(`R${regno} type=${typeName(reg)} expected=${MEM_EXPECTED}`, at);
+  checkHelperMem(ctx, state, at, regno, reg, size, write);
+}
+
+function checkArg(ctx: VerifierContext, state: State, at: number, id: number, regno: number, arg: ArgType, meta: Meta): void {
+  const frame = state.frames[state.frames.length - 1]!;
+  const reg = frame.regs[regno]!;
+  if (reg.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
+  const expect = (what: string): never => { throw new Reject(`R${regno} type=${typeName(reg)} expected=${what}`, at); };
+  switch (arg) {
+    case 'anything':
+      if (ctx.unpriv && isPointer(reg)) throw new Reject(`R${regno} leaks addr into helper function`, at);
+      return;
+    case 'const_map_ptr':
+      if (reg.type !== 'map_ptr' || reg.nullable) expect('map_ptr');
+      meta.map = reg.map!;
+      checkMapCompat(reg.map!, id, at);
+      return;
+    case 'map_key':
+    case 'map_value':
+    case 'map_value_uninit': {
+      if (!meta.map) throw new Reject(`invalid map_ptr to access map->${arg === 'map_key' ? 'key' : 'value'}`, at);
+      const size = arg === 'map_key' ? meta.map.keySize : meta.map.valueSize;
+      argMem(ctx, state, at, regno, reg, size, arg === 'map_value_uninit');
+      return;
+    }
+    case 'ctx':
+      if (reg.type !== 'ctx') expect('ctx');
+      if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
+      return;
+    case 'mem':
+    case 'mem_or_null':
+    case 'uninit_mem':
+      if (arg === 'mem_or_null' && isNullConst(reg)) {
+        meta.memArg = { regno, reg, write: false, nullable: true };
+        return;
+      }
+      if (!MEM_TYPES.has(reg.type) || reg.nullable) expect(MEM_EXPECTED);
+      meta.memArg = { regno, reg, write: arg === 'uninit_mem', nullable: false };
+      return;
+    case 'const_size':
+    case 'const_size_or_zero': {
+      if (reg.type !== 'scalar') expect('scalar');
+      const b = reg.b;
+      if (b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned or 'var &= const'`, at);
+      if (b.umin === 0n && arg === 'const_size' ) throw new Reject(`R${regno} invalid zero-sized read: u64=[${b.umin},${b.umax}]`, at);
+      if (b.umax >= BigInt(MAX_VAR_OFF)) throw new Reject(`R${regno} unbounded memory access, use 'var &= const' or 'if (var < const)'`, at);
+      meta.maxSize = b.umax;
+      const mem = meta.memArg;
+      if (mem) {
+        if (mem.nullable) {
+          if (b.umax !== 0n) throw new Reject(`R${mem.regno} type=scalar expected=${MEM_EXPECTED}`, at);
+        } else {
+          checkHelperMem(ctx, state, at, mem.regno, mem.reg, Number(b.umax), mem.write);
+        }
+      }
+      meta.memArg = undefined;
+      return;
+    }
+    case 'const_alloc_size_or_zero':
+      if (reg.type !== 'scalar') expect('scalar');
+      if (!isConst(reg.b)) throw new Reject(`R${regno} is not a known constant'`, at);
+      meta.constSize = reg.b.var.value;
+      return;
+    case 'ringbuf_mem_release':
+      if (reg.type !== 'mem' || reg.nullable) expect('ringbuf_mem');
+      if (reg.refId === 0) throw new Reject(`arg ${regno} is an unacquired reference`, at);
+      if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`R${regno} must have zero offset when passed to release func`, at);
+      meta.releaseRef = reg.refId;
+      return;
+    case 'func':
+      if (reg.type !== 'func') expect('func');
+      meta.callback = reg.subprog;
+      return;
+    case 'stack_or_null':
+      if (isNullConst(reg)) {
+        meta.callbackCtx = reg;
+        return;
+      }
+      if (reg.type !== 'fp') expect('fp');
+      meta.callbackCtx = reg;
+      return;
+    case 'const_str': {
+      if (reg.type !== 'map_value') expect('map_value');
+      if (!((reg.map!.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject(`R${regno} does not point to a readonly map'`, at);
+      if (!isConst(reg.b)) throw new Reject(`R${regno} is not a constant address'`, at);
+      return;
+    }
+    case 'long_ptr':
+    case 'int_ptr':
+      argMem(ctx, state, at, regno, reg, arg === 'long_ptr' ? 8 : 4, true);
+      return;
+    case 'sock_common':
+      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock_common');
+      return;
+    case 'socket':
+      if (!['sock', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock');
+      if (reg.refId) meta.releaseRef = reg.refId;
+      return;
+    default:
+      throw new Reject(`R${regno} type=${typeName(reg)} expected=${arg}`, at);
+  }
+}
+
+const STR_HELPERS = new Set([45, 67 /* get_stack */, 112, 115, 114]);
+
+/**
+ * Check a helper call against its prototype and apply its effect on the state. Returns a callback to
+ * verify when the helper calls back into the program.
+ */
+export function checkHelperCall(ctx: VerifierContext, state: State, at: number, id: number): CallbackCall | undefined {
+  const proto = helperProto(id);
+  if (!proto) {
+    if (!HELPER_NAMES[id]) throw new Reject(`invalid func unknown#${id}`, at);
+    throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  }
+  if (!helperAllowed(proto, ctx.prog.name as ProgTypeName)) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  if (ctx.unpriv && proto.privileged) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  const meta: Meta = {};
+  proto.args.forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
+  if (meta.memArg && !meta.memArg.nullable) {
+    // A mem argument without a following size: the helper reads a fixed-size object; accept as is.
+  }
+  if (meta.releaseRef !== undefined) {
+    if (!releaseReference(state, meta.releaseRef, ctx.unpriv)) throw new Reject(`R1 must be referenced when passed to release function`, at);
+  }
+  const frame = state.frames[state.frames.length - 1]!;
+  let callback: CallbackCall | undefined;
+  if (meta.callback !== undefined) {
+    const cbCtx = meta.callbackCtx ?? scalarReg(constBounds(0n));
+    if (proto.name === 'loop') {
+      callback = { entry: meta.callback, args: [scalarReg(rangeBounds(0n, 0xffffffffn)), cbCtx] };
+    } else if (proto.name === 'for_each_map_elem') {
+      const map = meta.map!;
+      callback = {
+        entry: meta.callback,
+        args: [
+          pointerReg('map_ptr', { map }),
+          pointerReg('map_key', { memSize: map.keySize, b: constBounds(0n) }),
+          pointerReg('map_value', { map, b: constBounds(0n) }),
+          cbCtx,
+        ],
+      };
+    }
+  }
+  resetCallerSaved(frame);
+  switch (proto.ret) {
+    case 'void':
+      frame.regs[0] = NOT_INIT;
+      break;
+    case 'map_value_or_null': {
+      const map = meta.map!;
+      const isMapInMap = map.type === MapType.array_of_maps || map.type === MapType.hash_of_maps;
+      if (isMapInMap) {
+        const inner = map.innerMap ?? { name: `${map.name}.inner`, type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1 };
+        frame.regs[0] = pointerReg('map_ptr', { map: inner, nullable: true, id: ctx.newId() });
+      } else {
+        frame.regs[0] = pointerReg('map_value', { map, nullable: true, id: ctx.newId(), b: constBounds(0n) });
+      }
+      break;
+    }
+    case 'ringbuf_mem_or_null': {
+      const refId = ctx.newId();
+      state.refs.push({ id: refId, insn: at });
+      frame.regs[0] = pointerReg('mem', { nullable: true, id: ctx.newId(), refId, memSize: Number(meta.constSize ?? 0n), b: constBounds(0n) });
+      break;
+    }
+    case 'socket_or_null':
+    case 'sock_common_or_null': {
+      const acquires = proto.name === 'sk_lookup_tcp' || proto.name === 'sk_lookup_udp' || proto.name === 'skc_lookup_tcp';
+      let refId = 0;
+      if (acquires) {
+        refId = ctx.newId();
+        state.refs.push({ id: refId, insn: at });
+      }
+      frame.regs[0] = pointerReg(proto.ret === 'socket_or_null' ? 'sock' : 'sock_common', { nullable: true, id: ctx.newId(), refId, b: constBounds(0n) });
+      break;
+    }
+    case 'tcp_sock_or_null':
+      frame.regs[0] = pointerReg('tcp_sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
+      break;
+    case 'integer': {
+      if (STR_HELPERS.has(id) && meta.maxSize !== undefined) {
+        const b = { ...unknownBounds(), smax: meta.maxSize, s32max: meta.maxSize };
+        sync(b);
+        frame.regs[0] = scalarReg(b);
+      } else {
+        frame.regs[0] = scalarReg();
+      }
+      break;
+    }
+    default:
+      throw new Reject(`unsupported return type of helper ${helperName(id)}#${id}`, at);
+  }
+  if (proto.changesPacket) clearPacketPointers(state, ctx.unpriv);
+  return callback;
+}
+
+export { toS64 };

@@ -1,0 +1,212 @@
+import { classify, jumpTarget, type Instruction, type Op } from '../isa/instruction.js';
+import { PseudoLdImm64 } from '../isa/opcodes.js';
+import { helperProto } from '../helpers/prototypes.js';
+import { Reject } from './reject.js';
+
+/**
+ * Control-flow checks done before path exploration (the kernel's check_subprogs / check_cfg):
+ * decoding, subprogram boundaries, jumps that leave their function, reachability, and the static
+ * register liveness that state pruning uses.
+ */
+export interface Cfg {
+  ops: (Op | undefined)[];
+  /** Sorted subprogram entry points (0 first). */
+  subprogs: number[];
+  /** subprogOf[i]: index into `subprogs` of the function holding insn i. */
+  subprogOf: Int32Array;
+  /** Prune points: jump targets, conditional jumps, instructions after calls. */
+  prunePoint: Uint8Array;
+  /** Bit r set: register r may be read before written from insn i on (within its function). */
+  live: Int32Array;
+}
+
+function opcodeHex(insn: Instruction): string {
+  return insn.code.toString(16).padStart(2, '0');
+}
+
+function decodeAll(insns: readonly Instruction[]): (Op | undefined)[] {
+  const ops: (Op | undefined)[] = new Array(insns.length);
+  for (let i = 0; i < insns.length; i++) {
+    let op: Op;
+    try {
+      op = classify(insns[i]!, i, insns[i + 1]);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      if (/lddw|LD IMM/.test(reason)) throw new Reject('invalid bpf_ld_imm64 insn', i);
+      if (/register r(1[1-5])/.test(reason)) throw new Reject(`R${/r(\d+)/.exec(reason)![1]} is invalid`, i);
+      if (/nonzero|reserved/.test(reason)) throw new Reject(`${insnClassName(insns[i]!)} uses reserved fields`, i);
+      throw new Reject(`unknown opcode ${opcodeHex(insns[i]!)}`, i);
+    }
+    ops[i] = op;
+    if (op.kind === 'ld_imm64') i++;
+  }
+  return ops;
+}
+
+function insnClassName(insn: Instruction): string {
+  return ['BPF_LD', 'BPF_LDX', 'BPF_ST', 'BPF_STX', 'BPF_ALU', 'BPF_JMP', 'BPF_JMP32', 'BPF_ALU'][insn.code & 7]!;
+}
+
+function uses(insn: Instruction, op: Op): [use: number, def: number] {
+  const bit = (r: number): number => 1 << r;
+  switch (op.kind) {
+    case 'alu': {
+      const src = op.useReg ? bit(insn.src) : 0;
+      if (op.name === 'mov' || op.name === 'movsx') return [src, bit(insn.dst)];
+      return [src | bit(insn.dst), bit(insn.dst)];
+    }
+    case 'ldx': return [bit(insn.src), bit(insn.dst)];
+    case 'st': return [bit(insn.dst), 0];
+    case 'stx': return [bit(insn.dst) | bit(insn.src), 0];
+    case 'atomic': {
+      let use = bit(insn.dst) | bit(insn.src);
+      let def = op.fetch ? bit(insn.src) : 0;
+      if (op.op === 'cmpxchg') {
+        use |= 1;
+        def = 1;
+      }
+      if (op.op === 'load_acq') return [bit(insn.src), bit(insn.dst)];
+      return [use, def];
+    }
+    case 'jcond': return [bit(insn.dst) | (op.useReg ? bit(insn.src) : 0), 0];
+    case 'call': {
+      let args = 0x3e;
+      if (op.target === 'helper') {
+        const proto = helperProto(insn.imm);
+        if (proto) args = ((1 << proto.args.length) - 1) << 1;
+      }
+      return [args, 0x3f];
+    }
+    case 'callx': return [0x3e | bit(insn.dst), 0x3f];
+    case 'exit': return [1, 0];
+    case 'ld_abs': return [bit(6), 0x3f];
+    case 'ld_ind': return [bit(6) | bit(insn.src), 0x3f];
+    case 'ld_imm64': return [0, bit(insn.dst)];
+    default: return [0, 0];
+  }
+}
+
+export function buildCfg(insns: readonly Instruction[], unpriv: boolean): Cfg {
+  const n = insns.length;
+  if (n === 0) throw new Reject('empty program', 0);
+  const ops = decodeAll(insns);
+  const entries = new Set<number>([0]);
+  for (let i = 0; i < n; i++) {
+    const op = ops[i];
+    if (!op) continue;
+    const isFunc = op.kind === 'ld_imm64' && op.pseudo === PseudoLdImm64.FUNC;
+    if ((op.kind === 'call' && op.target === 'local') || isFunc) {
+      const target = i + 1 + insns[i]!.imm;
+      if (target < 0 || target >= n || !ops[target]) throw new Reject(isFunc ? `invalid func pc ${target}` : 'call to invalid destination', i);
+      entries.add(target);
+    }
+    if (op.kind === 'call' && op.target === 'kfunc') throw new Reject('calling kernel function is not supported without BTF', i);
+  }
+  const subprogs = [...entries].sort((a, b) => a - b);
+  const subprogOf = new Int32Array(n);
+  for (let s = 0; s < subprogs.length; s++) {
+    const end = subprogs[s + 1] ?? n;
+    subprogOf.fill(s, subprogs[s]!, end);
+  }
+  // Jumps must stay in their function; each function ends in exit or ja.
+  for (let s = 0; s < subprogs.length; s++) {
+    const start = subprogs[s]!, end = subprogs[s + 1] ?? n;
+    for (let i = start; i < end; i++) {
+      const op = ops[i];
+      if (!op || op.kind === 'call') continue;
+      const target = jumpTarget(insns[i]!, op, i);
+      if (target === undefined) continue;
+      if (target < start || target >= end) throw new Reject(`jump out of range from insn ${i} to ${target}`, i);
+      if (!ops[target]) throw new Reject(`jump into the middle of ldimm64 insn ${target - 1}`, i);
+    }
+    let last = end - 1;
+    if (!ops[last] && last > start) last--;
+    const lastOp = ops[end - 1] ?? ops[end - 2];
+    if (!lastOp || !(lastOp.kind === 'exit' || lastOp.kind === 'ja')) throw new Reject('last insn is not an exit or jmp', end - 1);
+  }
+  const prunePoint = new Uint8Array(n);
+  const succ: number[][] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const op = ops[i];
+    if (!op) { succ[i] = []; continue; }
+    const next = op.kind === 'ld_imm64' ? i + 2 : i + 1;
+    switch (op.kind) {
+      case 'exit': succ[i] = []; break;
+      case 'ja': succ[i] = [jumpTarget(insns[i]!, op, i)!]; prunePoint[succ[i]![0]!] = 1; break;
+      case 'jcond':
+      case 'may_goto': {
+        const t = jumpTarget(insns[i]!, op, i)!;
+        succ[i] = [next, t];
+        prunePoint[t] = 1;
+        prunePoint[i] = 1;
+        prunePoint[next] = 1;
+        break;
+      }
+      case 'call':
+      case 'callx':
+        succ[i] = [next];
+        if (next < n) prunePoint[next] = 1;
+        break;
+      default: succ[i] = [next];
+    }
+  }
+  // Reachability from the entry, following calls and callback references into functions.
+  const seen = new Uint8Array(n);
+  const work = [0];
+  seen[0] = 1;
+  const color = new Uint8Array(n);
+  const visitFrom = (root: number): void => {
+    // Iterative DFS with colors for back-edge detection.
+    const stack: [number, number][] = [[root, 0]];
+    color[root] = 1;
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const [i, k] = top;
+      const op = ops[i]!;
+      const outs = succ[i]!.slice();
+      if (op.kind === 'call' && op.target === 'local') outs.push(i + 1 + insns[i]!.imm);
+      if (op.kind === 'ld_imm64' && op.pseudo === PseudoLdImm64.FUNC) outs.push(i + 1 + insns[i]!.imm);
+      if (k < outs.length) {
+        top[1]++;
+        const t = outs[k]!;
+        if (t >= n) throw new Reject(`jump out of range from insn ${i} to ${t}`, i);
+        if (color[t] === 1) {
+          const isCall = (op.kind === 'call' || (op.kind === 'ld_imm64')) && k === outs.length - 1 && succ[i]!.length < outs.length;
+          if (unpriv && !isCall) throw new Reject(`back-edge from insn ${i} to ${t}`, i);
+          prunePoint[t] = 1;
+          continue;
+        }
+        if (color[t] === 2) continue;
+        color[t] = 1;
+        seen[t] = 1;
+        stack.push([t, 0]);
+      } else {
+        color[i] = 2;
+        stack.pop();
+      }
+    }
+  };
+  visitFrom(work[0]!);
+  for (let i = 0; i < n; i++) {
+    if (ops[i] && !seen[i]) throw new Reject(`unreachable insn ${i}`, i);
+  }
+  // Backward liveness per function.
+  const live = new Int32Array(n);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let i = n - 1; i >= 0; i--) {
+      const op = ops[i];
+      if (!op) continue;
+      let out = 0;
+      for (const s of succ[i]!) if (s < n) out |= live[s]!;
+      const [use, def] = uses(insns[i]!, op);
+      const inn = use | (out & ~def);
+      if (inn !== live[i]) {
+        live[i] = inn;
+        changed = true;
+      }
+    }
+  }
+  return { ops, subprogs, subprogOf, prunePoint, live };
+}

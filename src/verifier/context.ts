@@ -1,0 +1,31 @@
+import type { Instruction } from '../isa/instruction.js';
+import type { MapSpec } from '../maps/spec.js';
+import type { ProgTypeInfo } from '../progtypes/table.js';
+import type { Cfg } from './cfg.js';
+
+/** What every checking module needs to know about the program being verified. */
+export interface VerifierContext {
+  insns: readonly Instruction[];
+  cfg: Cfg;
+  prog: ProgTypeInfo;
+  unpriv: boolean;
+  /** BPF_F_ANY_ALIGNMENT / STRICT_ALIGNMENT semantics for packet and map accesses. */
+  strictAlignment: boolean;
+  /** Map an LD_IMM64 at `insn` refers to. */
+  mapAt(insn: number): { map: MapSpec; value: boolean; offset: number } | undefined;
+  newId(): number;
+  /** Deepest stack use per subprogram (bytes), for the 512-byte chain check. */
+  stackDepth: number[];
+}
+
+/** Program types whose programs may write packet data directly. */
+export const PACKET_WRITERS = new Set([
+  'sched_cls', 'sched_act', 'xdp', 'lwt_xmit', 'sk_skb', 'sk_msg', 'lwt_seg6local',
+]);
+
+/** Program types that may use LD_ABS/LD_IND. */
+export const LD_ABS_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'cgroup_skb']);
+
+export const MAX_STACK = 512;
+export const MAX_VAR_OFF = 1 << 29;
+export const MAX_PACKET_OFF = 0xffff;

@@ -1,0 +1,594 @@
+import { jumpTarget, type Instruction, type Op } from '../isa/instruction.js';
+import { PseudoLdImm64 } from '../isa/opcodes.js';
+import { checkAlu } from './alu.js';
+import { NEGATE, SWAP, branchTaken, refine, type Cond } from './branch.js';
+import { checkHelperCall, type CallbackCall } from './calls.js';
+import { MAX_STACK, type VerifierContext } from './context.js';
+import { kernelInsnText } from './disasm.js';
+import { checkLdAbs, checkMemAccess } from './memory.js';
+import { Reject } from './reject.js';
+import { constBounds, formatBounds, isConst, isEmpty, loadedBounds, rangeBounds, toS64, type Bounds } from './scalar.js';
+import {
+  NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
+  typeName, type Frame, type PathStep, type Reg, type State,
+} from './state.js';
+
+/**
+ * Path exploration (the kernel's do_check): one current state walks the program; the other side of
+ * every undecided branch waits on a stack; states saved at prune points cut off paths that an
+ * already-proven state subsumes.
+ */
+
+export const INSN_LIMIT = 1_000_000;
+export const JMP_SEQ_LIMIT = 8192;
+const MAX_CALL_FRAMES = 8;
+const UNPRIV_STATES_PER_INSN = 64;
+
+interface Checkpoint {
+  state: State;
+  hits: number;
+  misses: number;
+  /** Paths still running below this checkpoint; 0 once all were proven safe. */
+  branches: number;
+  parent: Checkpoint | undefined;
+}
+
+interface Pending {
+  state: State;
+  insn: number;
+  parent: Checkpoint | undefined;
+  logPos: number;
+  from: number;
+}
+
+export interface ExploreStats {
+  processedInsns: number;
+  maxStatesPerInsn: number;
+  totalStates: number;
+  peakStates: number;
+}
+
+export interface ExploreOptions {
+  logLevel: 0 | 1 | 2;
+  /** Insn limit (tests may lower it). */
+  insnLimit?: number;
+}
+
+export class Explorer {
+  readonly log: string[] = [];
+  readonly stats: ExploreStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
+  private readonly explored = new Map<number, Checkpoint[]>();
+  private readonly pending: Pending[] = [];
+  private curStates = 0;
+  private jumps = 0;
+  private lastCheckpointJumps = 0;
+  private lastCheckpointInsns = 0;
+  /** The path of the state that failed (for explanations). */
+  failedPath: readonly PathStep[] = [];
+  failedState: State | undefined;
+
+  constructor(private readonly ctx: VerifierContext, private readonly options: ExploreOptions) {}
+
+  private get insns(): readonly Instruction[] { return this.ctx.insns; }
+
+  run(): void {
+    const regs: Reg[] = new Array(11).fill(NOT_INIT);
+    regs[1] = pointerReg('ctx', { b: constBounds(0n) });
+    regs[10] = pointerReg('fp', { b: constBounds(0n), frame: 0 });
+    let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog: 0 }], refs: [], path: undefined };
+    let insn = 0;
+    let parent: Checkpoint | undefined;
+    const limit = this.options.insnLimit ?? INSN_LIMIT;
+    if (this.options.logLevel >= 1) this.log.push(`0: ${formatState(state)}`);
+    for (;;) {
+      this.stats.processedInsns++;
+      if (this.stats.processedInsns > limit) {
+        throw new Reject(`BPF program is too large. Processed ${limit + 1} insn`, insn);
+      }
+      let pathEnded = false;
+      if (this.ctx.cfg.prunePoint[insn]) {
+        const result = this.visit(state, insn, parent);
+        if (result === 'prune') {
+          if (this.options.logLevel >= 1) this.log.push(`${insn}: safe`);
+          pathEnded = true;
+        } else if (result) {
+          parent = result;
+        }
+      }
+      if (!pathEnded) {
+        let next: number | 'end';
+        try {
+          next = this.step(state, insn, (branchState, target) => {
+            if (this.pending.length >= JMP_SEQ_LIMIT) throw new Reject(`The sequence of ${JMP_SEQ_LIMIT} jumps is too complex.`, insn);
+            if (parent) parent.branches++;
+            this.pending.push({ state: branchState, insn: target, parent, logPos: this.log.length, from: insn });
+            this.curStates++;
+            if (this.curStates > this.stats.peakStates) this.stats.peakStates = this.curStates;
+          });
+        } catch (e) {
+          if (e instanceof Reject) {
+            this.failedPath = pathList(state.path);
+            this.failedState = state;
+          }
+          throw e;
+        }
+        if (next !== 'end') {
+          insn = next;
+          continue;
+        }
+      }
+      // Path finished: every checkpoint on it loses one running branch.
+      let node = parent;
+      while (node) {
+        node.branches--;
+        if (node.branches > 0) break;
+        node = node.parent;
+      }
+      const nextPath = this.pending.pop();
+      if (!nextPath) return;
+      this.curStates--;
+      state = nextPath.state;
+      insn = nextPath.insn;
+      parent = nextPath.parent;
+      if (this.options.logLevel === 1) this.log.length = Math.min(this.log.length, nextPath.logPos);
+      if (this.options.logLevel >= 1) this.log.push(`from ${nextPath.from} to ${insn}: ${formatState(state)}`);
+    }
+  }
+
+  /** At a prune point: prune if a finished state covers this one, else record a checkpoint. */
+  private visit(state: State, insn: number, parent: Checkpoint | undefined): 'prune' | Checkpoint | undefined {
+    let list = this.explored.get(insn);
+    const live = this.ctx.cfg.live[insn]!;
+    // Like the kernel: do not checkpoint every instruction of a straight run, nor every loop turn.
+    let addNew = this.jumps - this.lastCheckpointJumps >= 2 && this.stats.processedInsns - this.lastCheckpointInsns >= 8;
+    if (list) {
+      for (let i = 0; i < list.length; i++) {
+        const cp = list[i]!;
+        if (cp.branches > 0) {
+          if (stateSafe(cp.state, state, live, true)) throw new Reject(`infinite loop detected at insn ${insn}`, insn);
+          if (this.jumps - this.lastCheckpointJumps < 20 && this.stats.processedInsns - this.lastCheckpointInsns < 100) addNew = false;
+          continue;
+        }
+        if (stateSafe(cp.state, state, live)) {
+          cp.hits++;
+          return 'prune';
+        }
+        cp.misses++;
+        if (cp.misses > cp.hits * 3 + 3) {
+          list.splice(i, 1);
+          i--;
+        }
+      }
+    }
+    if (!addNew) return undefined;
+    if (this.ctx.unpriv && list && list.length >= UNPRIV_STATES_PER_INSN) return undefined;
+    this.lastCheckpointJumps = this.jumps;
+    this.lastCheckpointInsns = this.stats.processedInsns;
+    const cp: Checkpoint = { state: cloneState(state), branches: 1, parent, hits: 0, misses: 0 };
+    if (!list) {
+      list = [];
+      this.explored.set(insn, list);
+    }
+    list.push(cp);
+    this.stats.totalStates++;
+    if (list.length > this.stats.maxStatesPerInsn) this.stats.maxStatesPerInsn = list.length;
+    return cp;
+  }
+
+  private logInsn(state: State, insn: number, op: Op, written: Set<number>): void {
+    const text = `${insn}: ${kernelInsnText(this.insns, insn, op)}`;
+    if (this.options.logLevel >= 2) {
+      const frame = curFrame(state);
+      const parts = [...written].sort((a, b) => a - b).map((r) => `R${r}_w=${formatReg(frame.regs[r]!)}`);
+      this.log.push(parts.length ? `${text} ; ${parts.join(' ')}` : text);
+    } else {
+      this.log.push(text);
+    }
+  }
+
+  /** Execute one instruction on `state`; returns the next instruction or 'end' for a finished path. */
+  private step(state: State, at: number, branch: (s: State, target: number) => void): number | 'end' {
+    const insn = this.insns[at]!;
+    const op = this.ctx.cfg.ops[at]!;
+    const frame = curFrame(state);
+    const written = new Set<number>();
+    const read = (r: number): Reg => {
+      const reg = frame.regs[r]!;
+      if (reg.type === 'not_init') throw new Reject(`R${r} !read_ok`, at);
+      return reg;
+    };
+    let next: number | 'end' = at + 1;
+    switch (op.kind) {
+      case 'alu':
+        checkAlu(this.ctx, frame, at, insn, op);
+        written.add(insn.dst);
+        break;
+      case 'ldx': {
+        const ptr = read(insn.src);
+        if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
+        let value = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
+        if (op.signed && value.type === 'scalar') value = scalarReg(loadedBounds(op.width, true));
+        else if (value.type === 'scalar' && op.width < 8 && !isConst(value.b) && value.b.umax >= 1n << BigInt(op.width * 8)) {
+          value = scalarReg(rangeBounds(0n, (1n << BigInt(op.width * 8)) - 1n));
+        }
+        frame.regs[insn.dst] = value;
+        written.add(insn.dst);
+        break;
+      }
+      case 'stx': {
+        const ptr = read(insn.dst);
+        const value = read(insn.src);
+        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', value);
+        break;
+      }
+      case 'st': {
+        const ptr = read(insn.dst);
+        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(BigInt(insn.imm)), true);
+        break;
+      }
+      case 'atomic':
+        this.atomic(state, frame, at, insn, op, read);
+        if (op.fetch || op.op === 'load_acq') written.add(op.op === 'cmpxchg' ? 0 : op.op === 'load_acq' ? insn.dst : insn.src);
+        break;
+      case 'ld_imm64':
+        frame.regs[insn.dst] = this.ldImm64(state, at, insn, op.pseudo);
+        written.add(insn.dst);
+        next = at + 2;
+        break;
+      case 'ld_abs':
+      case 'ld_ind':
+        checkLdAbs(this.ctx, state, at, op.width, op.kind === 'ld_ind' ? insn.src : undefined);
+        written.add(0);
+        break;
+      case 'ja':
+        this.jumps++;
+        next = jumpTarget(insn, op, at)!;
+        break;
+      case 'may_goto': {
+        // The loop may stop at any iteration: both ways are explored.
+        const target = jumpTarget(insn, op, at)!;
+        const other = cloneState(state);
+        other.path = { insn: at, taken: true, next: state.path };
+        branch(other, target);
+        state.path = { insn: at, taken: false, next: state.path };
+        break;
+      }
+      case 'jcond':
+        this.jumps++;
+        next = this.condJump(state, frame, at, insn, op, read, branch);
+        break;
+      case 'call':
+        this.jumps++;
+        next = this.call(state, frame, at, insn, op.target, branch);
+        written.add(0);
+        break;
+      case 'callx':
+        throw new Reject(`callx is not supported`, at);
+      case 'exit':
+        next = this.exit(state, at);
+        break;
+    }
+    if (this.options.logLevel >= 1) this.logInsn(state, at, op, written);
+    return next;
+  }
+
+  private atomic(state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'atomic' }>, read: (r: number) => Reg): void {
+    if (op.op === 'load_acq') {
+      const ptr = read(insn.src);
+      frame.regs[insn.dst] = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
+      return;
+    }
+    if (op.op === 'store_rel') {
+      checkMemAccess(this.ctx, state, at, insn.dst, read(insn.dst), insn.off, op.width, 'write', read(insn.src));
+      return;
+    }
+    const ptr = read(insn.dst);
+    const src = read(insn.src);
+    if (op.op === 'cmpxchg') read(0);
+    if (isPointer(src)) throw new Reject(`R${insn.src} leaks addr into mem`, at);
+    if (ptr.type === 'ctx' || ptr.type === 'pkt' || ptr.type === 'pkt_meta' || ptr.type === 'flow_keys' || ptr.type === 'sock' || ptr.type === 'sock_common' || ptr.type === 'tcp_sock') {
+      throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
+    }
+    if (ptr.type === 'fp' && op.fetch) {
+      // Reading a spilled pointer through an atomic is not a scalar operation.
+      const loaded = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read')!;
+      if (isPointer(loaded)) throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
+    } else if (op.fetch) {
+      checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
+    }
+    if (ptr.type === 'fp') {
+      const cur = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read')!;
+      if (isPointer(cur)) throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
+    }
+    checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', scalarReg());
+    if (op.fetch) {
+      const width = op.width;
+      const result = scalarReg(width === 8 ? undefined : rangeBounds(0n, (1n << BigInt(width * 8)) - 1n));
+      frame.regs[op.op === 'cmpxchg' ? 0 : insn.src] = result;
+    }
+  }
+
+  private ldImm64(state: State, at: number, insn: Instruction, pseudo: number): Reg {
+    const second = this.insns[at + 1]!;
+    switch (pseudo) {
+      case PseudoLdImm64.IMM:
+        return constReg((BigInt(second.imm >>> 0) << 32n) | BigInt(insn.imm >>> 0));
+      case PseudoLdImm64.MAP_FD:
+      case PseudoLdImm64.MAP_IDX:
+      case PseudoLdImm64.MAP_VALUE:
+      case PseudoLdImm64.MAP_IDX_VALUE: {
+        const ref = this.ctx.mapAt(at);
+        if (!ref) throw new Reject(`fd ${insn.imm} is not pointing to valid bpf_map`, at);
+        if (ref.value) {
+          if (ref.offset < 0 || ref.offset >= ref.map.valueSize) throw new Reject(`invalid access to map value pointer, value_size=${ref.map.valueSize} off=${ref.offset}`, at);
+          return pointerReg('map_value', { map: ref.map, off: ref.offset, b: constBounds(0n) });
+        }
+        return pointerReg('map_ptr', { map: ref.map, b: constBounds(0n) });
+      }
+      case PseudoLdImm64.FUNC: {
+        const target = at + 1 + insn.imm;
+        return pointerReg('func', { subprog: target, b: constBounds(0n) });
+      }
+      default:
+        void state;
+        throw new Reject('invalid bpf_ld_imm64 insn', at);
+    }
+  }
+
+  private condJump(
+    state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'jcond' }>,
+    read: (r: number) => Reg, branch: (s: State, target: number) => void,
+  ): number {
+    const target = at + 1 + insn.off;
+    const dst = read(insn.dst);
+    const src = op.useReg ? read(insn.src) : constReg(op.is32 ? BigInt(insn.imm >>> 0) : BigInt(insn.imm));
+    const cond: Cond = op.cond;
+    const fall = at + 1;
+    const srcno = op.useReg ? insn.src : -1;
+
+    if (dst.type === 'scalar' && src.type === 'scalar') {
+      const taken = branchTaken(dst.b, src.b, cond, op.is32);
+      if (taken === 1) return target;
+      if (taken === 0) return fall;
+      const other = cloneState(state);
+      const ok1 = this.refineScalars(other, insn.dst, srcno, dst, src, cond, op.is32);
+      const ok2 = this.refineScalars(state, insn.dst, srcno, dst, src, NEGATE[cond], op.is32);
+      if (ok1 && ok2) {
+        other.path = { insn: at, taken: true, next: state.path };
+        branch(other, target);
+        state.path = { insn: at, taken: false, next: state.path };
+        return fall;
+      }
+      if (ok1) {
+        copyInto(state, other);
+        return target;
+      }
+      return fall;
+    }
+    if (this.ctx.unpriv && !(isNullCompare(dst, src, cond)) && (isPointer(dst) || isPointer(src))) {
+      throw new Reject(`R${isPointer(dst) ? insn.dst : insn.src} pointer comparison prohibited`, at);
+    }
+    // Null checks of *_or_null pointers.
+    if ((cond === 'jeq' || cond === 'jne') && !op.is32) {
+      const ptrSide = dst.nullable && isZero(src) ? dst : src.nullable && isZero(dst) ? src : undefined;
+      if (ptrSide) {
+        const other = cloneState(state);
+        const eqState = cond === 'jeq' ? other : state;
+        const neState = cond === 'jeq' ? state : other;
+        markNull(eqState, ptrSide, true, this.ctx.unpriv);
+        markNull(neState, ptrSide, false, this.ctx.unpriv);
+        other.path = { insn: at, taken: true, next: state.path };
+        branch(other, target);
+        state.path = { insn: at, taken: false, next: state.path };
+        return fall;
+      }
+      // A pointer known non-null compared with 0 is decided.
+      const nonNull = (r: Reg): boolean => isPointer(r) && !r.nullable && r.type !== 'scalar';
+      if ((nonNull(dst) && isZero(src)) || (nonNull(src) && isZero(dst))) {
+        return cond === 'jeq' ? fall : target;
+      }
+    }
+    // Packet range discovery.
+    if (!op.is32 && op.useReg) {
+      const other = cloneState(state);
+      const pktTaken = this.packetCompare(other, dst, src, cond);
+      const pktFall = this.packetCompare(state, dst, src, NEGATE[cond]);
+      if (pktTaken || pktFall) {
+        other.path = { insn: at, taken: true, next: state.path };
+        branch(other, target);
+        state.path = { insn: at, taken: false, next: state.path };
+        return fall;
+      }
+    }
+    const other = cloneState(state);
+    other.path = { insn: at, taken: true, next: state.path };
+    branch(other, target);
+    state.path = { insn: at, taken: false, next: state.path };
+    void frame;
+    return fall;
+  }
+
+  /** Narrow the scalars of a comparison on one outcome; false when that outcome is impossible. */
+  private refineScalars(state: State, dstno: number, srcno: number, dst: Reg, src: Reg, cond: Cond, is32: boolean): boolean {
+    const a: Bounds = { ...dst.b };
+    const b: Bounds = { ...src.b };
+    refine(a, b, cond, is32);
+    if (isEmpty(a) || isEmpty(b)) return false;
+    const frame = curFrame(state);
+    const nd = { ...dst, b: a };
+    frame.regs[dstno] = nd;
+    propagateScalar(state, nd);
+    if (srcno >= 0) {
+      const ns = { ...src, b: b };
+      frame.regs[srcno] = ns;
+      propagateScalar(state, ns);
+    }
+    return true;
+  }
+
+  /**
+   * `pkt OP pkt_end` (or pkt_meta OP pkt): on the outcome where the pointer is proven not past the
+   * end, every packet pointer with its id gains the range. Returns true if it applied.
+   */
+  private packetCompare(state: State, dst: Reg, src: Reg, cond: Cond): boolean {
+    let ptr: Reg, c: Cond;
+    const endOf = (p: Reg, e: Reg): boolean => (p.type === 'pkt' && e.type === 'pkt_end') || (p.type === 'pkt_meta' && e.type === 'pkt');
+    if (endOf(dst, src)) {
+      ptr = dst;
+      c = cond;
+    } else if (endOf(src, dst)) {
+      ptr = src;
+      c = SWAP[cond];
+    } else {
+      return false;
+    }
+    // c: ptr C end. ptr <= end -> range off; ptr < end -> range off+1.
+    let range: number;
+    if (c === 'jle') range = ptr.off;
+    else if (c === 'jlt') range = ptr.off + 1;
+    else return dst.type !== src.type;
+    if (ptr.off < 0 || ptr.b.umax + BigInt(ptr.off) > 0xffffn) return true;
+    for (const frame of state.frames) {
+      frame.regs = frame.regs.map((r) => (r.type === ptr.type && r.id === ptr.id && r.range < range && isSameBase(r, ptr) ? { ...r, range } : r));
+      frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.type === ptr.type && s.spilled.id === ptr.id && s.spilled.range < range
+        ? { ...s, spilled: { ...s.spilled, range } } : s));
+    }
+    return true;
+  }
+
+  private call(state: State, frame: Frame, at: number, insn: Instruction, target: 'helper' | 'local' | 'kfunc', branch: (s: State, target: number) => void): number {
+    if (target === 'kfunc') throw new Reject('calling kernel function is not allowed', at);
+    if (target === 'local') {
+      const entry = at + 1 + insn.imm;
+      return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);
+    }
+    const callback = checkHelperCall(this.ctx, state, at, insn.imm);
+    if (callback) return this.enterCallback(state, at, callback, branch);
+    return at + 1;
+  }
+
+  private enterFrame(state: State, at: number, entry: number, args: Reg[], callback: Frame['callback']): number {
+    if (state.frames.length >= MAX_CALL_FRAMES) throw new Reject(`the call stack of ${MAX_CALL_FRAMES} frames is too deep`, at);
+    const regs: Reg[] = new Array(11).fill(NOT_INIT);
+    args.forEach((r, i) => { regs[i + 1] = r; });
+    regs[10] = pointerReg('fp', { b: constBounds(0n), frame: state.frames.length });
+    const subprog = this.ctx.cfg.subprogOf[entry]!;
+    state.frames.push({ regs, stack: [], returnTo: at + 1, subprog, ...(callback ? { callback } : {}) });
+    const caller = state.frames[state.frames.length - 2]!;
+    if (!callback) for (let r = 1; r <= 5; r++) caller.regs[r] = NOT_INIT;
+    return entry;
+  }
+
+  private enterCallback(state: State, at: number, cb: CallbackCall, branch: (s: State, target: number) => void): number {
+    void branch;
+    return this.enterFrame(state, at, cb.entry, cb.args, { retMin: 0n, retMax: 1n });
+  }
+
+  private exit(state: State, at: number): number | 'end' {
+    const frame = curFrame(state);
+    const r0 = frame.regs[0]!;
+    if (r0.type === 'not_init') throw new Reject('R0 !read_ok', at);
+    if (state.frames.length > 1) {
+      if (frame.callback) {
+        if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
+        if (r0.b.smin < frame.callback.retMin || r0.b.smax > frame.callback.retMax) {
+          throw new Reject(`At callback return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
+        }
+      }
+      if (r0.type === 'fp' && r0.frame === state.frames.length - 1) throw new Reject('cannot return stack pointer to the caller', at);
+      state.frames.pop();
+      const caller = curFrame(state);
+      caller.regs[0] = frame.callback ? scalarReg() : r0;
+      for (let r = 1; r <= 5; r++) caller.regs[r] = NOT_INIT;
+      return frame.returnTo;
+    }
+    if (state.refs.length) {
+      const ref = state.refs[0]!;
+      throw new Reject(`Unreleased reference id=${ref.id} alloc_insn=${ref.insn}`, at);
+    }
+    const range = this.ctx.prog.returnRange;
+    if (range) {
+      if (r0.type !== 'scalar') throw new Reject(`At program exit the register R0 is not a known value (${typeName(r0)})`, at);
+      if (r0.b.smin < BigInt(range[0]) || r0.b.smax > BigInt(range[1])) {
+        throw new Reject(`At program exit the register R0 has ${rangeText(r0.b)} should have been in [${range[0]}, ${range[1]}]`, at);
+      }
+    } else if (this.ctx.unpriv && isPointer(r0)) {
+      throw new Reject('R0 leaks addr as return value', at);
+    }
+    this.checkStackDepth(at);
+    return 'end';
+  }
+
+  private checkStackDepth(at: number): void {
+    // Checked again on the whole call graph at the end; here only the single-frame limit.
+    for (const depth of this.ctx.stackDepth) {
+      if ((depth ?? 0) > MAX_STACK) throw new Reject(`stack depth ${depth} exceeds ${MAX_STACK}`, at);
+    }
+  }
+}
+
+function rangeText(b: Bounds): string {
+  if (isConst(b)) return `R0=${toS64(b.var.value)}`.replace('R0=', 'smin=') + ` smax=${toS64(b.var.value)}`;
+  return `smin=${b.smin} smax=${b.smax}`;
+}
+
+function isZero(r: Reg): boolean {
+  return r.type === 'scalar' && isConst(r.b) && r.b.var.value === 0n;
+}
+
+function isNullCompare(dst: Reg, src: Reg, cond: Cond): boolean {
+  return (cond === 'jeq' || cond === 'jne') && ((dst.nullable && isZero(src)) || (src.nullable && isZero(dst)));
+}
+
+function isSameBase(r: Reg, ptr: Reg): boolean {
+  return r.b.var.value === ptr.b.var.value && r.b.var.mask === ptr.b.var.mask || r.id !== 0;
+}
+
+/** After `if (p == NULL)`: on the null side every copy of p is 0, on the other it is a plain pointer. */
+function markNull(state: State, ptr: Reg, isNull: boolean, unpriv: boolean): void {
+  const id = ptr.id;
+  const fix = (r: Reg): Reg => {
+    if (r.id !== id || !r.nullable || r.type === 'scalar') return r;
+    if (isNull) return constReg(0n);
+    if (r.type === 'map_ptr') return { ...r, nullable: false, id: 0 };
+    return { ...r, nullable: false, id: r.type === 'mem' || r.type.startsWith('sock') || r.type === 'tcp_sock' ? r.id : 0 };
+  };
+  for (const frame of state.frames) {
+    frame.regs = frame.regs.map(fix);
+    frame.stack = frame.stack.map((s) => (s.spilled ? { ...s, spilled: fix(s.spilled) } : s));
+  }
+  if (isNull && ptr.refId) {
+    const idx = state.refs.findIndex((r) => r.id === ptr.refId);
+    if (idx >= 0) state.refs.splice(idx, 1);
+  }
+  void unpriv;
+}
+
+/** Scalars sharing an id are copies: bounds learned on one hold for all. */
+function propagateScalar(state: State, reg: Reg): void {
+  if (reg.id === 0) return;
+  for (const frame of state.frames) {
+    for (let i = 0; i < frame.regs.length; i++) {
+      const r = frame.regs[i]!;
+      if (r.type === 'scalar' && r.id === reg.id && r !== reg) frame.regs[i] = { ...r, b: reg.b };
+    }
+    for (let i = 0; i < frame.stack.length; i++) {
+      const s = frame.stack[i]!;
+      if (s.spilled && s.spilled.type === 'scalar' && s.spilled.id === reg.id) frame.stack[i] = { ...s, spilled: { ...s.spilled, b: reg.b } };
+    }
+  }
+}
+
+function copyInto(target: State, source: State): void {
+  target.frames = source.frames;
+  target.refs = source.refs;
+  target.path = source.path;
+}
+
+function pathList(path: PathStep | undefined): PathStep[] {
+  const out: PathStep[] = [];
+  for (let p = path; p; p = p.next) out.push(p);
+  return out.reverse();
+}
+
+export { formatBounds };

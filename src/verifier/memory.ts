@@ -1,0 +1,331 @@
+import { fieldAt } from '../progtypes/context.js';
+import { MapFlag } from '../maps/spec.js';
+import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
+import { Reject } from './reject.js';
+import { constBounds, isConst, loadedBounds, rangeBounds, toS64, unknownBounds, S64_MIN } from './scalar.js';
+import {
+  EMPTY_SLOT, NOT_INIT, UNKNOWN_SCALAR, constReg, isPointer, pointerReg, scalarReg, typeName,
+  type Frame, type Reg, type Slot, type State,
+} from './state.js';
+import { tnumFormat } from './tnum.js';
+
+/**
+ * Loads and stores through typed pointers: stack (with spills), context (per program type), map
+ * values, packets, ring buffer records (kernel check_mem_access and friends).
+ */
+
+export type AccessKind = 'read' | 'write';
+
+const slotBytes = (n: number): string => '????????'.slice(0, n);
+
+/** Bytes [lo, hi) of the frame's stack (negative offsets from fp) as per-byte kinds. */
+function stackByteKind(frame: Frame, off: number): string {
+  const spi = Math.floor((-off - 1) / 8);
+  const slot = frame.stack[spi] ?? EMPTY_SLOT;
+  const within = off + 8 * (spi + 1);
+  return slot.bytes[within]!;
+}
+
+function setSlot(frame: Frame, spi: number, slot: Slot): void {
+  while (frame.stack.length <= spi) frame.stack.push(EMPTY_SLOT);
+  frame.stack[spi] = slot;
+}
+
+function noteDepth(ctx: VerifierContext, state: State, frameNo: number, off: number): void {
+  const subprog = state.frames[frameNo]!.subprog;
+  const depth = Math.ceil(-off / 8) * 8;
+  if ((ctx.stackDepth[subprog] ?? 0) < depth) ctx.stackDepth[subprog] = depth;
+}
+
+/** Mark bytes [off, off+size) written with misc (or zero) data, dropping spills they overlap. */
+export function markStackWritten(state: State, frameNo: number, off: number, size: number, kind: 'm' | '0'): void {
+  const frame = state.frames[frameNo]!;
+  for (let a = off; a < off + size;) {
+    const spi = Math.floor((-a - 1) / 8);
+    const base = -8 * (spi + 1);
+    const from = a - base;
+    const to = Math.min(8, off + size - base);
+    const old = frame.stack[spi] ?? EMPTY_SLOT;
+    let bytes = old.spilled ? (old.spilled.type === 'scalar' ? old.bytes.replace(/r/g, 'm') : 'mmmmmmmm') : old.bytes;
+    bytes = bytes.slice(0, from) + kind.repeat(to - from) + bytes.slice(to);
+    setSlot(frame, spi, { bytes });
+    a = base + to;
+  }
+}
+
+function checkStackBounds(regno: number, off: number, size: number, kind: AccessKind, at: number): void {
+  if (off < -MAX_STACK || off + size > 0 || size <= 0) {
+    throw new Reject(`invalid ${kind === 'write' ? 'write to' : 'read from'} stack R${regno} off=${off} size=${size}`, at);
+  }
+}
+
+function stackAccess(
+  ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, insnOff: number, size: number,
+  kind: AccessKind, value: Reg | undefined,
+): Reg | undefined {
+  const frame = state.frames[ptr.frame]!;
+  if (!isConst(ptr.b)) {
+    // Variable offset: every byte it might touch must be in bounds (and initialised for reads).
+    if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff}`, at);
+    const lo = Number(ptr.b.smin) + ptr.off + insnOff;
+    const hi = Number(ptr.b.smax) + ptr.off + insnOff;
+    if (ptr.b.smin < -MAX_STACK || ptr.b.smax > MAX_STACK || lo < -MAX_STACK || hi + size > 0) {
+      throw new Reject(`invalid variable-offset ${kind === 'write' ? 'write to' : 'read from'} stack R${regno} var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff} size=${size}`, at);
+    }
+    noteDepth(ctx, state, ptr.frame, lo);
+    if (kind === 'write') {
+      markStackWritten(state, ptr.frame, lo, hi + size - lo, 'm');
+      return undefined;
+    }
+    for (let a = lo; a < hi + size; a++) {
+      if (stackByteKind(frame, a) === '?' && ctx.unpriv) throw new Reject(`invalid variable-offset read from stack R${regno} var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff} size=${size}`, at);
+    }
+    return scalarReg(loadedBounds(size));
+  }
+  const off = ptr.off + Number(toS64(ptr.b.var.value)) + insnOff;
+  checkStackBounds(regno, off, size, kind, at);
+  if (off % size !== 0) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insnOff} size ${size}`, at);
+  noteDepth(ctx, state, ptr.frame, off);
+  const spi = Math.floor((-off - 1) / 8);
+  if (kind === 'write') {
+    if (value && isPointer(value) && size !== 8) throw new Reject('invalid size of register spill', at);
+    const old = frame.stack[spi];
+    if (ctx.unpriv && old?.spilled && isPointer(old.spilled) && size !== 8) throw new Reject('attempt to corrupt spilled pointer on stack', at);
+    if (value && size === 8) {
+      setSlot(frame, spi, { bytes: 'rrrrrrrr', spilled: value });
+      return undefined;
+    }
+    if (value && value.type === 'scalar' && isConst(value.b) && value.b.var.value === 0n) {
+      markStackWritten(state, ptr.frame, off, size, '0');
+    } else if (value && value.type === 'scalar' && size === 4 && off % 8 === -4 + 4 && false) {
+      markStackWritten(state, ptr.frame, off, size, 'm');
+    } else {
+      markStackWritten(state, ptr.frame, off, size, 'm');
+    }
+    return undefined;
+  }
+  const slot = frame.stack[spi] ?? EMPTY_SLOT;
+  const within = off + 8 * (spi + 1);
+  if (slot.spilled) {
+    if (size === 8) return slot.spilled;
+    if (slot.spilled.type !== 'scalar') throw new Reject('invalid size of register fill', at);
+    if (isConst(slot.spilled.b) && within === 0) {
+      const mask = (1n << BigInt(size * 8)) - 1n;
+      return constReg(slot.spilled.b.var.value & mask);
+    }
+    if (within === 0 && slot.spilled.b.umax < 1n << BigInt(size * 8)) return slot.spilled;
+    return scalarReg(loadedBounds(size));
+  }
+  const bytes = slot.bytes.slice(within, within + size);
+  if (bytes.includes('?')) {
+    if (ctx.unpriv) throw new Reject(`invalid read from stack off ${off}+${bytes.indexOf('?')} size ${size}`, at);
+  }
+  if (/^0+$/.test(bytes)) return constReg(0n);
+  return scalarReg(loadedBounds(size));
+}
+
+/** Range check shared by map values and memory regions (kernel check_mem_region_access). */
+function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, limit: number, what: string, at: number): void {
+  const off = ptr.off + insnOff;
+  const b = ptr.b;
+  const describe = (o: number): string => what === 'map value'
+    ? `invalid access to map value, value_size=${limit} off=${o} size=${size}`
+    : `invalid access to memory, mem_size=${limit} off=${o} size=${size}`;
+  if (isConst(b)) {
+    const o = off + Number(toS64(b.var.value));
+    if (o < 0 || o + size > limit) throw new Reject(describe(o), at);
+    return;
+  }
+  if (b.smin < 0n && (b.smin === S64_MIN || b.smin + BigInt(off) < 0n)) {
+    throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
+  }
+  const lo = Number(b.smin) + off;
+  if (lo < 0 || lo + size > limit) throw new Reject(`R${regno} min value is outside of the allowed memory range`, at);
+  if (b.umax >= BigInt(MAX_VAR_OFF)) throw new Reject(`R${regno} unbounded memory access, make sure to bounds check any such access`, at);
+  const hi = Number(b.umax) + off;
+  if (hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at);
+}
+
+function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): Reg | undefined {
+  if (ptr.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${ptr.off} disallowed`, at);
+  if (!isConst(ptr.b) || ptr.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b.var)} disallowed`, at);
+  const off = insnOff;
+  const bad = (): never => { throw new Reject(`invalid bpf_context access off=${off} size=${size}`, at); };
+  const layout = ctx.prog.context;
+  if (!layout) {
+    const limit = ctx.prog.rawContextSize ?? 0;
+    if (off < 0 || off + size > limit || off % size !== 0) bad();
+    if (kind === 'write' && ctx.prog.name !== 'raw_tracepoint_writable') bad();
+    return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+  }
+  const hit = fieldAt(layout, off, size);
+  if (!hit) return bad();
+  const { field } = hit;
+  const elementOff = (off - field.offset) % field.size;
+  if (size !== field.size) {
+    if (!field.narrow || size > field.size || kind === 'write') bad();
+    if (elementOff % size !== 0) bad();
+  }
+  if (kind === 'write') {
+    if (!field.writableBy?.includes(ctx.prog.name)) bad();
+    return undefined;
+  }
+  if (field.kind === 'scalar') return scalarReg(loadedBounds(size));
+  if (field.kind === 'pkt_data' || field.kind === 'pkt_end' || field.kind === 'pkt_meta') {
+    if (!ctx.prog.packet || (field.kind === 'pkt_meta' && !['xdp', 'sched_cls', 'sched_act'].includes(ctx.prog.name))) bad();
+    if (ctx.prog.name === 'socket_filter' || ctx.prog.name === 'cgroup_skb' && field.kind === 'pkt_meta') bad();
+    const type = field.kind === 'pkt_data' ? 'pkt' : field.kind;
+    return pointerReg(type, { b: constBounds(0n) });
+  }
+  if (field.name === 'sk') return pointerReg('sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
+  if (field.name === 'flow_keys') {
+    if (ctx.prog.name !== 'flow_dissector') bad();
+    return pointerReg('flow_keys', { b: constBounds(0n) });
+  }
+  return scalarReg(loadedBounds(size));
+}
+
+function packetAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): void {
+  if (kind === 'write' && !PACKET_WRITERS.has(ctx.prog.name)) throw new Reject(`cannot write into packet`, at);
+  if (ptr.b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
+  const off = ptr.off + insnOff;
+  if (off < 0 || off + size > ptr.range) {
+    throw new Reject(`invalid access to packet, off=${off} size=${size}, R${regno}(id=${ptr.id},off=${ptr.off},r=${ptr.range})`, at);
+  }
+}
+
+/**
+ * Check one load or store through register `regno` (holding `ptr`) at insn offset `off`. For reads,
+ * returns what the destination register becomes.
+ */
+export function checkMemAccess(
+  ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, off: number, size: number,
+  kind: AccessKind, value?: Reg, isSt = false,
+): Reg | undefined {
+  if (ptr.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
+  if (ptr.nullable) throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
+  switch (ptr.type) {
+    case 'fp':
+      return stackAccess(ctx, state, at, regno, ptr, off, size, kind, value);
+    case 'ctx':
+      if (isSt) throw new Reject(`BPF_ST stores into R${regno} ctx is not allowed`, at);
+      if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into ctx`, at);
+      return ctxAccess(ctx, at, regno, ptr, off, size, kind);
+    case 'map_value': {
+      const map = ptr.map!;
+      if (kind === 'write' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject('write into map forbidden', at);
+      if (kind === 'read' && ((map.flags ?? 0) & MapFlag.WRONLY_PROG)) throw new Reject('read from map forbidden', at);
+      if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into map`, at);
+      regionAccess(regno, ptr, off, size, map.valueSize, 'map value', at);
+      return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+    }
+    case 'map_key':
+      if (kind === 'write') throw new Reject(`R${regno} cannot write into map_key`, at);
+      regionAccess(regno, ptr, off, size, ptr.memSize, 'memory', at);
+      return scalarReg(loadedBounds(size));
+    case 'mem':
+      regionAccess(regno, ptr, off, size, ptr.memSize, 'memory', at);
+      return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+    case 'pkt':
+    case 'pkt_meta':
+      packetAccess(ctx, at, regno, ptr, off, size, kind);
+      if (kind === 'write' && value && isPointer(value)) throw new Reject(`R${regno} leaks addr into packet`, at);
+      return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+    case 'flow_keys': {
+      const o = ptr.off + off;
+      if (!isConst(ptr.b) || o < 0 || o + size > 56) throw new Reject(`invalid access to flow keys off=${o} size=${size}`, at);
+      return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+    }
+    case 'sock':
+    case 'sock_common':
+    case 'tcp_sock': {
+      const o = ptr.off + off;
+      if (kind === 'write' || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 112 : 80) || o % size !== 0) {
+        throw new Reject(`invalid ${ptr.type} access off=${o} size=${size}`, at);
+      }
+      return scalarReg(loadedBounds(size));
+    }
+    default:
+      throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
+  }
+}
+
+/** LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered. */
+export function checkLdAbs(ctx: VerifierContext, state: State, at: number, width: number, srcReg: number | undefined): void {
+  if (!LD_ABS_TYPES.has(ctx.prog.name)) throw new Reject('BPF_LD_[ABS|IND] instructions not allowed for this program type', at);
+  if (ctx.cfg.subprogs.length > 1) throw new Reject('BPF_LD_[ABS|IND] cannot be mixed with bpf-to-bpf calls', at);
+  const frame = state.frames[state.frames.length - 1]!;
+  if (frame.regs[6]!.type !== 'ctx') throw new Reject('at the time of BPF_LD_ABS|IND R6 != pointer to skb', at);
+  if (srcReg !== undefined) {
+    const src = frame.regs[srcReg]!;
+    if (src.type === 'not_init') throw new Reject(`R${srcReg} !read_ok`, at);
+    if (src.type !== 'scalar') throw new Reject(`R${srcReg} pointer in LD_IND`, at);
+  }
+  for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;
+  frame.regs[0] = scalarReg(width === 4 ? rangeBounds(0n, 0xffffffffn) : loadedBounds(width));
+}
+
+/**
+ * A helper reads (or writes) `size` bytes at `ptr` (kernel check_helper_mem_access). `size` may be a
+ * range: every size up to `maxSize` must be valid.
+ */
+export function checkHelperMem(
+  ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, maxSize: number, write: boolean,
+): void {
+  if (maxSize === 0) return;
+  switch (ptr.type) {
+    case 'fp': {
+      const frame = state.frames[ptr.frame]!;
+      let lo: number, hi: number;
+      if (isConst(ptr.b)) {
+        lo = ptr.off + Number(toS64(ptr.b.var.value));
+        hi = lo;
+      } else {
+        if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b.var)} off=${ptr.off}`, at);
+        lo = ptr.off + Number(ptr.b.smin);
+        hi = ptr.off + Number(ptr.b.smax);
+      }
+      if (lo < -MAX_STACK || hi + maxSize > 0 || ptr.b.smin < BigInt(-MAX_STACK)) {
+        throw new Reject(`invalid ${write ? 'write to' : 'read from'} stack R${regno} off=${lo} size=${maxSize}`, at);
+      }
+      noteDepth(ctx, state, ptr.frame, lo);
+      if (write) {
+        markStackWritten(state, ptr.frame, lo, hi + maxSize - lo, 'm');
+        return;
+      }
+      for (let a = lo; a < hi + maxSize; a++) {
+        if (stackByteKind(frame, a) === '?') {
+          if (ctx.unpriv || !isConst(ptr.b)) throw new Reject(`invalid ${isConst(ptr.b) ? '' : 'variable-offset '}indirect read from stack R${regno} off ${lo}+${a - lo} size ${maxSize}`, at);
+        }
+      }
+      // Privileged reads of uninitialised bytes are allowed and make them misc.
+      if (!ctx.unpriv) {
+        for (let a = lo; a < hi + maxSize; a++) {
+          if (stackByteKind(frame, a) === '?') markStackWritten(state, ptr.frame, a, 1, 'm');
+        }
+      }
+      return;
+    }
+    case 'map_value':
+      if (write && ((ptr.map!.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject('write into map forbidden', at);
+      regionAccess(regno, ptr, 0, maxSize, ptr.map!.valueSize, 'map value', at);
+      return;
+    case 'map_key':
+      if (write) throw new Reject(`R${regno} cannot write into map_key`, at);
+      regionAccess(regno, ptr, 0, maxSize, ptr.memSize, 'memory', at);
+      return;
+    case 'mem':
+      regionAccess(regno, ptr, 0, maxSize, ptr.memSize, 'memory', at);
+      return;
+    case 'pkt':
+    case 'pkt_meta':
+      packetAccess(ctx, at, regno, ptr, 0, maxSize, write ? 'write' : 'read');
+      return;
+    case 'ctx':
+      throw new Reject(`R${regno} type=ctx expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_`, at);
+    default:
+      throw new Reject(`R${regno} type=${typeName(ptr)} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_`, at);
+  }
+}
+
+export { UNKNOWN_SCALAR, slotBytes, unknownBounds };

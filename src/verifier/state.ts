@@ -1,0 +1,215 @@
+import type { MapSpec } from '../maps/spec.js';
+import { boundsEqual, boundsWithin, constBounds, formatBounds, isConst, unknownBounds, type Bounds } from './scalar.js';
+
+/**
+ * Abstract machine state: registers, stack slots, call frames and acquired references. Registers and
+ * slots are immutable values (replaced, never mutated once stored) so that copying a state for a
+ * pending branch copies arrays of references, not the values.
+ */
+
+export type RegType =
+  | 'not_init' | 'scalar' | 'ctx' | 'fp' | 'map_ptr' | 'map_value' | 'map_key' | 'pkt' | 'pkt_meta' | 'pkt_end'
+  | 'mem' | 'func' | 'sock' | 'sock_common' | 'tcp_sock' | 'flow_keys' | 'btf_id';
+
+export interface Reg {
+  readonly type: RegType;
+  /** `*_or_null`: must be compared with 0 before use. */
+  readonly nullable: boolean;
+  /** Fixed part of a pointer's offset. */
+  readonly off: number;
+  /** Scalar value, or a pointer's variable offset. */
+  readonly b: Bounds;
+  /** Shared by copies: a null check or a packet range proven on one applies to all. */
+  readonly id: number;
+  /** Reference (ringbuf record, socket) this pointer holds, 0 if none. */
+  readonly refId: number;
+  /** Packet pointers: bytes proven readable from this pointer. */
+  readonly range: number;
+  readonly map?: MapSpec;
+  /** Size of `mem` regions (ringbuf records), of map keys for callbacks. */
+  readonly memSize: number;
+  /** Frame a stack pointer points into. */
+  readonly frame: number;
+  /** Subprogram entry a `func` pointer refers to. */
+  readonly subprog: number;
+}
+
+const ZERO_BOUNDS = constBounds(0n);
+
+export const NOT_INIT: Reg = {
+  type: 'not_init', nullable: false, off: 0, b: ZERO_BOUNDS, id: 0, refId: 0, range: 0, memSize: 0, frame: 0, subprog: 0,
+};
+
+export const scalarReg = (b: Bounds = unknownBounds(), id = 0): Reg => ({ ...NOT_INIT, type: 'scalar', b, id });
+export const constReg = (v: bigint): Reg => scalarReg(constBounds(v));
+export const UNKNOWN_SCALAR = scalarReg();
+
+export function pointerReg(type: RegType, extra: Partial<Reg> = {}): Reg {
+  return { ...NOT_INIT, type, ...extra };
+}
+
+export const isPointer = (r: Reg): boolean => r.type !== 'scalar' && r.type !== 'not_init';
+export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isConst(r.b) && r.b.var.value === 0n;
+
+/** The kernel's type name in messages: `map_value_or_null`, `scalar`, `fp` ... */
+export function typeName(r: Reg): string {
+  const base = r.type === 'not_init' ? 'inv' : r.type === 'btf_id' ? 'ptr_' : r.type;
+  return r.nullable ? `${base}_or_null` : base;
+}
+
+/** One 8-byte stack slot: per-byte kinds (`?` invalid, `m` misc, `0` zero, `r` spilled register). */
+export interface Slot {
+  readonly bytes: string;
+  readonly spilled?: Reg;
+}
+
+export const EMPTY_SLOT: Slot = { bytes: '????????' };
+
+export interface Frame {
+  regs: Reg[];
+  /** slots[i] covers fp-8*(i+1) .. fp-8*i-1. */
+  stack: Slot[];
+  /** Instruction after the call that created this frame (-1 for the main frame). */
+  returnTo: number;
+  subprog: number;
+  /** A callback frame: the helper's own return value replaces R0 on return. */
+  callback?: { retMin: bigint; retMax: bigint };
+}
+
+export interface Reference { id: number; insn: number }
+
+export interface State {
+  frames: Frame[];
+  refs: Reference[];
+  /** Branch decisions that led here (insn, taken), for explanations. */
+  path: PathStep | undefined;
+}
+
+export interface PathStep { insn: number; taken: boolean; next: PathStep | undefined }
+
+export function cloneFrame(f: Frame): Frame {
+  return { regs: f.regs.slice(), stack: f.stack.slice(), returnTo: f.returnTo, subprog: f.subprog, ...(f.callback ? { callback: f.callback } : {}) };
+}
+
+export function cloneState(s: State): State {
+  return { frames: s.frames.map(cloneFrame), refs: s.refs.slice(), path: s.path };
+}
+
+export const curFrame = (s: State): Frame => s.frames[s.frames.length - 1]!;
+
+/** Maps ids of an old state to ids of the current one, so that sharing must match. */
+class IdMap {
+  private readonly map = new Map<number, number>();
+  check(oldId: number, curId: number): boolean {
+    if (oldId === 0) return true;
+    if (curId === 0) return false;
+    const seen = this.map.get(oldId);
+    if (seen === undefined) {
+      this.map.set(oldId, curId);
+      return true;
+    }
+    return seen === curId;
+  }
+}
+
+/** Is every concrete value `cur` allows for this register covered by what `old` was proven safe with? */
+function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
+  if (old.type === 'not_init') return exact ? cur.type === 'not_init' : true;
+  if (cur.type !== old.type || cur.nullable !== old.nullable) return false;
+  if (old.type === 'scalar') {
+    if (exact) return boundsEqual(old.b, cur.b) && ids.check(old.id, cur.id);
+    return boundsWithin(old.b, cur.b) && ids.check(old.id, cur.id);
+  }
+  if (old.off !== cur.off || old.map !== cur.map || old.memSize !== cur.memSize || old.frame !== cur.frame || old.subprog !== cur.subprog) return false;
+  if (!(exact ? boundsEqual(old.b, cur.b) : boundsWithin(old.b, cur.b))) return false;
+  if (old.type === 'pkt' || old.type === 'pkt_meta') {
+    if (exact ? old.range !== cur.range : old.range > cur.range) return false;
+  }
+  if (!ids.check(old.id, cur.id)) return false;
+  return ids.check(old.refId, cur.refId);
+}
+
+function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean): boolean {
+  if (old === cur) return true;
+  if (old.spilled) {
+    if (!cur.spilled || old.bytes !== cur.bytes) {
+      // A spilled unknown-ish scalar is as good as misc bytes when cur holds zeros/misc... keep strict.
+      return false;
+    }
+    return regSafe(old.spilled, cur.spilled, ids, exact);
+  }
+  for (let i = 0; i < 8; i++) {
+    const o = old.bytes[i]!;
+    const c = cur.bytes[i]!;
+    if (o === '?' && !exact) continue;
+    if (o === c) continue;
+    if (o === 'm' && c === '0' && !exact) continue;
+    if (o === 'm' && c === 'r' && !exact && cur.spilled?.type === 'scalar') continue;
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Does `old` (a state whose every continuation was proven safe) subsume `cur`? Registers not live at
+ * this instruction (per `liveRegs` bit set of the innermost frame) are ignored.
+ */
+export function stateSafe(old: State, cur: State, liveRegs: number, exact = false): boolean {
+  if (old.frames.length !== cur.frames.length || old.refs.length !== cur.refs.length) return false;
+  const ids = new IdMap();
+  for (let f = 0; f < old.frames.length; f++) {
+    const of = old.frames[f]!, cf = cur.frames[f]!;
+    if (of.returnTo !== cf.returnTo || of.subprog !== cf.subprog) return false;
+    const innermost = f === old.frames.length - 1;
+    for (let r = 0; r < 10; r++) {
+      if (innermost && !(liveRegs & (1 << r)) && !exact) continue;
+      if (!regSafe(of.regs[r]!, cf.regs[r]!, ids, exact)) return false;
+    }
+    const n = Math.max(of.stack.length, cf.stack.length);
+    for (let i = 0; i < n; i++) {
+      if (!slotSafe(of.stack[i] ?? EMPTY_SLOT, cf.stack[i] ?? EMPTY_SLOT, ids, exact)) return false;
+    }
+  }
+  for (let i = 0; i < old.refs.length; i++) {
+    if (!ids.check(old.refs[i]!.id, cur.refs[i]!.id)) return false;
+  }
+  return true;
+}
+
+/** `R1=ctx()`, `R0_w=map_value_or_null(id=1,map=m,ks=4,vs=8)`, `R2=scalar(umax=255,var_off=(0x0; 0xff))`. */
+export function formatReg(r: Reg): string {
+  if (r.type === 'scalar') {
+    const inner = formatBounds(r.b);
+    if (isConst(r.b) && r.id === 0) return inner;
+    const parts = [r.id ? `id=${r.id}` : '', isConst(r.b) ? '' : inner].filter(Boolean);
+    return `scalar(${parts.join(',')})`;
+  }
+  if (r.type === 'fp') return `fp${r.off}`;
+  const parts: string[] = [];
+  if (r.id) parts.push(`id=${r.id}`);
+  if (r.refId) parts.push(`ref_obj_id=${r.refId}`);
+  if (r.off) parts.push(`off=${r.off}`);
+  if (r.type === 'pkt' || r.type === 'pkt_meta') parts.push(`r=${r.range}`);
+  if (r.map) parts.push(`map=${r.map.name}`, `ks=${r.map.keySize}`, `vs=${r.map.valueSize}`);
+  if (r.type === 'mem') parts.push(`sz=${r.memSize}`);
+  if (!isConst(r.b)) parts.push(formatBounds(r.b));
+  return `${typeName(r)}(${parts.join(',')})`;
+}
+
+export function formatState(s: State, written: ReadonlySet<number> = new Set()): string {
+  const parts: string[] = [];
+  s.frames.forEach((frame, depth) => {
+    const own: string[] = [];
+    frame.regs.forEach((r, i) => {
+      if (r.type === 'not_init') return;
+      own.push(`R${i}${written.has(i) && depth === s.frames.length - 1 ? '_w' : ''}=${formatReg(r)}`);
+    });
+    frame.stack.forEach((slot, i) => {
+      if (slot.bytes === '????????') return;
+      const value = slot.spilled ? formatReg(slot.spilled) : slot.bytes;
+      own.push(`fp${-8 * (i + 1)}=${value}`);
+    });
+    parts.push((s.frames.length > 1 ? `frame${depth}: ` : '') + own.join(' '));
+  });
+  return parts.join(' ');
+}

@@ -1,0 +1,163 @@
+import { TsbpfError } from '../errors.js';
+import type { Instruction } from '../isa/instruction.js';
+import { PseudoLdImm64 } from '../isa/opcodes.js';
+import type { MapSpec } from '../maps/spec.js';
+import { progTypeInfo, type ProgTypeInfo } from '../progtypes/table.js';
+import { buildCfg } from './cfg.js';
+import type { VerifierContext } from './context.js';
+import { MAX_STACK } from './context.js';
+import { Explorer, INSN_LIMIT } from './explore.js';
+import { Reject } from './reject.js';
+import { formatState } from './state.js';
+
+/** A map reference of an instruction: by index into `maps` or by map name (object programs). */
+export interface VerifierMapRef {
+  insn: number;
+  map: number | string;
+  /** `fd` (default): the map; `value`: a pointer into its first value at `offset`. */
+  kind?: 'fd' | 'value';
+  offset?: number;
+}
+
+export interface VerifierProgram {
+  insns: Instruction[];
+  /** Program type name (`xdp`) or number. */
+  type: string | number;
+  /**
+   * Maps the program refers to. Without `mapRefs`, an LD_IMM64 with src 1/5 (2/6 for values) takes
+   * its `imm` as an index into this array (a raw bundle); with `mapRefs`, the references say which.
+   */
+  maps?: readonly MapSpec[];
+  mapRefs?: readonly VerifierMapRef[];
+  /** C source lines by instruction (BTF line_info), for explanations. */
+  lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
+  name?: string;
+}
+
+export interface VerifierOptions {
+  mode?: 'priv' | 'unpriv';
+  logLevel?: 0 | 1 | 2;
+  /** BPF_F_STRICT_ALIGNMENT. */
+  strictAlignment?: boolean;
+  insnLimit?: number;
+}
+
+export interface VerifierError {
+  /** The kernel's log line for the rejection. */
+  message: string;
+  insn: number;
+  /** Plain words: where it happened, the path that led there, the source line. */
+  explanation: string;
+}
+
+export interface VerifierResult {
+  verdict: 'accept' | 'reject';
+  error?: VerifierError;
+  log: string;
+  stats: { processedInsns: number; maxStatesPerInsn: number; totalStates: number; peakStates: number; timeUs: number };
+}
+
+function resolveMaps(program: VerifierProgram): (insn: number) => { map: MapSpec; value: boolean; offset: number } | undefined {
+  const maps = program.maps ?? [];
+  const byName = new Map(maps.map((m) => [m.name, m]));
+  const lookup = (key: number | string): MapSpec | undefined => (typeof key === 'number' ? maps[key] : byName.get(key));
+  if (program.mapRefs) {
+    const refs = new Map(program.mapRefs.map((r) => [r.insn, r]));
+    return (insn) => {
+      const ref = refs.get(insn);
+      if (!ref) return undefined;
+      const map = lookup(ref.map);
+      return map ? { map, value: ref.kind === 'value', offset: ref.offset ?? 0 } : undefined;
+    };
+  }
+  return (insn) => {
+    const first = program.insns[insn]!;
+    const second = program.insns[insn + 1];
+    const map = maps[first.imm];
+    if (!map) return undefined;
+    const value = first.src === PseudoLdImm64.MAP_VALUE || first.src === PseudoLdImm64.MAP_IDX_VALUE;
+    return { map, value, offset: value ? (second?.imm ?? 0) : 0 };
+  };
+}
+
+function explain(program: VerifierProgram, reject: Reject, explorer: Explorer | undefined): string {
+  const lines: string[] = [];
+  lines.push(`The verifier stopped at instruction ${reject.at}: ${reject.line}.`);
+  const src = program.lineInfo?.get(reject.at) ?? nearestLine(program, reject.at);
+  if (src?.line) lines.push(`Source: ${src.fileName ?? ''}${src.lineNumber !== undefined ? `:${src.lineNumber}` : ''}: ${src.line.trim()}`);
+  if (explorer && explorer.failedPath.length) {
+    const steps = explorer.failedPath.slice(-12).map((s) => `insn ${s.insn} ${s.taken ? 'jumped' : 'fell through'}`);
+    lines.push(`Path: ${explorer.failedPath.length > 12 ? '... ' : ''}${steps.join(', ')}.`);
+  }
+  if (explorer?.failedState) lines.push(`State there: ${formatState(explorer.failedState)}`);
+  return lines.join('\n');
+}
+
+function nearestLine(program: VerifierProgram, insn: number): { fileName?: string; line?: string; lineNumber?: number } | undefined {
+  if (!program.lineInfo) return undefined;
+  for (let i = insn; i >= 0; i--) {
+    const hit = program.lineInfo.get(i);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** Combined stack of every call chain (frames rounded to 32 bytes as the kernel does) within 512 bytes. */
+function checkCallChains(ctx: VerifierContext): void {
+  const { cfg, insns } = ctx;
+  const callees: number[][] = cfg.subprogs.map(() => []);
+  for (let i = 0; i < insns.length; i++) {
+    const op = cfg.ops[i];
+    if (op?.kind === 'call' && op.target === 'local') callees[cfg.subprogOf[i]!]!.push(cfg.subprogOf[i + 1 + insns[i]!.imm]!);
+  }
+  const round = (d: number): number => Math.ceil(Math.max(d, 1) / 32) * 32;
+  const walk = (s: number, total: number, depth: number): void => {
+    const here = total + round(ctx.stackDepth[s] ?? 0);
+    if (here > MAX_STACK) throw new Reject(`combined stack size of ${depth + 1} calls is ${here}. Too large`, cfg.subprogs[s]!);
+    if (depth > 8) return;
+    for (const c of callees[s]!) walk(c, here, depth + 1);
+  };
+  walk(0, 0, 0);
+}
+
+/** Statically verify one program the way Linux's verifier does. Never throws on a bad program. */
+export function verify(program: VerifierProgram, options: VerifierOptions = {}): VerifierResult {
+  const started = process.hrtime.bigint();
+  const info: ProgTypeInfo | undefined = progTypeInfo(program.type);
+  if (!info) throw new TsbpfError('verifier/unknown-type', `unknown program type ${program.type}`);
+  const logLevel = options.logLevel ?? 0;
+  let idGen = 0;
+  let explorer: Explorer | undefined;
+  const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
+  const emptyStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
+  try {
+    const unpriv = options.mode === 'unpriv';
+    if (unpriv && program.insns.length > 4096) throw new Reject(`BPF program is too large. Processed ${program.insns.length} insn`, 0);
+    const cfg = buildCfg(program.insns, unpriv);
+    const ctx: VerifierContext = {
+      insns: program.insns, cfg, prog: info, unpriv, strictAlignment: options.strictAlignment ?? false,
+      mapAt: resolveMaps(program), newId: () => ++idGen, stackDepth: [],
+    };
+    explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT });
+    explorer.run();
+    checkCallChains(ctx);
+    const stats = { ...explorer.stats, timeUs: elapsed() };
+    const log = [...explorer.log, summary(stats)].join('\n') + '\n';
+    return { verdict: 'accept', log: logLevel ? log : '', stats };
+  } catch (e) {
+    if (!(e instanceof Reject)) throw e;
+    const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };
+    const body = explorer?.log ?? [];
+    const log = [...body, e.line, summary(stats)].join('\n') + '\n';
+    return {
+      verdict: 'reject',
+      error: { message: e.line, insn: e.at, explanation: explain(program, e, explorer) },
+      log,
+      stats,
+    };
+  }
+}
+
+function summary(s: { processedInsns: number; maxStatesPerInsn: number; totalStates: number; peakStates: number }): string {
+  return `processed ${s.processedInsns} insns (limit ${INSN_LIMIT}) max_states_per_insn ${s.maxStatesPerInsn} total_states ${s.totalStates} peak_states ${s.peakStates} mark_read 0`;
+}
