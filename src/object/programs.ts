@@ -210,8 +210,10 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
     ...(input.btfExt ? { btfExt: input.btfExt } : {}),
   };
   const programs: ObjectProgram[] = [];
+  // libbpf's prog_is_subprog: a .text function is a subprogram unless it is the object's only function.
+  const textIsProgram = ctx.funcs.length === 1;
   for (const f of ctx.funcs) {
-    if (f.section.name === '.text') continue;
+    if (f.section.name === '.text' && !textIsProgram) continue;
     const match = matchSection(f.section.name);
     const linked = link(ctx, f);
     programs.push({

@@ -38,7 +38,7 @@ export const command: Command = {
     if (positionals.length !== 1) throw new UsageError('expected one object file');
     const repeat = Number(values.repeat);
     if (!Number.isInteger(repeat) || repeat < 1) throw new UsageError('--repeat must be a whole number >= 1');
-    const object = loadObjectFile(positionals[0]!);
+    let object = loadObjectFile(positionals[0]!);
     const data = dataArgument(values);
     const ctx = values['ctx-file'] !== undefined ? readInputFile(values['ctx-file'], 'context file') : undefined;
     const input = { ...(data ? { data } : {}), ...(ctx ? { ctx } : {}), repeat };
@@ -49,6 +49,9 @@ export const command: Command = {
     let maps: Record<string, MapEntryView[]>;
     if (values.kernel) {
       const { loadObjectIntoKernel } = await import('../../linux/kernel-object.js');
+      const { openObjectForKernel } = await import('../../linux/vmlinux.js');
+      // CO-RE against the running kernel's BTF, as libbpf does when loading.
+      object = openObjectForKernel(readInputFile(positionals[0]!, 'object'), { fileName: positionals[0]! });
       const program = values.prog ?? object.programs[0]?.name;
       if (program === undefined) throw new UsageError('--prog is required');
       const kernel = loadObjectIntoKernel(object, { programs: [program], ...(values.type ? { type: values.type } : {}) });
