@@ -274,6 +274,7 @@ function loadBtf(object: BpfObject): BpfBtf | undefined {
 }
 
 function loadKernelProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMap<string, BpfMap>, btf: BpfBtf | undefined, options: KernelObjectOptions): BpfProgram {
+  if (p.error) throw p.error;
   const typeName = options.type ?? p.type;
   if (typeName === undefined) {
     throw new TsbpfError('linux/no-type', `program ${p.name}: section ${p.section} does not name a program type; pass one`);

@@ -58,15 +58,20 @@ export function dataMaps(elf: ElfFile, btf: Btf | undefined): ObjectMap[] {
 }
 
 /** Legacy `maps` section: consecutive `struct bpf_map_def`, one per symbol. */
+/** Is this a legacy map section: `maps`, or old libbpf's one-map-per-section `maps/NAME`? */
+export const isLegacyMapSection = (name: string): boolean => name === 'maps' || name.startsWith('maps/');
+
 export function legacyMaps(elf: ElfFile): ObjectMap[] {
-  const section = elf.sectionByName('maps');
-  if (!section) return [];
+  return elf.sections.filter((s) => isLegacyMapSection(s.name)).flatMap((section) => legacyMapsIn(elf, section));
+}
+
+function legacyMapsIn(elf: ElfFile, section: ElfSection): ObjectMap[] {
   const symbols = symbolsIn(elf, section);
   if (symbols.length === 0) return [];
   const bytes = elf.sectionBytes(section);
   const defSize = Math.floor(section.size / symbols.length);
   if (defSize < 20 || defSize % 4 !== 0) {
-    throw new ObjectError('bad-map-def', `section maps: ${section.size} bytes for ${symbols.length} maps is not a whole number of bpf_map_def`, { file: elf.fileName, section: 'maps' });
+    throw new ObjectError('bad-map-def', `section ${section.name}: ${section.size} bytes for ${symbols.length} maps is not a whole number of bpf_map_def`, { file: elf.fileName, section: section.name });
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = elf.littleEndian;
@@ -76,7 +81,7 @@ export function legacyMaps(elf: ElfFile): ObjectMap[] {
   type LegacyMap = ObjectMap & { offset: number; elfId?: number; innerId?: number; innerIndex?: number };
   const maps = symbols.map((sym): LegacyMap => {
     if (sym.value + 20 > bytes.length) {
-      throw new ObjectError('bad-map-def', `map ${sym.name} lies outside section maps`, { file: elf.fileName, section: 'maps' });
+      throw new ObjectError('bad-map-def', `map ${sym.name} lies outside section ${section.name}`, { file: elf.fileName, section: section.name });
     }
     const u32 = (i: number): number => (sym.value + 4 * i + 4 <= Math.min(bytes.length, sym.value + defSize) ? view.getUint32(sym.value + 4 * i, le) : 0);
     return {
@@ -87,7 +92,7 @@ export function legacyMaps(elf: ElfFile): ObjectMap[] {
       maxEntries: u32(3),
       flags: u32(4),
       origin: 'legacy' as const,
-      section: 'maps',
+      section: section.name,
       offset: sym.value,
       ...(iproute2 ? { pinning: u32(6), elfId: u32(5), innerId: u32(7), innerIndex: u32(8) } : {}),
       // samples/bpf's bpf_load.c format: inner_map_idx and numa_node after the five fields.

@@ -6,7 +6,7 @@ import {
 import { decode, isLdImm64, type Instruction } from '../isa/instruction.js';
 import { PseudoCall, PseudoLdImm64 } from '../isa/opcodes.js';
 import { matchSection } from '../progtypes/sections.js';
-import { isDataSection } from './maps.js';
+import { isDataSection, isLegacyMapSection } from './maps.js';
 import { ObjectError, type MapReference, type ObjectMap, type ObjectProgram } from './types.js';
 
 /**
@@ -203,7 +203,7 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
     funcs: findFunctions(elf, code),
     relocs,
     mapAt: (section, offset) =>
-      section.name === 'maps' || section.name === '.maps'
+      isLegacyMapSection(section.name) || section.name === '.maps'
         ? input.maps.find((m) => m.section === section.name && m.offset === offset)
         : undefined,
     dataMapFor: (section) => input.maps.find((m) => m.section === section.name && m.origin !== 'btf' && m.origin !== 'legacy'),
@@ -215,7 +215,17 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
   for (const f of ctx.funcs) {
     if (f.section.name === '.text' && !textIsProgram) continue;
     const match = matchSection(f.section.name);
-    const linked = link(ctx, f);
+    // A program that cannot be linked (an unresolved extern, a bad relocation) keeps its error: the
+    // rest of the object stays usable, and loading that program reports it.
+    let linked: ReturnType<typeof link>;
+    let error: ObjectError | undefined;
+    try {
+      linked = link(ctx, f);
+    } catch (e) {
+      if (!(e instanceof ObjectError)) throw e;
+      error = e;
+      linked = { insns: [], mapRefs: [], functions: [], lineInfo: new Map() };
+    }
     programs.push({
       name: f.name,
       section: f.section.name,
@@ -223,6 +233,7 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
       ...(match?.target !== undefined ? { attachTarget: match.target } : {}),
       ...linked,
       coreRelocations: { applied: 0, poisoned: 0 },
+      ...(error ? { error } : {}),
     });
   }
   return programs;

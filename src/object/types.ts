@@ -57,6 +57,8 @@ export interface ObjectProgram {
   lineInfo: Map<number, LineInfo>;
   /** CO-RE relocations applied (and how many were poisoned). */
   coreRelocations: { applied: number; poisoned: number };
+  /** Why the program could not be linked (then `insns` is empty); loading it throws this. */
+  error?: ObjectError;
 }
 
 export interface BpfObject {

@@ -305,6 +305,7 @@ export class Runtime {
   }
 
   private loadObjectProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMap<string, BpfMap>, options: LoadObjectOptions): LoadedProgram {
+    if (p.error) throw p.error;
     const type = p.type ?? options.type;
     if (type === undefined) {
       throw new LoadError(p.name, `section ${p.section} does not name a program type; pass one (--type xdp, sched_cls ...)`);

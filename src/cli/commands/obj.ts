@@ -34,6 +34,7 @@ function summary(object: BpfObject) {
       insns: p.insns.length,
       subprograms: p.functions.slice(1).map((f) => f.name),
       maps: [...new Set(p.mapRefs.map((r) => r.map))],
+      ...(p.error ? { error: p.error.message } : {}),
     })),
     maps: object.maps.map((m) => ({
       name: m.name,
@@ -68,6 +69,7 @@ export const command: Command = {
     for (const p of s.programs) {
       lines.push(`  ${p.name}  section ${p.section}  type ${p.type ?? '? (section does not say; use --type)'}${p.attach_target ? `  target ${p.attach_target}` : ''}  ${p.insns} insns`
         + (p.subprograms.length ? `  calls ${p.subprograms.join(', ')}` : '') + (p.maps.length ? `  maps ${p.maps.join(', ')}` : ''));
+      if (p.error) lines.push(`    cannot be loaded: ${p.error}`);
     }
     lines.push('', `maps (${s.maps.length}):`);
     for (const m of s.maps) {
