@@ -1,7 +1,7 @@
 import { Errno } from '../maps/spec.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
 import { argPointer, argU32, setReturnNumber } from '../vm/abi.js';
-import { checkMemory, type HelperImpl } from './base.js';
+import { checkMemory, mapArg, type HelperImpl } from './base.js';
 
 /**
  * Helpers whose kernel object does not exist in user space (stacks, perf counters, the FIB, tunnel
@@ -10,6 +10,26 @@ import { checkMemory, type HelperImpl } from './base.js';
  */
 
 const answer = (value: number): HelperImpl => (call) => setReturnNumber(call, value);
+
+/** sizeof(struct bpf_perf_event_value): counter, enabled, running. */
+const PERF_EVENT_VALUE_SIZE = 24;
+
+/** Zero the `size`-byte buffer in argument `bufArg` and answer -ENOENT (no perf event there), -EINVAL for a wrong size. */
+const noPerfValue = (bufArg: number, sizeArg: number): HelperImpl => (call) => {
+  const buf = argPointer(call, bufArg);
+  const size = argU32(call, sizeArg);
+  checkMemory(call, buf, size, true);
+  call.space.u8.fill(0, buf, buf + size);
+  setReturnNumber(call, size === PERF_EVENT_VALUE_SIZE ? -Errno.ENOENT : -Errno.EINVAL);
+};
+
+/** Cgroup arrays hold no cgroups here: an index past the array is -E2BIG, any other slot is empty (-EAGAIN). */
+const emptyCgroupSlot = (mapArgNumber: number, indexArg: number): HelperImpl => (call) => {
+  const map = mapArg(call, mapArgNumber);
+  setReturnNumber(call, argU32(call, indexArg) >= map.spec.maxEntries ? -Errno.E2BIG : -Errno.EAGAIN);
+};
+
+const INIT_NET_COOKIE = 1;
 
 /** bpf_fib_lookup's "no route" verdict (BPF_FIB_LKUP_RET_NOT_FWDED). */
 const FIB_NOT_FORWARDED = 4;
@@ -24,6 +44,19 @@ export const ABSENT_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     setReturnNumber(call, 0);
   },
   perf_event_read: answer(-Errno.ENOENT),
+  perf_event_read_value: noPerfValue(3, 4),
+  perf_prog_read_value: noPerfValue(2, 3),
+  // No sockets exist to be found, assigned or converted.
+  sk_lookup_tcp: answer(0),
+  sk_lookup_udp: answer(0),
+  skc_lookup_tcp: answer(0),
+  sk_release: answer(0),
+  sk_assign: answer(-Errno.EINVAL),
+  skc_to_tcp_sock: answer(0),
+  skb_under_cgroup: emptyCgroupSlot(2, 3),
+  current_task_under_cgroup: emptyCgroupSlot(1, 2),
+  // The error injection a kprobe asks for has no function to act on here.
+  override_return: answer(0),
   fib_lookup: answer(FIB_NOT_FORWARDED),
   skb_get_tunnel_key: (call) => {
     const buf = argPointer(call, 2);
@@ -48,4 +81,6 @@ export const ABSENT_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   get_current_cgroup_id: answer(0),
   get_func_ip: answer(0),
   send_signal: answer(-Errno.EPERM),
+  // The one network namespace the userspace runtime has: the initial one, whose cookie is 1.
+  get_netns_cookie: answer(INIT_NET_COOKIE),
 };

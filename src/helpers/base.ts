@@ -91,7 +91,6 @@ function parseInteger(text: string, flags: number, signed: boolean): { consumed:
   while (i < text.length && /\s/.test(text[i]!)) i++;
   let negative = false;
   if (text[i] === '-') {
-    if (!signed) return -Errno.EINVAL;
     negative = true;
     i++;
   }
@@ -109,6 +108,8 @@ function parseInteger(text: string, flags: number, signed: boolean): { consumed:
     if (value > 0xffffffffffffffffn) return -Errno.ERANGE;
   }
   if (i === start) return -Errno.EINVAL;
+  // strtoul parses a negative number first (an overflow is still -ERANGE), then refuses it.
+  if (!signed && negative) return -Errno.EINVAL;
   if (signed && value > (negative ? 0x8000000000000000n : 0x7fffffffffffffffn)) return -Errno.ERANGE;
   return { consumed: i, value: negative ? -value : value };
 }
@@ -160,6 +161,36 @@ function probeRead(asString: boolean): HelperImpl {
   };
 }
 
+/** BPF_F_INDEX_MASK and BPF_F_CTXLEN_MASK of perf_event_output's flags. */
+const PERF_INDEX_MASK = 0xffffffffn;
+const PERF_CTXLEN_MASK = 0xfffffn << 32n;
+
+/**
+ * bpf_perf_event_output: `appended` bytes of the packet (what BPF_F_CTXLEN asks packet programs
+ * for) go after the record's data, read through `appendPacket`. Perf buffers are always open in user
+ * space, so every index below max_entries takes the record.
+ */
+export function perfEventOutput(call: Call, appended: number, appendPacket?: (to: number) => void): void {
+  const map = mapArg(call, 2);
+  if (!(map instanceof PerfEventArrayMap)) return fail(call, Errno.EINVAL);
+  const flags = argBigInt(call, 3);
+  const allowed = appendPacket ? PERF_INDEX_MASK | PERF_CTXLEN_MASK : PERF_INDEX_MASK;
+  if (flags & ~allowed) return fail(call, Errno.EINVAL);
+  const index = (flags & PERF_INDEX_MASK) === PERF_INDEX_MASK ? call.env.cpu : Number(flags & PERF_INDEX_MASK);
+  const data = argPointer(call, 4);
+  const size = argU32(call, 5);
+  checkMemory(call, data, size, false);
+  if (!appended || !appendPacket) return setReturnNumber(call, map.output(index, data, size));
+  const record = call.space.allocate(size + appended, 'scratch', 'perf record');
+  try {
+    call.space.u8.copyWithin(record.start, data, data + size);
+    appendPacket(record.start + size);
+    setReturnNumber(call, map.output(index, record.start, size + appended));
+  } finally {
+    call.space.release(record);
+  }
+}
+
 /** BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP: the only flags ringbuf_output takes. */
 const RINGBUF_WAKEUP_FLAGS = 3;
 
@@ -191,7 +222,11 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   ktime_get_boot_ns: (call) => setReturnNumber(call, Math.floor(call.env.services.bootNs())),
   ktime_get_coarse_ns: (call) => setReturnNumber(call, Math.floor(call.env.services.monotonicNs() / 4e6) * 4e6),
   ktime_get_tai_ns: (call) => setReturnNumber(call, Math.floor(call.env.services.taiNs())),
-  jiffies64: (call) => setReturnNumber(call, Math.floor((call.env.services.bootNs() * call.env.services.hz) / 1e9)),
+  // jiffies start 300 s before the 32-bit counter wraps (INITIAL_JIFFIES), so wrap bugs show early.
+  jiffies64: (call) => {
+    const hz = call.env.services.hz;
+    setReturnNumber(call, 2 ** 32 - 300 * hz + Math.floor((call.env.services.bootNs() * hz) / 1e9));
+  },
   get_prandom_u32: (call) => setReturn(call, call.env.services.randomU32(), 0),
   get_smp_processor_id: (call) => setReturnNumber(call, call.env.cpu),
   get_numa_node_id: (call) => setReturnNumber(call, call.env.services.numaNode),
@@ -282,16 +317,7 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const map = mapArg(call, 1);
     setReturnNumber(call, map instanceof RingBufMap ? map.query(argU32(call, 2)) : 0);
   },
-  perf_event_output: (call) => {
-    const map = mapArg(call, 2);
-    if (!(map instanceof PerfEventArrayMap)) return fail(call, Errno.EINVAL);
-    const flags = argBigInt(call, 3);
-    const index = (flags & 0xffffffffn) === 0xffffffffn ? call.env.cpu : Number(flags & 0xffffffffn);
-    const data = argPointer(call, 4);
-    const size = argU32(call, 5);
-    checkMemory(call, data, size, false);
-    setReturnNumber(call, map.output(index, data, size));
-  },
+  perf_event_output: (call) => perfEventOutput(call, 0),
   loop: (call) => {
     const count = argNumber(call, 1);
     const target = argU32(call, 2);

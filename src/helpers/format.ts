@@ -1,8 +1,9 @@
 /**
  * The kernel's printf for BPF (bpf_trace_printk, bpf_trace_vprintk, bpf_snprintf): %d %i %u %x %X
- * %o %c %s %% with l/ll/h/hh modifiers, flags, width and precision, and the pointer forms %p %px %pK
- * %pI4 %pi4 %pI6 %pi6 %pI6c %ps %pks %pus. Arguments arrive as raw 64-bit values; memory is read
- * through the callbacks. Not a hot path, so BigInt is fine here.
+ * %c %s %% with l/ll modifiers on integers, flags and width, and the pointer forms %p %px %pK
+ * %pI4 %pi4 %pI6 %pi6 %pI6c (printed like %pI6, as the kernel does for BPF) %ps %pks %pus.
+ * Arguments arrive as raw 64-bit values; memory is read through the callbacks. Not a hot path, so
+ * BigInt is fine here.
  */
 
 export interface FormatMemory {
@@ -32,24 +33,11 @@ function formatIp4(bytes: Uint8Array, leadingZeros: boolean): string {
   return [...bytes].map((b) => (leadingZeros ? String(b).padStart(3, '0') : String(b))).join('.');
 }
 
-function formatIp6(bytes: Uint8Array, mode: 'full' | 'compact' | 'nocolon'): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+function formatIp6(bytes: Uint8Array, mode: 'full' | 'nocolon'): string {
   if (mode === 'nocolon') return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-  if (mode === 'full') return groups.map((g) => g.toString(16).padStart(4, '0')).join(':');
-  // Compact: the longest run (2+) of zero groups becomes '::'.
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) { bestStart = i; bestLength = j - i; }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLength).join(':');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16).padStart(4, '0'));
+  return groups.join(':');
 }
 
 /**
@@ -69,20 +57,19 @@ export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMe
       out += ch;
       continue;
     }
-    const spec = /^%([-+ #0]*)(\d+)?(?:\.(\d+))?(hh|h|ll|l|z)?([diuxXocsp%])/.exec(fmt.slice(i));
+    // The grammar the kernel accepts: flags "-+ 0", a width, l/ll before integer conversions only;
+    // no precision, no '#', no h/hh/z, no %o (the verifier rejects those formats).
+    const spec = /^%([-+ 0]*)(\d+)?(?:(ll|l)(?=[diuxX]))?([diuxXcsp%])/.exec(fmt.slice(i));
     if (!spec) throw new FormatError(`invalid format at '${fmt.slice(i, i + 4)}'`);
-    const [whole, flags = '', widthText, precisionText, length = '', conv] = spec;
+    const [whole, flags = '', widthText, length = '', conv] = spec;
     i += whole.length - 1;
     const width = widthText === undefined ? undefined : Number(widthText);
-    const precision = precisionText === undefined ? undefined : Number(precisionText);
     if (conv === '%') { out += '%'; continue; }
     if (conv === 'c') { out += pad(String.fromCharCode(Number(take() & 0xffn)), flags, width, false); continue; }
     if (conv === 's') {
       const address = take();
       // An unreadable string prints as nothing, like the kernel's failed copy.
-      let text = memory.readString(address, MAX_STRING) ?? '';
-      if (precision !== undefined) text = text.slice(0, precision);
-      out += pad(text, flags, width, false);
+      out += pad(memory.readString(address, MAX_STRING) ?? '', flags, width, false);
       continue;
     }
     if (conv === 'p') {
@@ -95,7 +82,7 @@ export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMe
       } else if (ext === 'I6' || ext === 'I6c' || ext === 'i6') {
         out += formatIp6(memory.readBytes(address, 16) ?? new Uint8Array(16), ext === 'i6' ? 'nocolon' : 'full');
       } else if (ext === 'ks' || ext === 'us') {
-        out += memory.readString(address, MAX_STRING) ?? '(invalid)';
+        out += memory.readString(address, MAX_STRING) ?? '';
       } else {
         out += pad('0x' + BigInt.asUintN(64, address).toString(16), flags, width, true);
       }
@@ -103,18 +90,15 @@ export function formatBpf(fmt: string, args: readonly bigint[], memory: FormatMe
     }
     // Integers: the length modifier picks the width the argument is read at.
     const raw = take();
-    const bits = length === 'll' || length === 'l' || length === 'z' ? 64 : length === 'h' ? 16 : length === 'hh' ? 8 : 32;
+    const bits = length ? 64 : 32;
     const signed = conv === 'd' || conv === 'i';
     const value = signed ? BigInt.asIntN(bits, raw) : BigInt.asUintN(bits, raw);
     let digits: string;
     if (conv === 'x' || conv === 'X') digits = value.toString(16);
-    else if (conv === 'o') digits = value.toString(8);
     else digits = (value < 0n ? -value : value).toString();
     if (conv === 'X') digits = digits.toUpperCase();
-    if (precision !== undefined) digits = digits.padStart(precision, '0');
     let text = digits;
     if (signed) text = (value < 0n ? '-' : flags.includes('+') ? '+' : flags.includes(' ') ? ' ' : '') + digits;
-    if (flags.includes('#') && value !== 0n) text = (conv === 'x' ? '0x' : conv === 'X' ? '0X' : conv === 'o' ? '0' : '') + text;
     out += pad(text, flags, width, true);
   }
   return out;

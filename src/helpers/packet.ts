@@ -2,9 +2,9 @@ import { ObjectArrayMap } from '../maps/array.js';
 import { ObjectHashMap } from '../maps/hash.js';
 import { Errno } from '../maps/spec.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
-import { argI32, argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
+import { argHi, argI32, argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
 import { ExecutionError } from '../vm/engine.js';
-import { checkMemory, mapArg, type HelperImpl } from './base.js';
+import { checkMemory, mapArg, perfEventOutput, type HelperImpl } from './base.js';
 import type { ExecEnv, PacketState } from './env.js';
 
 /**
@@ -120,8 +120,15 @@ const isVlan = (type: number): boolean => type === ETH_P_8021Q || type === ETH_P
 
 const BPF_ADJ_ROOM_NET = 0;
 const BPF_ADJ_ROOM_MAC = 1;
-/** Every BPF_F_ADJ_ROOM_* flag, the encapsulated L2 length (bits 56..63) included. */
-const BPF_F_ADJ_ROOM_MASK = 0x1ff | (0xff * 2 ** 56);
+/** The BPF_F_ADJ_ROOM_* flags in the low word; the high word only carries the inner L2 length (bits 56..63). */
+const ADJ_ROOM_LOW_FLAGS = 0x1ff;
+const ADJ_ROOM_ENCAP_L3_IPV4 = 2;
+const ADJ_ROOM_ENCAP_L3_IPV6 = 4;
+const ADJ_ROOM_ENCAP_L4_GRE = 8;
+const ADJ_ROOM_ENCAP_L4_UDP = 16;
+const ADJ_ROOM_ENCAP_L2_ETH = 64;
+const ADJ_ROOM_DECAP_L3_IPV4 = 128;
+const ADJ_ROOM_DECAP_L3_IPV6 = 256;
 const BPF_CSUM_LEVEL_QUERY = 0;
 const BPF_CSUM_LEVEL_RESET = 3;
 /** The largest skb helpers may build: SKB_MAX_ALLOC (a test-run skb has no device whose MTU would apply). */
@@ -161,6 +168,61 @@ function resizeAtAddress(call: Call, packet: PacketState, address: number, len: 
     u8.copyWithin(address, address - len, packet.dataEnd);
   }
   packet.dataEnd += len;
+}
+
+/** The runs whose skb an L3 encapsulation marked (skb->encapsulation): a second one is -EALREADY. */
+const encapsulated = new WeakSet<ExecEnv>();
+const EALREADY = 114;
+
+/**
+ * bpf_skb_adjust_room: open (len_diff > 0) or close room after the MAC header (BPF_ADJ_ROOM_MAC) or
+ * after the base network header (BPF_ADJ_ROOM_NET). L3 encapsulation flags switch skb->protocol to
+ * the new outer header; decapsulation flags to the inner one. 0 or -errno, checked in the kernel's order.
+ */
+function adjustRoom(call: Call): number {
+  const packet = packetOf(call);
+  const skb = skbFields(call);
+  const lenDiff = argI32(call, 2);
+  const mode = argU32(call, 3);
+  const flags = argU32(call, 4);
+  const innerMacLength = argHi(call, 4) >>> 24;
+  const size = Math.abs(lenDiff);
+  if (flags & ~ADJ_ROOM_LOW_FLAGS || argHi(call, 4) & 0x00ffffff) return -Errno.EINVAL;
+  if (size > 0xfff) return -Errno.EFAULT;
+  const protocol = skb.protocolHost();
+  if (protocol !== ETH_P_IP && protocol !== ETH_P_IPV6) return -Errno.ENOTSUPP;
+  if (mode !== BPF_ADJ_ROOM_NET && mode !== BPF_ADJ_ROOM_MAC) return -Errno.ENOTSUPP;
+  const baseLength = protocol === ETH_P_IP ? 20 : 40;
+  let minLength = baseLength;
+  const decap = flags & (ADJ_ROOM_DECAP_L3_IPV4 | ADJ_ROOM_DECAP_L3_IPV6);
+  if (decap) {
+    if (lenDiff >= 0 || decap === (ADJ_ROOM_DECAP_L3_IPV4 | ADJ_ROOM_DECAP_L3_IPV6)) return -Errno.EINVAL;
+    minLength = decap === ADJ_ROOM_DECAP_L3_IPV4 ? 20 : 40;
+  }
+  const mac = () => packet.data - skb.macOffset();
+  const networkLength = packet.dataEnd - (mac() + ETH_HLEN);
+  if (lenDiff < 0 && (size >= networkLength || networkLength - size < minLength)) return -Errno.ENOTSUPP;
+  if (lenDiff > 0 && packet.dataEnd - mac() + size > SKB_MAX_LEN) return -Errno.ENOTSUPP;
+  const encapIpv4 = (flags & ADJ_ROOM_ENCAP_L3_IPV4) !== 0;
+  const encapIpv6 = (flags & ADJ_ROOM_ENCAP_L3_IPV6) !== 0;
+  if (lenDiff < 0 && flags & (ADJ_ROOM_ENCAP_L3_IPV4 | ADJ_ROOM_ENCAP_L3_IPV6 | ADJ_ROOM_ENCAP_L4_GRE | ADJ_ROOM_ENCAP_L4_UDP | ADJ_ROOM_ENCAP_L2_ETH)) return -Errno.EINVAL;
+  if (lenDiff > 0 && (encapIpv4 || encapIpv6)) {
+    if (encapIpv4 && encapIpv6) return -Errno.EINVAL;
+    if (flags & ADJ_ROOM_ENCAP_L4_GRE && flags & ADJ_ROOM_ENCAP_L4_UDP) return -Errno.EINVAL;
+    if (flags & ADJ_ROOM_ENCAP_L2_ETH && innerMacLength < ETH_HLEN) return -Errno.EINVAL;
+    if (encapsulated.has(call.env)) return -EALREADY;
+    if (innerMacLength > lenDiff) return -Errno.EINVAL;
+  }
+  if (lenDiff > 0 && !makeRoom(call, packet, 0, size)) return -Errno.ENOMEM;
+  resizeAtAddress(call, packet, mac() + ETH_HLEN + (mode === BPF_ADJ_ROOM_NET ? baseLength : 0), lenDiff);
+  // The protocol follows the outer header an encapsulation adds, or the inner one a decapsulation exposes.
+  if (lenDiff > 0 && encapIpv6 && protocol === ETH_P_IP) skb.setProtocolHost(ETH_P_IPV6);
+  if (lenDiff > 0 && encapIpv4 && protocol === ETH_P_IPV6) skb.setProtocolHost(ETH_P_IP);
+  if (lenDiff > 0 && (encapIpv4 || encapIpv6)) encapsulated.add(call.env);
+  // Decapsulating does not clear skb->encapsulation: a later encapsulation is still -EALREADY.
+  if (decap) skb.setProtocolHost(decap === ADJ_ROOM_DECAP_L3_IPV4 ? ETH_P_IP : ETH_P_IPV6);
+  moved(call);
+  return 0;
 }
 
 /** INET_ECN_set_ce on the network header: 1 when the packet now carries CE, 0 when it is not ECN-capable. */
@@ -247,21 +309,6 @@ function csumReplace(call: Call, address: number, from: number, to: number, size
   if (udpMangled && result === 0) result = 0xffff;
   view.setUint16(address, result, true);
   return 0;
-}
-
-/** Insert (len > 0) or remove (len < 0) bytes at `offset` from data, keeping the region bounds. */
-function resizeAt(call: Call, packet: PacketState, offset: number, len: number): boolean {
-  const u8 = call.space.u8;
-  const regionEnd = packet.region.start + packet.region.size;
-  if (len > 0) {
-    if (packet.dataEnd + len > regionEnd) return false;
-    u8.copyWithin(packet.data + offset + len, packet.data + offset, packet.dataEnd);
-    u8.fill(0, packet.data + offset, packet.data + offset + len);
-  } else {
-    u8.copyWithin(packet.data + offset, packet.data + offset - len, packet.dataEnd);
-  }
-  packet.dataEnd += len;
-  return true;
 }
 
 function loadBytes(call: Call): void {
@@ -426,6 +473,32 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     setReturnNumber(call, xdp ? XdpAction.REDIRECT : TC_ACT_REDIRECT);
   },
   redirect_map: redirectMap,
+  // Packet programs may append packet bytes to the record (BPF_F_CTXLEN in flags bits 32..51).
+  perf_event_output: (call) => {
+    const packet = call.env.packet;
+    if (!packet) return perfEventOutput(call, 0);
+    const appended = argHi(call, 3) & 0xfffff;
+    const available = call.env.progType.name === 'xdp' ? xdpBufferLength(packet) : packet.dataEnd - packet.data;
+    if (appended > available && (argHi(call, 3) & ~0xfffff) === 0) return setReturnNumber(call, -Errno.EFAULT);
+    perfEventOutput(call, appended, (to) => {
+      if (call.env.progType.name === 'xdp') xdpCopy(call, packet, 0, to, appended, false);
+      else call.space.u8.copyWithin(to, packet.data, packet.data + appended);
+    });
+  },
+  redirect_neigh: (call) => {
+    const params = argPointer(call, 2);
+    const paramsLength = argU32(call, 3);
+    // struct bpf_redir_neigh: nh_family and a 16-byte address.
+    if ((paramsLength && paramsLength < 20) || argNumber(call, 4) !== 0) return setReturnNumber(call, TC_ACT_SHOT);
+    checkMemory(call, params, paramsLength, false);
+    call.env.redirect = { ifindex: argU32(call, 1), flags: 0 };
+    setReturnNumber(call, TC_ACT_REDIRECT);
+  },
+  redirect_peer: (call) => {
+    if (argNumber(call, 2) !== 0) return setReturnNumber(call, TC_ACT_SHOT);
+    call.env.redirect = { ifindex: argU32(call, 1), flags: 0 };
+    setReturnNumber(call, TC_ACT_REDIRECT);
+  },
   clone_redirect: (call) => {
     const flags = argNumber(call, 3);
     if (flags & ~BPF_F_INGRESS) return setReturnNumber(call, -Errno.EINVAL);
@@ -511,28 +584,7 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     moved(call);
     setReturnNumber(call, 0);
   },
-  skb_adjust_room: (call) => {
-    const packet = packetOf(call);
-    const skb = skbFields(call);
-    const lenDiff = argI32(call, 2);
-    const mode = argU32(call, 3);
-    const flags = argNumber(call, 4);
-    const protocol = skb.protocolHost();
-    const size = Math.abs(lenDiff);
-    if (size > 0xfff) return setReturnNumber(call, -Errno.EFAULT);
-    if (flags & ~BPF_F_ADJ_ROOM_MASK || flags < 0) return setReturnNumber(call, -Errno.EINVAL);
-    if (protocol !== ETH_P_IP && protocol !== ETH_P_IPV6) return setReturnNumber(call, -Errno.ENOTSUPP);
-    if (mode !== BPF_ADJ_ROOM_NET && mode !== BPF_ADJ_ROOM_MAC) return setReturnNumber(call, -Errno.ENOTSUPP);
-    const mac = () => packet.data - skb.macOffset();
-    const baseLength = protocol === ETH_P_IP ? 20 : 40;
-    const networkLength = packet.dataEnd - (mac() + ETH_HLEN);
-    if (lenDiff < 0 && (size >= networkLength || networkLength - size < baseLength)) return setReturnNumber(call, -Errno.ENOTSUPP);
-    if (lenDiff > 0 && packet.dataEnd - mac() + size > SKB_MAX_LEN) return setReturnNumber(call, -Errno.ENOTSUPP);
-    if (lenDiff > 0 && !makeRoom(call, packet, 0, size)) return setReturnNumber(call, -Errno.ENOMEM);
-    resizeAtAddress(call, packet, mac() + ETH_HLEN + (mode === BPF_ADJ_ROOM_NET ? baseLength : 0), lenDiff);
-    moved(call);
-    setReturnNumber(call, 0);
-  },
+  skb_adjust_room: (call) => setReturnNumber(call, adjustRoom(call)),
   skb_ecn_set_ce: (call) => setReturnNumber(call, ecnSetCe(call)),
   skb_change_type: (call) => {
     const type = argU32(call, 2);
@@ -547,7 +599,7 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     const length = packet.dataEnd - packet.data;
     if (newLength < ETH_HLEN || newLength > SKB_MAX_LEN) return setReturnNumber(call, -Errno.EINVAL);
     if (!makeRoom(call, packet, 0, Math.max(0, newLength - length))) return setReturnNumber(call, -Errno.ENOMEM);
-    resizeAt(call, packet, length, newLength - length);
+    resizeAtAddress(call, packet, packet.dataEnd, newLength - length);
     moved(call);
     setReturnNumber(call, 0);
   },
@@ -569,14 +621,29 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     skbFields(call).setHash(argU32(call, 2));
     setReturnNumber(call, 0);
   },
-  // No socket exists in user space: the kernel returns 0 for an skb without one.
-  get_socket_cookie: (call) => setReturnNumber(call, 0),
+  get_socket_cookie: (call) => setReturnNumber(call, socketCookie(call.env)),
   // A test run's skb belongs to a socket of the calling task.
   get_socket_uid: (call) => setReturnNumber(call, call.env.services.task.uid),
   get_cgroup_classid: (call) => setReturnNumber(call, 0),
   get_route_realm: (call) => setReturnNumber(call, 0),
   skb_cgroup_id: (call) => setReturnNumber(call, 0),
 };
+
+/**
+ * A test run's skb belongs to a socket made for that run, whose cookie the kernel draws from one
+ * increasing counter when first asked: non-zero, the same within a run (repeats included), new
+ * for the next run.
+ */
+let lastSocketCookie = 0;
+const socketCookies = new WeakMap<ExecEnv, number>();
+function socketCookie(env: ExecEnv): number {
+  let cookie = socketCookies.get(env);
+  if (cookie === undefined) {
+    cookie = ++lastSocketCookie;
+    socketCookies.set(env, cookie);
+  }
+  return cookie;
+}
 
 const isTc = (call: Call): boolean => call.env.progType.name === 'sched_cls' || call.env.progType.name === 'sched_act';
 

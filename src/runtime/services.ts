@@ -53,8 +53,9 @@ export class DefaultServices implements RuntimeServices {
   bootNs(): number {
     return this.clock();
   }
+  /** CLOCK_TAI as the kernels tsbpf is checked against report it (no TAI offset configured). */
   taiNs(): number {
-    return Date.now() * 1e6 + 37e9;
+    return Date.now() * 1e6;
   }
   randomU32(): number {
     // xorshift32: fast, seedable, good enough for bpf_get_prandom_u32's users.

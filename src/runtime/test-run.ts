@@ -48,8 +48,8 @@ export class TestRunError extends TsbpfError {
 
 export const XDP_PACKET_HEADROOM = 256;
 const XDP_FRAME = 4096;
-/** NET_SKB_PAD + NET_IP_ALIGN, the skb headroom test runs get. */
-const SKB_HEADROOM = 64 + 2;
+/** NET_SKB_PAD + NET_IP_ALIGN (0 on x86 and arm64), the skb headroom test runs get. */
+const SKB_HEADROOM = 64;
 const SKB_TAILROOM = 1024;
 const PAGE = 4096;
 /** MAX_SKB_FRAGS: fragments a multi-buffer XDP frame may have. */
@@ -75,6 +75,7 @@ const SKB_CTX_IN: ReadonlyArray<[number, number]> = [
 
 export function prepareRun(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   if (type.name === 'xdp') return prepareXdp(space, services, type, input, cpu);
+  if (type.name === 'flow_dissector') return prepareFlowDissector(space, services, type, input, cpu);
   if (type.context?.struct === '__sk_buff') return prepareSkb(space, services, type, input, cpu);
   return prepareRaw(space, services, type, input, cpu);
 }
@@ -96,7 +97,7 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
   if (input.ctx) {
     const view = new DataView(input.ctx.buffer, input.ctx.byteOffset, input.ctx.byteLength);
     const field = (off: number) => (input.ctx!.length >= off + 4 ? view.getUint32(off, true) : 0);
-    // ctx_in: data = metadata length, data_meta = 0, data_end = size; no egress ifindex.
+    // ctx_in: data = metadata length, data_meta = 0, data_end = end of the linear part; no egress ifindex.
     metaLength = field(0);
     linearEnd = field(4);
     if (field(8) !== 0 || linearEnd > data.length || metaLength > linearEnd || metaLength % 4 || metaLength > XDP_PACKET_HEADROOM - XDP_FRAME_SIZE || field(20) !== 0) {
@@ -189,8 +190,9 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
   const ctxSize = 192;
   const etherType = (data[12]! << 8) | data[13]!;
   const networkHeader = etherType === ETH_P_IP ? 20 : etherType === ETH_P_IPV6 ? 40 : 0;
-  if (data.length < ETH_HLEN + networkHeader) {
-    // The kernel reads the addresses of an IPv4/IPv6 packet into the test socket: the header must be there.
+  if (!input.anySize && data.length < ETH_HLEN + networkHeader) {
+    // The kernel reads the addresses of an IPv4/IPv6 packet into the test socket: the header must be
+    // there. Hooks over captures (anySize) see truncated captures as they are.
     throw new TestRunError(Errno.EINVAL, `skb test data of EtherType 0x${etherType.toString(16)} needs ${ETH_HLEN + networkHeader} bytes, got ${data.length}`);
   }
   if (input.ctx) checkSkbCtxIn(input.ctx, ctxSize, isL2 ? data.length : data.length - ETH_HLEN);
@@ -272,6 +274,56 @@ function checkSkbCtxIn(ctx: Uint8Array, ctxSize: number, len: number): void {
   if (gsoSegs > GSO_MAX_SEGS) throw new TestRunError(Errno.EINVAL, `__sk_buff ctx_in gso_segs ${gsoSegs} is more than ${GSO_MAX_SEGS}`);
 }
 
+/** sizeof(struct bpf_flow_keys), what a flow dissector run takes as ctx_in and gives as data_out. */
+const FLOW_KEYS_SIZE = 56;
+
+/**
+ * A flow dissector run: the program sees the frame from its Ethernet header (data, data_end) and a
+ * zeroed bpf_flow_keys with nhoff = thoff = ETH_HLEN, n_proto and the flags of ctx_in; data_out is
+ * the flow keys, nhoff and thoff clamped into the packet as the kernel does after the program.
+ */
+function prepareFlowDissector(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
+  const data = input.data ?? new Uint8Array(0);
+  if (data.length < ETH_HLEN || data.length > PAGE) throw new TestRunError(Errno.EINVAL, `flow dissector test data must be ${ETH_HLEN}..${PAGE} bytes, got ${data.length}`);
+  const ctxIn = new Uint8Array(FLOW_KEYS_SIZE);
+  if (input.ctx) {
+    if (input.ctx.subarray(FLOW_KEYS_SIZE).some((b) => b !== 0)) throw new TestRunError(Errno.E2BIG, `bpf_flow_keys ctx_in has non-zero bytes past ${FLOW_KEYS_SIZE}`);
+    ctxIn.set(input.ctx.subarray(0, FLOW_KEYS_SIZE));
+  }
+  // The kernel hands ctx_in's flags over as they are, known or not.
+  const flags = new DataView(ctxIn.buffer).getUint32(48, true);
+  const region = space.allocateWith(data, 'packet', 'packet');
+  const keys = space.allocate(FLOW_KEYS_SIZE, 'ctx', 'bpf_flow_keys');
+  const ctxRegion = space.allocate(192, 'ctx', '__sk_buff');
+  const view = space.view;
+  view.setUint16(keys.start + 0, ETH_HLEN, true);
+  view.setUint16(keys.start + 2, ETH_HLEN, true);
+  space.u8.set(data.subarray(12, 14), keys.start + 10); // n_proto, network byte order
+  view.setUint32(keys.start + 48, flags, true);
+  const c = ctxRegion.start;
+  view.setUint32(c + 76, region.start, true);
+  view.setUint32(c + 80, region.start + data.length, true);
+  view.setBigUint64(c + 144, BigInt(keys.start), true);
+  const packet: PacketState = { region, meta: region.start, data: region.start, dataEnd: region.start + data.length };
+  return {
+    env: newEnv(services, type, c, cpu, packet),
+    ctx: c,
+    finish() {
+      const out = space.u8.slice(keys.start, keys.start + FLOW_KEYS_SIZE);
+      const keysOut = new DataView(out.buffer);
+      const clamp = (v: number, low: number, high: number) => Math.min(Math.max(v, low), high);
+      keysOut.setUint16(0, clamp(keysOut.getUint16(0, true), ETH_HLEN, data.length), true);
+      keysOut.setUint16(2, clamp(keysOut.getUint16(2, true), keysOut.getUint16(0, true), data.length), true);
+      return { data: out, ...(input.ctx ? { ctx: ctxIn.slice() } : {}) };
+    },
+    release() {
+      space.release(region);
+      space.release(keys);
+      space.release(ctxRegion);
+    },
+  };
+}
+
 /** raw_tracepoint test runs: up to MAX_BPF_FUNC_ARGS u64 arguments as ctx_in, nothing else. */
 const RAW_TP_MAX_CTX = 12 * 8;
 const RAW_TP_TYPES = new Set(['raw_tracepoint', 'raw_tracepoint_writable']);
@@ -287,8 +339,51 @@ function checkRawInput(type: ProgTypeInfo, input: TestRunInput): void {
   if (type.name === 'syscall' && ctxLength > 0xffff) throw new TestRunError(Errno.E2BIG, `syscall ctx_in is ${ctxLength} bytes, more than 65535`);
 }
 
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** Errno for an address family sk_lookup does not know. */
+const EAFNOSUPPORT = 97;
+const ERANGE = 34;
+
+/**
+ * The bpf_sk_lookup a test run gives the program, from ctx_in: no data, no selected socket, no
+ * ingress_ifindex, a port that fits 16 bits and family AF_INET or AF_INET6. The kernel keeps only
+ * 16 bits of family, protocol and ports, and only the addresses of the family.
+ */
+function skLookupContext(input: TestRunInput): Uint8Array {
+  if (input.data?.length) throw new TestRunError(Errno.EINVAL, 'sk_lookup test runs take no data_in');
+  if (input.ctx?.subarray(72).some((b) => b !== 0)) throw new TestRunError(Errno.E2BIG, 'bpf_sk_lookup ctx_in has non-zero bytes past its 72');
+  const ctx = new Uint8Array(72);
+  if (input.ctx) ctx.set(input.ctx.subarray(0, 72));
+  const view = new DataView(ctx.buffer);
+  if (view.getBigUint64(0, true) !== 0n) throw new TestRunError(Errno.EINVAL, 'bpf_sk_lookup ctx_in selects a socket (sk/cookie must be 0)');
+  if (ctx.subarray(64).some((b) => b !== 0)) throw new TestRunError(Errno.EINVAL, 'bpf_sk_lookup ctx_in sets ingress_ifindex, which a test run does not take');
+  if (view.getUint32(60, true) > 0xffff) throw new TestRunError(ERANGE, `bpf_sk_lookup ctx_in local_port ${view.getUint32(60, true)} does not fit 16 bits`);
+  const family = view.getUint32(8, true) & 0xffff;
+  if (family !== AF_INET && family !== AF_INET6) throw new TestRunError(EAFNOSUPPORT, `bpf_sk_lookup ctx_in family ${family} is neither AF_INET nor AF_INET6`);
+  view.setUint32(8, family, true);
+  view.setUint32(12, view.getUint32(12, true) & 0xffff, true);
+  view.setUint16(38, 0, true);
+  if (family === AF_INET) {
+    ctx.fill(0, 20, 36);
+    ctx.fill(0, 44, 60);
+  } else {
+    view.setUint32(16, 0, true);
+    view.setUint32(40, 0, true);
+  }
+  return ctx;
+}
+
 function prepareRaw(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   checkRawInput(type, input);
+  // sk_lookup: the program sees the normalised context; ctx_out gives ctx_in back (no socket selected).
+  let ctxOut: Uint8Array | undefined;
+  if (type.name === 'sk_lookup') {
+    const seen = skLookupContext(input);
+    ctxOut = new Uint8Array(seen.length);
+    ctxOut.set(input.ctx?.subarray(0, seen.length) ?? []);
+    input = { ...input, ctx: seen };
+  }
   const size = Math.max(input.ctx?.length ?? 0, type.context?.size ?? type.rawContextSize ?? 0, 8);
   const ctxRegion = space.allocate(size, 'ctx', type.context?.struct ?? `${type.name} context`);
   if (input.ctx) space.u8.set(input.ctx, ctxRegion.start);
@@ -299,7 +394,7 @@ function prepareRaw(space: AddressSpace, services: RuntimeServices, type: ProgTy
     ctx: ctxRegion.start,
     finish() {
       return {
-        ctx: space.u8.slice(ctxRegion.start, ctxRegion.start + size),
+        ctx: ctxOut ?? space.u8.slice(ctxRegion.start, ctxRegion.start + size),
         ...(dataRegion ? { data: space.u8.slice(dataRegion.start, dataRegion.start + dataRegion.size) } : {}),
       };
     },

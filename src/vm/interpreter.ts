@@ -544,6 +544,11 @@ function execute<Env>(run: RunState<Env>, R: Int32Array, F: Int32Array, startPc:
           view = space.view;
           R[0] = view.getInt32(rf, true);
           R[1] = view.getInt32(rf + 4, true);
+          // Packet-changing helpers (vlan push, change_tail ...) move the skb's data: re-read the window.
+          if (run.packet) {
+            packetStart = run.packet.start;
+            packetLength = run.packet.length;
+          }
           if (status === HelperStatus.STOP) {
             run.r0lo = R[0]!; run.r0hi = R[1]!; run.executed = base + chunk - fuel;
             return;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { H, Pair, hex, skipReason, udpFrame, withPair, type MapDecl } from './harness.js';
+import { H, INIT_RESULTS, PUBLISH, RESULTS, hex, save, skipReason, udpFrame, withPair, type MapDecl } from './harness.js';
 
 /**
  * Test-run contexts: what the kernel fills in __sk_buff and xdp_md for each program family, how it
@@ -55,16 +55,17 @@ function skbCtx(fields: Record<number, number>, size = 192): Uint8Array {
   return ctx;
 }
 
-for (const type of ['sched_cls', 'socket_filter'] as const) {
-  const fields = type === 'sched_cls' ? [...COMMON_FIELDS, ...TC_FIELDS] : COMMON_FIELDS;
+for (const type of ['sched_cls', 'sched_act', 'socket_filter'] as const) {
+  const tc = type !== 'socket_filter';
+  const fields = tc ? [...COMMON_FIELDS, ...TC_FIELDS] : COMMON_FIELDS;
   test(`context: __sk_buff fields the kernel fills for ${type}`, options, () => {
-    withPair({ type, maps: [DUMP], asm: dumpProgram(fields, type === 'sched_cls') }, (p) => {
+    withPair({ type, maps: [DUMP], asm: dumpProgram(fields, tc) }, (p) => {
       for (const [name, data] of frames()) p.agree({ data }, `${type} ${name}`);
     });
   });
 
   test(`context: ${type} ctx_in fields and ctx_out`, options, () => {
-    withPair({ type, maps: [DUMP], asm: dumpProgram(fields, type === 'sched_cls') }, (p) => {
+    withPair({ type, maps: [DUMP], asm: dumpProgram(fields, tc) }, (p) => {
       const data = udpFrame(32);
       // mark, priority, cb[0..4], tstamp, wire_len, gso_segs, gso_size
       p.agree({ data, ctx: skbCtx({ 8: 0xabc, 32: 7, 48: 1, 52: 2, 56: 3, 60: 4, 64: 5 }) }, `${type} mark/priority/cb`);
@@ -82,6 +83,8 @@ for (const type of ['sched_cls', 'socket_filter'] as const) {
       tail[196] = 1;
       p.agree({ data, ctx: tail }, `${type} ctx_in larger with non-zero tail`);
       p.agree({ data: new Uint8Array(13) }, `${type} data shorter than ETH_HLEN`);
+      p.agree({ data: udpFrame(3712 - 42) }, `${type} largest data (a page less headroom and shared info)`);
+      p.agree({ data: udpFrame(3713 - 42) }, `${type} data one byte too large`);
       p.agree({ data, ctx: skbCtx({ 40: 999 }) }, `${type} ifindex without device`);
     });
   });
@@ -228,4 +231,130 @@ test('context: raw_tracepoint and syscall contexts (ctx_in only; size and data c
   });
 });
 
-void Pair;
+test('context: repeat runs the program again on the same packet (edits accumulate), maps count every run', options, () => {
+  const COUNT: MapDecl = { name: 'count', type: 'percpu_array', keySize: 4, valueSize: 8, maxEntries: 1 };
+  const counting = `
+    r6 = r1
+    r1 = 0
+    *(u32 *)(r10 - 4) = r1
+    r1 = map(count) ll
+    r2 = r10
+    r2 += -4
+    call ${H.map_lookup_elem}
+    if r0 == 0 goto edit
+    r1 = *(u64 *)(r0 + 0)
+    r1 += 1
+    *(u64 *)(r0 + 0) = r1
+  edit:
+    r1 = r6`;
+  const edits: [string, string, string][] = [
+    ['xdp', `r2 = -4\ncall ${H.xdp_adjust_head}\nr0 = 2`, 'xdp_adjust_head(-4)'],
+    ['xdp', `r2 = -4\ncall ${H.xdp_adjust_tail}\nr0 = 2`, 'xdp_adjust_tail(-4)'],
+    ['sched_cls', `r2 = 0x0081\nr3 = 3\ncall ${H.skb_vlan_push}\nr0 = 0`, 'skb_vlan_push'],
+    ['sched_cls', `r2 = 8\nr3 = 0\ncall ${H.skb_change_head}\nr0 = 0`, 'skb_change_head(8)'],
+    ['socket_filter', 'r0 = *(u32 *)(r6 + 0)', 'socket filter len'],
+  ];
+  for (const [type, edit, name] of edits) {
+    withPair({ type, maps: [COUNT], asm: `${counting}\n${edit}\nexit` }, (p) => {
+      p.agree({ data: udpFrame(32), repeat: 5 }, `${name}, repeat 5`);
+      p.agree({ data: udpFrame(32), repeat: 1 }, `${name}, repeat 1`);
+    });
+  }
+});
+
+test('context: fields a program writes come back in ctx_out (tc: mark, priority, cb, tc_index, tc_classid, tstamp; socket filter: cb)', options, () => {
+  const writes: [string, [number, number, number][]][] = [
+    ['sched_cls', [[8, 4, 5], [32, 4, 6], [56, 4, 7], [44, 4, 9], [72, 4, 8], [152, 8, 1234], [12, 4, 3]]],
+    ['socket_filter', [[48, 4, 11], [64, 4, 12]]],
+  ];
+  for (const [type, fields] of writes) {
+    const body = fields.map(([off, size, value]) => `r2 = ${value}\n*(u${size * 8} *)(r1 + ${off}) = r2`).join('\n');
+    withPair({ type, asm: `${body}\nr0 = 0\nexit` }, (p) => {
+      p.agree({ data: udpFrame(16) }, `${type} writes`);
+      p.agree({ data: udpFrame(16), ctx: skbCtx({ 8: 1, 32: 2, 48: 3 }) }, `${type} writes over ctx_in`);
+    });
+  }
+});
+
+test('context: flow dissector runs (bpf_flow_keys in, flow keys out, nhoff/thoff clamped)', options, () => {
+  const dissector = `
+    r6 = r1
+    r7 = *(u64 *)(r6 + 144)
+    r2 = *(u32 *)(r6 + 76)
+    r3 = *(u32 *)(r6 + 80)
+    r4 = *(u16 *)(r7 + 10)
+    if r4 != 8 goto drop
+    r5 = *(u16 *)(r7 + 0)
+    if r5 > 100 goto drop
+    r2 += r5
+    r8 = r2
+    r8 += 20
+    if r8 > r3 goto drop
+    r0 = *(u8 *)(r2 + 9)
+    *(u8 *)(r7 + 9) = r0
+    r0 = *(u32 *)(r2 + 12)
+    *(u32 *)(r7 + 16) = r0
+    r0 = *(u32 *)(r2 + 16)
+    *(u32 *)(r7 + 20) = r0
+    r0 = *(u8 *)(r2 + 0)
+    r0 &= 15
+    r0 <<= 2
+    r0 += r5
+    r0 += 5000
+    *(u16 *)(r7 + 2) = r0
+    r0 = 2048
+    *(u16 *)(r7 + 4) = r0
+    r0 = 0
+    exit
+  drop:
+    r0 = 2
+    exit`;
+  withPair({ type: 'flow_dissector', asm: dissector }, (p) => {
+    const ipv6 = udpFrame(40);
+    ipv6[12] = 0x86; ipv6[13] = 0xdd;
+    for (const [name, data] of [...frames(), ['ipv6', ipv6] as [string, Uint8Array]]) p.agree({ data }, `flow dissector ${name}`);
+    const keys = (flags: number, size = 56) => {
+      const k = new Uint8Array(size);
+      new DataView(k.buffer).setUint32(48, flags, true);
+      return k;
+    };
+    p.agree({ data: udpFrame(16), ctx: keys(1) }, 'flags PARSE_1ST_FRAG');
+    p.agree({ data: udpFrame(16), ctx: keys(8) }, 'unknown flag');
+    p.agree({ data: udpFrame(16), ctx: keys(0, 64) }, 'longer ctx_in, zero tail');
+    p.agree({ data: new Uint8Array(4096) }, 'a page of data');
+    p.agree({ data: new Uint8Array(4097) }, 'more than a page');
+  });
+});
+
+test('context: sk_lookup runs (bpf_sk_lookup from ctx_in, its checks, what the program reads)', options, () => {
+  const fields = [8, 12, 16, 20, 36, 40, 44, 60];
+  const asm = `r6 = r1\n${INIT_RESULTS}\n${fields.map((o, i) => `r1 = *(u32 *)(r6 + ${o})\n${save(i, 'r1')}`).join('\n')}\n${PUBLISH}\nr0 = 1\nexit`;
+  /** family, protocol, local_port, then the other fields filled with 0x11 unless `fill` is 0. */
+  const lookup = (family: number, protocol: number, port: number, set: Record<number, number> = {}, fill = 0) => {
+    const c = new Uint8Array(72).fill(fill, 16, 60);
+    const v = new DataView(c.buffer);
+    v.setUint32(8, family, true);
+    v.setUint32(12, protocol, true);
+    v.setUint32(60, port, true);
+    for (const [off, value] of Object.entries(set)) v.setUint32(Number(off), value, true);
+    return c;
+  };
+  withPair({ type: 'sk_lookup', maps: [RESULTS], asm }, (p) => {
+    const cases: [string, { ctx?: Uint8Array; data?: Uint8Array }][] = [
+      ['tcp over IPv4', { ctx: lookup(2, 6, 80, { 16: 0x0100000a, 36: 0x1234, 40: 0x0200000a }) }],
+      ['udp over IPv6, every field set', { ctx: lookup(10, 17, 53, {}, 0x11) }],
+      ['IPv4, every field set (IPv6 addresses hidden)', { ctx: lookup(2, 17, 53, {}, 0x11) }],
+      ['family and protocol keep 16 bits', { ctx: lookup(0x10002, 0x10006, 80) }],
+      ['remote_port padding is not seen', { ctx: lookup(2, 6, 80, { 36: 0x10001 }) }],
+      ['no ctx_in', {}],
+      ['family AF_UNIX', { ctx: lookup(1, 6, 80) }],
+      ['a socket selected', { ctx: lookup(2, 6, 80, { 0: 5 }) }],
+      ['ingress_ifindex set', { ctx: lookup(2, 6, 80, { 64: 1 }) }],
+      ['local_port past 16 bits', { ctx: lookup(2, 6, 65536) }],
+      ['data_in given', { ctx: lookup(2, 6, 80), data: new Uint8Array(20) }],
+      ['short ctx_in', { ctx: lookup(2, 6, 80).subarray(0, 16) }],
+    ];
+    for (const [name, input] of cases) p.agree(input, `sk_lookup ${name}`);
+  });
+});
+

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { assemble } from '../../src/isa/asm.js';
 import type { Instruction } from '../../src/isa/instruction.js';
 import type { BpfMap as UserMap } from '../../src/maps/map.js';
+import type { TaskInfo } from '../../src/helpers/env.js';
 import { Runtime, type LoadedProgram } from '../../src/runtime/index.js';
+import { jit } from '../../src/vm/jit/index.js';
 import { TestRunError } from '../../src/runtime/test-run.js';
 import { MapType } from '../../src/uapi/map-types.js';
 import { HelperId } from '../../src/uapi/helper-ids.js';
@@ -11,8 +13,11 @@ import { skipReason } from '../linux/support.js';
 /**
  * The helper conformance harness: one program (LLVM-syntax assembly) loaded into the userspace
  * runtime and into the kernel with the same maps, run through BPF_PROG_TEST_RUN on both with the
- * same input; everything observable (errno of the run, retval, data_out, ctx_out, map contents)
- * must be equal. `map(NAME)` in an `ll` load names a map declared with the program.
+ * same input; everything observable (errno of the run, retval, data_out, ctx_out, map contents,
+ * per-CPU maps as sums over CPUs) must be equal. In `ll` loads, `map(NAME)` is a declared map,
+ * `mapval(NAME)` the address of its value, `callback(N)` the Nth function of `callbacks`.
+ * TSBPF_HELPERS_ENGINE=jit runs the runtime side on the JIT; SHOW_DIFFERENCES=1 prints the known
+ * differences some tests tolerate.
  */
 
 type LinuxIndex = typeof import('../../src/linux/index.js');
@@ -43,6 +48,8 @@ export interface ProgramDecl {
   maps?: readonly MapDecl[];
   /** Functions appended after the program; `callback(N)` in an `ll` load is the address of the Nth. */
   callbacks?: readonly string[];
+  /** The task the runtime side pretends to run in (tracing helpers). */
+  task?: Partial<TaskInfo>;
 }
 
 export interface RunInput {
@@ -50,6 +57,8 @@ export interface RunInput {
   ctx?: Uint8Array;
   /** Compare ctx_out (default true). */
   ctxOut?: boolean;
+  /** BPF_PROG_TEST_RUN's repeat. */
+  repeat?: number;
 }
 
 export interface Outcome {
@@ -64,12 +73,12 @@ const MAP_SENTINEL = 0x7e570000;
 const VALUE_SENTINEL = 0x7e570100;
 const FUNC_SENTINEL = 0x7e570200;
 const KERNEL_TYPE: Record<string, string> = {
-  xdp: 'XDP', sched_cls: 'SCHED_CLS', sched_act: 'SCHED_ACT', socket_filter: 'SOCKET_FILTER',
+  xdp: 'XDP', sched_cls: 'SCHED_CLS', sk_lookup: 'SK_LOOKUP', sched_act: 'SCHED_ACT', socket_filter: 'SOCKET_FILTER',
   cgroup_skb: 'CGROUP_SKB', lwt_in: 'LWT_IN', lwt_out: 'LWT_OUT', lwt_xmit: 'LWT_XMIT',
   raw_tracepoint: 'RAW_TRACEPOINT', syscall: 'SYSCALL', flow_dissector: 'FLOW_DISSECTOR',
 };
 /** sizeof(struct __sk_buff) and sizeof(struct xdp_md): the ctx_out both sides give back. */
-const CTX_OUT: Record<string, number> = { xdp: 24, sched_cls: 192, sched_act: 192, socket_filter: 192, cgroup_skb: 192, lwt_in: 192, lwt_out: 192, lwt_xmit: 192, raw_tracepoint: 0, syscall: 0 };
+const CTX_OUT: Record<string, number> = { xdp: 24, sched_cls: 192, sched_act: 192, socket_filter: 192, cgroup_skb: 192, lwt_in: 192, lwt_out: 192, lwt_xmit: 192, raw_tracepoint: 0, syscall: 0, sk_lookup: 72 };
 
 export const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('hex') : '');
 
@@ -161,7 +170,7 @@ function foldPerCpu(value: Uint8Array, valueSize: number, cpus: number): string 
   return sums.join(',');
 }
 
-const UNCOMPARED_MAPS = new Set(['ringbuf', 'prog_array', 'perf_event_array', 'queue', 'stack']);
+const UNCOMPARED_MAPS = new Set(['ringbuf', 'prog_array', 'perf_event_array', 'queue', 'stack', 'bloom_filter', 'cgroup_array', 'devmap', 'cpumap']);
 
 /** Long hex shortened to its length, a digest and the first bytes, so a mismatch stays readable. */
 function brief(o: Outcome): Outcome {
@@ -182,12 +191,20 @@ export class Pair {
   readonly kernMaps = new Map<string, InstanceType<LinuxIndex['BpfMap']>>();
   readonly decl: ProgramDecl;
   readonly cpus: number;
+  /** Trace lines (bpf_trace_printk) the runtime side wrote. */
+  readonly userTrace: string[] = [];
 
   constructor(decl: ProgramDecl) {
     const sys = linux!;
     this.decl = decl;
     this.cpus = sys.possibleCpuCount();
-    this.runtime = new Runtime({ cpus: this.cpus });
+    // TSBPF_HELPERS_ENGINE=jit runs the runtime side on the WebAssembly JIT instead of the interpreter.
+    this.runtime = new Runtime({
+      cpus: this.cpus,
+      onTrace: (line) => this.userTrace.push(line),
+      ...(decl.task ? { task: decl.task } : {}),
+      ...(process.env.TSBPF_HELPERS_ENGINE === 'jit' ? { engine: jit } : {}),
+    });
     const maps = decl.maps ?? [];
     try {
       for (const m of maps) {
@@ -215,6 +232,7 @@ export class Pair {
           type: kernelType as never, insns: bindMaps(insns, maps.map((m) => this.kernMaps.get(m.name)!.fd)), name: 'conformance',
           // BPF_F_SLEEPABLE: syscall programs must be.
           ...(decl.type === 'syscall' ? { flags: 1 << 4 } : {}),
+          ...(decl.type === 'sk_lookup' ? { expectedAttachType: 'SK_LOOKUP' as never } : {}),
           ...(btf && funcInfo ? { btfFd: btf.fd, funcInfo } : {}),
         });
       } finally {
@@ -230,7 +248,7 @@ export class Pair {
     const compareCtx = input.ctxOut ?? ((this.decl.type !== 'xdp' || input.ctx !== undefined) && CTX_OUT[this.decl.type] !== 0);
     const ctxOutSize = CTX_OUT[this.decl.type] ?? input.ctx?.length ?? 0;
     try {
-      const r = this.user.testRun({ ...(input.data ? { data: input.data } : {}), ...(input.ctx ? { ctx: input.ctx } : {}) });
+      const r = this.user.testRun({ ...(input.data ? { data: input.data } : {}), ...(input.ctx ? { ctx: input.ctx } : {}), ...(input.repeat ? { repeat: input.repeat } : {}) });
       return { retval: r.retval, dataOut: hex(r.dataOut), ...(compareCtx ? { ctxOut: hex(r.ctxOut?.subarray(0, ctxOutSize)) } : {}) };
     } catch (e) {
       if (e instanceof TestRunError) return { errno: e.errno };
@@ -246,6 +264,7 @@ export class Pair {
       const r = this.kern.testRun({
         ...(input.data ? { data: input.data, dataOutSize: input.data.length + 4096 } : {}),
         ...(input.ctx ? { ctx: input.ctx } : {}),
+        ...(input.repeat ? { repeat: input.repeat } : {}),
         ctxOutSize,
       });
       return { retval: r.retval, dataOut: hex(r.dataOut), ...(compareCtx ? { ctxOut: hex(r.ctxOut) } : {}) };
@@ -384,4 +403,31 @@ export const u64 = (n: bigint | number): Uint8Array => new Uint8Array(new BigUin
 export function kernelResults(p: Pair): bigint[] {
   const v = p.kernMaps.get('results')!.lookup(u32(0))!;
   return [...new BigInt64Array(v.buffer, v.byteOffset, 8)];
+}
+
+/**
+ * The runtime side alone, for programs the kernel refuses at load (formats its verifier rejects):
+ * the run's outcome and the u64 results the program published.
+ */
+export function runtimeOnly(decl: ProgramDecl, input: RunInput): { outcome: Outcome; results: bigint[] } {
+  using runtime = new Runtime({ cpus: 1 });
+  const maps = decl.maps ?? [];
+  const created = maps.map((m) => runtime.createMap({ name: m.name, type: MapType[m.type], keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags ?? 0 }));
+  maps.forEach((m, i) => {
+    if (!m.init) return;
+    const value = new Uint8Array(m.valueSize);
+    value.set(m.init.subarray(0, m.valueSize));
+    created[i]!.update(new Uint8Array(4), value);
+  });
+  const program = runtime.loadProgram(bindMaps(assembleDecl(decl), created.map((m) => m.id)), { name: 'conformance', type: decl.type });
+  let outcome: Outcome;
+  try {
+    const r = program.testRun({ ...(input.data ? { data: input.data } : {}), ...(input.ctx ? { ctx: input.ctx } : {}) });
+    outcome = { retval: r.retval, dataOut: hex(r.dataOut) };
+  } catch (e) {
+    if (!(e instanceof TestRunError)) throw e;
+    outcome = { errno: e.errno };
+  }
+  const results = created[maps.findIndex((m) => m.name === 'results')]?.lookup(u32(0));
+  return { outcome, results: results ? [...new BigInt64Array(results.buffer.slice(results.byteOffset, results.byteOffset + 64))] : [] };
 }

