@@ -194,13 +194,18 @@ export const ORACLE_DISAGREEMENT_CLASSES: readonly DisagreementClass[] = [
   },
   {
     name: 'master:ip-multicast-class-d',
-    why: "1.10.3's 'ip multicast' is 'ip dst >= 224.0.0.0' (includes 240/4 and broadcast); master tests 224.0.0.0/4 ('and #0xf0; jeq #0xe0')",
+    why: "1.10.3's 'ip multicast' is 'ip dst >= 224.0.0.0' (includes 240/4 and broadcast); master tests 224.0.0.0/4 ('and #0xf0; jeq #0xe0'; libpcap PR #1525)",
     kinds: VERDICT_KINDS, expr: /\bip multicast\b/,
     libpcapEquivalent: (expr) => expr.replace(/\bip multicast\b/, '(ip and ip[16] >= 224)'),
   },
   {
+    name: 'master:null-both-byte-orders',
+    why: "reading a DLT_NULL savefile, 1.10.3 matches the AF_ value in the file's byte order only; master in both (TESTrun link_proto_ip_offline_*), so 1.10.3's optimiser proves 'igmp and not ip' empty and master's cannot",
+    kinds: ['libpcap-optimiser-failed'], linkTypes: ['NULL', 'ENC'],
+  },
+  {
     name: 'master:arcnet-rfc1051-types',
-    why: "1.10.3 also matches the RFC 1051 ARCnet types (IP 240, ARP 241) for ip/arp; master only the RFC 1201 ones (TESTrun link_proto_arp_ARCNET), so master's optimiser proves 'igmp and not ip' empty",
+    why: "1.10.3 also matches the RFC 1051 ARCnet types (IP 240, ARP 241) for ip/arp; master only the RFC 1201 ones (libpcap issue #1516; TESTrun link_proto_arp_ARCNET), so master's optimiser proves 'igmp and not ip' empty",
     kinds: ['our-optimiser-failed', ...VERDICT_KINDS], linkTypes: ['ARCNET', 'ARCNET_LINUX'], expr: /\b(ip|arp|igmp|icmp|tcp|udp)\b/,
   },
 ];

@@ -22,6 +22,7 @@ const CLASSES_FULL_RUN: Record<string, number> = {
   'bug:arcnet-dollar-address': 2,
   'master:ip-multicast-class-d': 2,
   'master:arcnet-rfc1051-types': 1,
+  'master:null-both-byte-orders': 6,
 };
 const STRIDE = 10;
 

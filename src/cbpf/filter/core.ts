@@ -47,6 +47,18 @@ export class Compiler {
   netmask = 0xffffffff;
   netmaskKnown = false;
   noOptimize = false;
+  /**
+   * libpcap turns its optimiser off for this filter (protochain's loop, geneve's in-block branch),
+   * but tsbpf's optimiser handles blocks with in-block jumps safely, so it still optimises unless
+   * asked for libpcap's choice (`CompileOptions.libpcapOptimizerChoice`).
+   */
+  libpcapSkipsOptimizer = false;
+  /**
+   * The optimiser will run over the CFG: build what libpcap puts in one block with in-block jumps
+   * as separate blocks instead where that is possible (geneve), since the optimiser must leave
+   * blocks with in-block jumps untouched. Never set for unoptimised output (libpcap's exact code).
+   */
+  shapeForOptimizer = false;
   linuxExt = false;
 
   offLinkhdr = absOffset(0);

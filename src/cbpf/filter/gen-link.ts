@@ -225,17 +225,15 @@ export abstract class LinkGen extends Compiler {
     return this.cmp('linkhdr', 0, BPF.W, v);
   }
 
-  /**
-   * Savefiles may come from any OS, so IPv6 tries the AF_INET6 value of every BSD. DLT_NULL/ENC hold
-   * the AF_ value in the writer's byte order: libpcap compares it as this (little-endian) host's
-   * htonl() of the value, byte-swapped first when the file's order is not the host's; one order only.
-   */
+  /** Savefiles may come from any OS: try the AF_ values of every BSD, in either byte order for DLT_NULL. */
   protected offlineLoopbackLinktype(p: number): GBlock {
     const afs = p === ET.IP ? [2] : p === ET.IPV6 ? BSD_AF_INET6 : [];
     if (afs.length === 0) return this.false();
     const swap = (v: number): number => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
-    const asLoaded = (af: number): number => (this.linktype === DLT.LOOP || this.offline === 'swapped' ? af : swap(af));
-    return this.anyOf(afs.map((af) => () => this.cmp('linkhdr', 0, BPF.W, asLoaded(af))));
+    if (this.linktype === DLT.LOOP) return this.anyOf(afs.map((af) => () => this.cmp('linkhdr', 0, BPF.W, af)));
+    const first = afs.map((af) => (this.offline === 'swapped' ? swap(af) : af));
+    const values = [...first, ...first.map(swap)];
+    return this.anyOf(values.map((v) => () => this.cmp('linkhdr', 0, BPF.W, v)));
   }
 
   /** The tests ORed in order. */

@@ -110,7 +110,8 @@ export abstract class ProtoGen extends LinkGen {
 
   /**
    * `protochain N`: follow the IPv6 extension-header / IPv4 AH chain in a loop until protocol N (a
-   * backward `ja` inside one block, which is why the program must not be optimised).
+   * backward `ja` inside one block: libpcap does not optimise such programs; tsbpf's optimiser
+   * leaves that block's statements alone and optimises around it).
    */
   protochain(v: number, proto: string): GBlock {
     if (v > 255) this.fail(`protocol number ${v} greater than maximum 255`);
@@ -121,7 +122,7 @@ export abstract class ProtoGen extends LinkGen {
     }
     if (proto !== 'ip' && proto !== 'ip6') this.fail("bad protocol applied for 'protochain'");
     if (this.offLinkpl.isVariable) this.fail("'protochain' not supported with variable length headers");
-    this.noOptimize = true;
+    this.libpcapSkipsOptimizer = true;
     const base = this.offLinkpl.constantPart + this.offNl;
     const s: Stmt[] = [];
     const jeq = (k: number): Stmt => stmt(BPF.JMP | BPF.JEQ | BPF.K, k);

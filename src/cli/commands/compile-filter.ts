@@ -3,7 +3,7 @@ import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
 import { filterCompiler, formatImage, type ImageLevel } from '../../cbpf/filter-loader.js';
 import { dltFromLinkType, parseLinkType } from '../../net/index.js';
 
-const USAGE = `usage: tsbpf compile-filter [-y LINKTYPE] [-O0] [-s SNAPLEN] (-d | -dd | -ddd) EXPRESSION...
+const USAGE = `usage: tsbpf compile-filter [-y LINKTYPE] [-O0] [--libpcap-optimizer] [-s SNAPLEN] (-d | -dd | -ddd) EXPRESSION...
 
 Compile a pcap-filter expression to classic BPF and print it the way tcpdump does:
   -d      the text listing ('(000) ldh [12]')
@@ -12,6 +12,9 @@ Compile a pcap-filter expression to classic BPF and print it the way tcpdump doe
 
   -y LINKTYPE   link type (tcpdump name or number), default EN10MB
   -O0, -O       do not optimise
+  --libpcap-optimizer
+                leave unoptimised what libpcap does (protochain, geneve) for tcpdump's exact
+                bytes; by default tsbpf optimises those too
   -s SNAPLEN    the value a matching filter returns (default 262144)
 
 Exit codes: 0 ok, 2 usage or a bad expression.`;
@@ -38,6 +41,7 @@ export const command: Command = {
           y: { type: 'string', short: 'y' },
           s: { type: 'string', short: 's' },
           'no-optimize': { type: 'boolean', default: false },
+          'libpcap-optimizer': { type: 'boolean', default: false },
           dump: { type: 'string', multiple: true },
         },
       });
@@ -52,7 +56,8 @@ export const command: Command = {
     if (!Number.isSafeInteger(snaplen) || snaplen <= 0) throw new UsageError(`-s must be a positive integer, got '${values.s}'`);
     const linkType = values.y !== undefined ? parseLinkType(values.y) : 1;
     const compile = filterCompiler();
-    const prog = compile(positionals.join(' '), { linkType: dltFromLinkType(linkType), optimize: !values['no-optimize'], snaplen });
+    const prog = compile(positionals.join(' '), { linkType: dltFromLinkType(linkType), optimize: !values['no-optimize'], snaplen,
+      libpcapOptimizerChoice: values['libpcap-optimizer'] });
     io.stdout(formatImage(prog, level));
     return EXIT_OK;
   },

@@ -1,8 +1,9 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command } from '../command.js';
 import { FILTER_ENGINES, packetFilter, type FilterEngine } from '../../cbpf/apply.js';
 import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
-import { CaptureError, CaptureWriter, dltFromLinkType, linkTypeInfo, linkTypeName, openCapture, parseLinkType, summarizePacket, writerOptionsLike } from '../../net/index.js';
+import { CaptureError, CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, openCapture, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
 
 const USAGE = `usage: tsbpf filter -r FILE [-w OUT] [-c] [-y LINKTYPE] [-O0] [--engine js|interp] EXPRESSION...
 
@@ -19,6 +20,61 @@ one summary line per matching packet on standard output.
 
 An empty expression matches every packet.
 Exit codes: 0 ok (also when nothing matched), 2 usage, bad expression or unreadable capture.`;
+
+/**
+ * Collects written records in one 1 MiB buffer and hands the kernel whole buffers: one write()
+ * per packet was the largest cost of `-w` after reading (tsbpf filter -w /dev/null 'ip' on 200,000
+ * packets: 52 ms of 400 in write calls).
+ */
+class BufferedFile {
+  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  private readonly view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+  private used = 0;
+  private readonly fd: number;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  readonly write = (chunk: Uint8Array): void => {
+    if (this.used + chunk.length > this.buffer.length) this.flush();
+    if (chunk.length > this.buffer.length) this.writeAll(chunk, chunk.length);
+    else { this.buffer.set(chunk, this.used); this.used += chunk.length; }
+  };
+
+  /**
+   * A classic pcap record, encoded as PcapEncoder.record does but straight into the buffer
+   * (allocating one array per record was the next largest cost).
+   */
+  writePcapRecord(packet: CapturedPacket, nanosecond: boolean, littleEndian: boolean): void {
+    const length = 16 + packet.data.length;
+    if (this.used + length > this.buffer.length) this.flush();
+    if (length > this.buffer.length) {
+      this.writeAll(new PcapEncoder({ linkType: packet.linkType, nanosecond, littleEndian }).record(packet), length);
+      return;
+    }
+    const at = this.used;
+    this.view.setUint32(at, packet.seconds >>> 0, littleEndian);
+    this.view.setUint32(at + 4, (nanosecond ? packet.nanos : Math.floor(packet.nanos / 1000)) >>> 0, littleEndian);
+    this.view.setUint32(at + 8, packet.data.length, littleEndian);
+    this.view.setUint32(at + 12, packet.wireLength, littleEndian);
+    this.buffer.set(packet.data, at + 16);
+    this.used += length;
+  }
+
+  close(): void {
+    try { this.flush(); } finally { closeSync(this.fd); }
+  }
+
+  private flush(): void {
+    this.writeAll(this.buffer, this.used);
+    this.used = 0;
+  }
+
+  private writeAll(bytes: Uint8Array, length: number): void {
+    for (let done = 0; done < length; ) done += writeSync(this.fd, bytes, done, length - done);
+  }
+}
 
 /** tcpdump spells "no optimiser" -O; the brief's spelling is -O0. Both become --no-optimize. */
 function normaliseArgs(argv: string[]): string[] {
@@ -71,7 +127,13 @@ export const command: Command = {
       const description = linkTypeInfo(fileLinkType)?.description ?? 'unknown';
       io.stderr(`reading from file ${values.r}, link-type ${linkTypeName(fileLinkType)} (${description}), snapshot length ${reader.info.snaplen}\n`);
     }
-    const writer = values.w !== undefined ? CaptureWriter.toFile(values.w, writerOptionsLike(reader.info)) : undefined;
+    const file = values.w !== undefined ? new BufferedFile(values.w) : undefined;
+    const writerOptions = writerOptionsLike(reader.info);
+    const writer = file ? new CaptureWriter(writerOptions, file.write) : undefined;
+    const pcapOut = writerOptions.format === 'pcap';
+    const nanosecond = writerOptions.nanosecond ?? false;
+    const littleEndian = writerOptions.littleEndian ?? true;
+    writer?.writeHeader();
     let seen = 0;
     let matched = 0;
     let failure: CaptureError | undefined;
@@ -82,7 +144,8 @@ export const command: Command = {
         seen++;
         if (matches(packet.data, packet.wireLength) === 0) continue;
         matched++;
-        if (writer) writer.write(packet);
+        if (file && pcapOut) file.writePcapRecord(packet, nanosecond, littleEndian);
+        else if (writer) writer.write(packet);
         else if (!values.c) {
           lines.push(summarizePacket(packet));
           if (lines.length >= 256) { io.stdout(lines.join('\n') + '\n'); lines.length = 0; }
@@ -92,7 +155,8 @@ export const command: Command = {
       if (!(err instanceof CaptureError)) throw err;
       failure = err;
     } finally {
-      writer?.close();
+      writer?.writeHeader();
+      file?.close();
     }
     if (lines.length) io.stdout(lines.join('\n') + '\n');
     if (values.c) io.stdout(`${matched}\n`);
