@@ -128,6 +128,7 @@ export function formatTable(table: BenchTable): string {
 async function main(): Promise<void> {
   // Loaded here, not at the top: bench-runtime imports this module for its types.
   SECTIONS.push((await import('./bench-runtime.js')).runtimeSection);
+  SECTIONS.push((await import('./bench-jit.js')).jitSection);
   SECTIONS.push((await import('./bench-filter.js')).filterSection);
   process.stdout.write(`tsbpf bench (node ${process.version}, ${new Date().toISOString()})\n`);
   for (const section of SECTIONS) {

@@ -1,4 +1,5 @@
 import type { BpfObject } from '../object/index.js';
+import { DEFAULT_ENGINE } from '../vm/engines.js';
 import { Runtime, type LoadedObject } from '../runtime/index.js';
 import { isEngineName, loadEngine } from '../vm/engines.js';
 import { UsageError } from './command.js';
@@ -8,7 +9,7 @@ import { dumpMap, type MapEntryView } from './object-args.js';
 export const RUN_OPTIONS = {
   prog: { type: 'string' },
   type: { type: 'string' },
-  engine: { type: 'string', default: 'interp' },
+  engine: { type: 'string', default: DEFAULT_ENGINE },
   cpus: { type: 'string' },
   json: { type: 'boolean' },
 } as const;

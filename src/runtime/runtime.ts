@@ -16,6 +16,7 @@ import { openObject, type BpfObject, type ObjectProgram } from '../object/index.
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { Engine, ExecutableProgram, RunResult } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
+import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
@@ -30,7 +31,7 @@ import { prepareRun, type TestRunInput } from './test-run.js';
 export interface RuntimeOptions extends ServicesOptions {
   /** Possible CPUs (slots in per-CPU maps). Default 1. */
   cpus?: number;
-  /** Execution engine. Default: the interpreter. */
+  /** Execution engine. Default: the WebAssembly JIT where WebAssembly exists, else the interpreter. */
   engine?: Engine;
   space?: AddressSpace;
 }
@@ -166,7 +167,7 @@ export class Runtime {
     this.space = options.space ?? new AddressSpace();
     this.cpus = options.cpus ?? 1;
     this.services = new DefaultServices(options);
-    this.engine = options.engine ?? interpreter;
+    this.engine = options.engine ?? (typeof WebAssembly === 'object' ? jit : interpreter);
     this.helpers = denseHelperTable(helperImplementations(PACKET_HELPERS, ABSENT_HELPERS));
   }
 

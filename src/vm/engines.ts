@@ -12,6 +12,9 @@ const JIT_MODULE = './jit/index.js';
 
 export const ENGINE_NAMES: readonly EngineName[] = ['interp', 'jit'];
 
+/** The JIT wherever WebAssembly exists (everywhere Node runs), else the interpreter. */
+export const DEFAULT_ENGINE: EngineName = typeof WebAssembly === 'object' ? 'jit' : 'interp';
+
 export function isEngineName(name: string): name is EngineName {
   return (ENGINE_NAMES as readonly string[]).includes(name);
 }

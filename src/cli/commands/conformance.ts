@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { DEFAULT_ENGINE } from '../../vm/engines.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { runDirectory, summaryLine, tally, type TestOutcome } from '../../conformance/run.js';
 import { isEngineName, loadEngine } from '../../vm/engines.js';
@@ -11,7 +12,7 @@ assembling, loading or running fails. Prints a table (test, result, expected, ve
 "N passed, M failed" (", K skipped" when some cannot run here, with the reason in the table).
 
   --json           one JSON object: { tests: [...], passed, failed, skipped }
-  --engine E       interp (default) or jit
+  --engine E       jit (default where WebAssembly exists) or interp
   --filter SUBSTR  only tests whose file name contains SUBSTR
 
 Exit codes: 0 all passed, 1 some failed, 2 usage or unreadable directory.`;
@@ -35,7 +36,7 @@ export const command: Command = {
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(argv, {
         json: { type: 'boolean', default: false },
-        engine: { type: 'string', default: 'interp' },
+        engine: { type: 'string', default: DEFAULT_ENGINE },
         filter: { type: 'string' },
       });
     const { values, positionals } = parsed;

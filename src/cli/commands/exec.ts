@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { DEFAULT_ENGINE } from '../../vm/engines.js';
 import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { assemble } from '../../isa/asm.js';
 import { decode, parseHexBytes, type Instruction } from '../../isa/instruction.js';
@@ -21,7 +22,7 @@ bpf_conformance plugin convention); there, a lone hex argument that is not a fil
 
   --mem HEX         memory contents as hex bytes
   --mem-file F      memory contents from a file (raw bytes)
-  --engine E        interp (default) or jit
+  --engine E        jit (default where WebAssembly exists) or interp
   --checked         check every load and store against the memory regions (for unverified code)
   --budget N        stop after N executed instructions
 
@@ -56,7 +57,7 @@ export const command: Command = {
     const parsed = parseCommandArgs(argv, {
         mem: { type: 'string' },
         'mem-file': { type: 'string' },
-        engine: { type: 'string', default: 'interp' },
+        engine: { type: 'string', default: DEFAULT_ENGINE },
         checked: { type: 'boolean', default: false },
         budget: { type: 'string' },
       });

@@ -17,7 +17,7 @@ Raw-IP and Linux cooked captures are given an Ethernet header first.
   --out OUT       output capture for passed, transmitted and redirected packets
   --maps          print every map's contents afterwards
   --type TYPE     program type for sections that do not name one
-  --engine E      interp (default) or jit
+  --engine E      jit (default where WebAssembly exists) or interp
   --cpus N        possible CPUs (default 1)
   --json          {packets, verdicts, skipped, forwarded, ns_per_packet, maps}`;
 

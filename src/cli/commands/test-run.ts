@@ -15,7 +15,7 @@ contents of every map afterwards.
   --ctx-file F       input context (xdp_md, __sk_buff ...) from a file
   --repeat N         runs; the duration is their average (default 1)
   --type TYPE        program type for sections that do not name one (xdp, sched_cls ...)
-  --engine E         interp (default) or jit
+  --engine E         jit (default where WebAssembly exists) or interp
   --cpus N           possible CPUs (slots of per-CPU maps; default 1)
   --kernel           run in the kernel (BPF_PROG_TEST_RUN through bpf()) instead of user space
   --json             {retval, verdict, duration_ns, data_out, ctx_out, maps, trace}

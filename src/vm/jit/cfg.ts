@@ -60,7 +60,35 @@ export function subprogramStarts(insns: readonly Instruction[], ops: readonly (O
       starts.add(target);
     }
   }
+  for (const target of relocatedCallbacks(insns, ops)) starts.add(target);
   return [...starts].sort((a, b) => a - b);
+}
+
+/**
+ * The loader resolves a callback's lddw (pseudo FUNC) to a plain 64-bit immediate: its absolute slot.
+ * Such a constant names a function when the slot starts one: the slot before it cannot fall through
+ * (exit or goto) and no jump crosses it. Splitting there is always safe, as nothing in the code before
+ * reaches the code after except by a call, so a constant that only looks like one costs nothing.
+ */
+function relocatedCallbacks(insns: readonly Instruction[], ops: readonly (Op | undefined)[]): number[] {
+  const candidates = new Set<number>();
+  for (let i = 0; i < insns.length; i++) {
+    const op = ops[i];
+    if (op?.kind !== 'ld_imm64' || op.pseudo !== PseudoLdImm64.IMM || insns[i + 1]?.imm !== 0) continue;
+    const target = insns[i]!.imm;
+    if (target <= 0 || target >= insns.length || ops[target] === undefined) continue;
+    const before = ops[target - 1]?.kind;
+    if (before === 'exit' || before === 'ja') candidates.add(target);
+  }
+  if (candidates.size === 0) return [];
+  for (let i = 0; i < insns.length && candidates.size > 0; i++) {
+    const op = ops[i];
+    if (op === undefined || op.kind === 'call') continue;
+    const target = jumpTarget(insns[i]!, op, i);
+    if (target === undefined) continue;
+    for (const c of candidates) if ((i < c) !== (target < c)) candidates.delete(c);
+  }
+  return [...candidates];
 }
 
 const endsBlock = (op: Op): boolean =>

@@ -1,16 +1,19 @@
 import { validate, type Instruction } from '../../isa/index.js';
 import { HelperStatus } from '../abi.js';
+import { STACK_FRAME_BYTES } from '../engine.js';
 import { buildSubprogram, subprogramStarts, JitCompileError } from './cfg.js';
 import { FunctionCompiler, type CodegenContext } from './codegen.js';
 import {
   EXPORTED_GLOBALS, Global, I32_LOCALS, I64_LOCALS, IMPORT_FN_NAMES, IMPORT_MODULE,
-  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS,
+  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS, FaultKind,
 } from './layout.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
 
 /**
  * eBPF program -> one WebAssembly module. Each subprogram becomes a function
- * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, calls the entry and stores r0 back.
+ * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, calls the entry and stores r0 back;
+ * `invoke` runs a subprogram as a callback of a helper (bpf_loop, for_each_map_elem); `forget` clears
+ * the checked-mode site caches. Slow paths carry branch hints (v8-flags.ts).
  */
 
 export interface CompiledModule {
@@ -18,6 +21,12 @@ export interface CompiledModule {
   subprograms: number;
   /** True when some subprogram needed the dispatch-loop form. */
   irreducible: boolean;
+  /** First slot of each subprogram; the exported `invoke(k, insn)` calls subprogram k as a callback. */
+  starts: number[];
+  /** Checked mode: memory access sites (with any, the module exports `forget`). */
+  sites: number;
+  /** Helper results may ask to clear the site caches (bit 1); false beyond a few thousand sites. */
+  forgetsAfterHelpers: boolean;
 }
 
 const { i32, i64, f64 } = ValType;
@@ -38,11 +47,14 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
   });
   m.importMemory(IMPORT_MODULE, 'memory');
   for (const name of IMPORTED_GLOBAL_NAMES) m.importGlobal(IMPORT_MODULE, name, i32);
-  const zeroF64 = (w: ByteWriter): void => { w.byte(Op.f64_const); w.f64(0); };
   const zeroI32 = (w: ByteWriter): void => { w.byte(Op.i32_const); w.s32(0); };
-  if (m.global(f64, true, zeroF64) !== Global.fuel) throw new JitCompileError('jit/internal', 'global order');
+  if (m.global(i64, true, (w) => { w.byte(Op.i64_const); w.s64(0, 0); }) !== Global.fuel) throw new JitCompileError('jit/internal', 'global order');
   m.global(i32, true, zeroI32);
   m.global(i32, true, zeroI32);
+  m.global(i32, true, zeroI32);
+  if (m.global(i64, true, (w) => { w.byte(Op.i64_const); w.s64(0, 0); }) !== Global.callerFp) {
+    throw new JitCompileError('jit/internal', 'global order');
+  }
   m.global(i32, true, zeroI32);
   for (const [name, index] of Object.entries(EXPORTED_GLOBALS)) m.exportGlobal(name, index);
 
@@ -53,14 +65,17 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
   for (const start of starts) functionAt.set(start, m.declareFunction(subType));
   const runFunction = m.declareFunction(entryType);
   m.exportFunction('run', runFunction);
+  const invokeFunction = m.declareFunction(m.type([i32, i32], []));
+  m.exportFunction('invoke', invokeFunction);
 
   // Checked mode: two cache globals per memory instruction (an upper bound on the sites emitted).
   let totalSites = 0;
+  const siteOf = new Int32Array(insns.length).fill(-1);
   if (checked) {
-    for (const op of ops) {
+    ops.forEach((op, i) => {
       const kind = op?.kind;
-      if (kind === 'ldx' || kind === 'st' || kind === 'stx' || kind === 'atomic') totalSites++;
-    }
+      if (kind === 'ldx' || kind === 'st' || kind === 'stx' || kind === 'atomic') siteOf[i] = totalSites++;
+    });
   }
   const zeroI64 = (w: ByteWriter): void => { w.byte(Op.i64_const); w.s64(0, 0); };
   for (let k = 0; k < 2 * totalSites; k++) {
@@ -68,8 +83,9 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
     if (k === 0 && index !== Global.firstSiteCache) throw new JitCompileError('jit/internal', 'global order');
   }
   const forgetFunction = totalSites > 0 ? m.declareFunction(runType) : -1;
+  if (forgetFunction >= 0) m.exportFunction('forget', forgetFunction);
   const ctx: CodegenContext = {
-    insns, ops, checked, functionAt, sites: { next: 0, total: totalSites }, frameIsFixed: !writesFramePointer(insns, ops),
+    insns, ops, checked, functionAt, siteOf, totalSites, frameIsFixed: !writesFramePointer(insns, ops),
     forgetFunction: totalSites <= MAX_SITES_FORGOTTEN_PER_HELPER_CALL ? forgetFunction : -1,
   };
   let irreducible = false;
@@ -77,16 +93,23 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
     const end = k + 1 < starts.length ? starts[k + 1]! : insns.length;
     const sub = buildSubprogram(insns, ops, start, end);
     if (!sub.reducible) irreducible = true;
-    const code = new FunctionCompiler(ctx, sub).compile();
+    const compiler = new FunctionCompiler(ctx, sub);
+    const code = compiler.compile();
     const body = new ByteWriter(code.length + 16);
     encodeLocals(body, [[I64_LOCALS, i64], [I32_LOCALS, i32]]);
+    const codeStart = body.length;
     body.append(code);
+    m.hintUnlikely(functionAt.get(start)!, compiler.unlikely.map((offset) => codeStart + offset));
     m.defineFunction(functionAt.get(start)!, body.finish());
   });
 
   if (forgetFunction >= 0) m.defineFunction(forgetFunction, forgetSites(totalSites));
-  m.defineFunction(runFunction, entryWrapper(functionAt.get(0)!, forgetFunction));
-  return { bytes: m.encode(), subprograms: starts.length, irreducible };
+  m.defineFunction(runFunction, entryWrapper(functionAt.get(0)!));
+  m.defineFunction(invokeFunction, invokeTrampoline(starts.map((start) => functionAt.get(start)!), forgetFunction));
+  return {
+    bytes: m.encode(), subprograms: starts.length, irreducible, starts, sites: totalSites,
+    forgetsAfterHelpers: ctx.forgetFunction >= 0,
+  };
 }
 
 /** Whether any instruction can write r10 (then checked mode checks stack accesses too). */
@@ -107,7 +130,7 @@ const MAX_SITES_FORGOTTEN_PER_HELPER_CALL = 4096;
 
 /** Clear every checked-mode site cache (limit 0 never hits). */
 function forgetSites(total: number): Uint8Array {
-  const w = new ByteWriter(16 + 8 * total);
+  const w = new ByteWriter(16 + 12 * total);
   encodeLocals(w, []);
   for (let k = 0; k < total; k++) {
     w.byte(Op.i64_const); w.s64(0, 0);
@@ -118,21 +141,66 @@ function forgetSites(total: number): Uint8Array {
 }
 
 /**
+ * `invoke(k, insn)`: runs subprogram k as a callback of the helper being called (bpf_loop,
+ * for_each_map_elem through the helper's `call.invoke`): r1..r5 from the register file, a frame below
+ * the caller's, r0 back into the register file. A helper's STOP inside the callback ends the callback
+ * only (as in the interpreter).
+ */
+function invokeTrampoline(functions: readonly number[], forgetFunction: number): Uint8Array {
+  const w = new ByteWriter();
+  const slot = 0, insn = 1, savedFp = 2, fp = 3;
+  encodeLocals(w, [[2, ValType.i64]]);
+  const gget = (g: number): void => { w.byte(Op.global_get); w.u32(g); };
+  const gset = (g: number): void => { w.byte(Op.global_set); w.u32(g); };
+  const lget = (l: number): void => { w.byte(Op.local_get); w.u32(l); };
+  const lset = (l: number): void => { w.byte(Op.local_set); w.u32(l); };
+  // A helper may have released regions before calling back.
+  if (forgetFunction >= 0) { w.byte(Op.call); w.u32(forgetFunction); }
+  gget(Global.callerFp); lset(savedFp);
+  gget(Global.callerFp); w.byte(Op.i64_const); w.s64(STACK_FRAME_BYTES, 0); w.byte(Op.i64_sub); lset(fp);
+  lget(fp); gget(Global.stackLow); w.byte(Op.i64_extend_i32_u); w.byte(Op.i64_le_s);
+  w.byte2(Op.if, VOID_BLOCK);
+  w.byte(Op.i32_const); w.s32(FaultKind.callDepth); lget(insn); w.byte(Op.call); w.u32(ImportFn.fault);
+  w.byte(Op.end);
+  gget(Global.callbackDepth); w.byte(Op.i32_const); w.s32(1); w.byte(Op.i32_add); gset(Global.callbackDepth);
+  gget(Global.regfile);
+  functions.forEach((fn, k) => {
+    lget(slot); w.byte(Op.i32_const); w.s32(k); w.byte(Op.i32_eq);
+    w.byte2(Op.if, ValType.i64);
+    for (let r = 1; r <= 5; r++) { gget(Global.regfile); w.byte(Op.i64_load); w.byte(0); w.u32(8 * r); }
+    lget(fp);
+    w.byte(Op.call); w.u32(fn);
+    w.byte(Op.else);
+  });
+  w.byte(Op.i64_const); w.s64(0, 0);
+  for (let k = 0; k < functions.length; k++) w.byte(Op.end);
+  w.byte(Op.i64_store); w.byte(0); w.u32(0);
+  gget(Global.callbackDepth); w.byte(Op.i32_const); w.s32(1); w.byte(Op.i32_sub); gset(Global.callbackDepth);
+  w.byte(Op.i32_const); w.s32(0); gset(Global.halt);
+  lget(savedFp); gset(Global.callerFp);
+  w.byte(Op.end);
+  return w.finish();
+}
+
+/**
  * `run(budget) -> fuel left`: reads r1..r5 from the register file, calls the entry, stores r0 back.
  * The result is negative (-1 - fuel left) when the program ended in a tail call, so one call from JS
  * carries everything (WebAssembly.Global accessors cost more than the call itself).
  */
-function entryWrapper(entry: number, forgetFunction: number): Uint8Array {
+function entryWrapper(entry: number): Uint8Array {
   const w = new ByteWriter();
   encodeLocals(w, []);
-  // Regions may have changed since the last run: start with empty site caches.
-  if (forgetFunction >= 0) { w.byte(Op.call); w.u32(forgetFunction); }
+  // The site caches are cleared from JS (`forget`) when a region they may hold has gone.
   w.byte(Op.local_get); w.u32(0);
+  w.byte(Op.i64_trunc_f64_s);
   w.byte(Op.global_set); w.u32(Global.fuel);
   w.byte(Op.i32_const); w.s32(0);
   w.byte(Op.global_set); w.u32(Global.halt);
   w.byte(Op.i32_const); w.s32(MAY_GOTO_ITERATIONS);
   w.byte(Op.global_set); w.u32(Global.mayGoto);
+  // A fault inside a callback left the count raised (the exception skipped the decrement).
+  w.byte(Op.i32_const); w.s32(0);
+  w.byte(Op.global_set); w.u32(Global.callbackDepth);
   w.byte(Op.global_get); w.u32(Global.regfile);
   for (let r = 1; r <= 5; r++) {
     w.byte(Op.global_get); w.u32(Global.regfile);
@@ -148,9 +216,11 @@ function entryWrapper(entry: number, forgetFunction: number): Uint8Array {
   w.byte2(Op.if, ValType.f64);
   w.byte(Op.f64_const); w.f64(-1);
   w.byte(Op.global_get); w.u32(Global.fuel);
+  w.byte(Op.f64_convert_i64_s);
   w.byte(Op.f64_sub);
   w.byte(Op.else);
   w.byte(Op.global_get); w.u32(Global.fuel);
+  w.byte(Op.f64_convert_i64_s);
   w.byte(Op.end);
   w.byte(Op.end);
   return w.finish();

@@ -8,41 +8,58 @@ export const IMPORT_MODULE = 'bpf';
 
 /** Imported functions, in index order. */
 export const ImportFn = {
-  /** (helper id, insn) -> status; r1..r5 and r0 travel through the register file. */
+  /**
+   * (helper id, insn) -> bit 0: unwind (STOP, TAIL_CALL), bit 1: clear the checked-mode site caches;
+   * r1..r5 and r0 travel through the register file.
+   */
   callHelper: 0,
   /** (kind, insn) -> never returns (throws). */
   fault: 1,
   /** (ctx lo, ctx hi, offset, width, insn) -> 0 loaded (value in regfile r0) | 1 program ends with 0. */
   loadPacket: 2,
-  /** (address lo, address hi, size, write, insn) -> region start; sets `checkLimit`; throws if bad. */
+  /**
+   * (address lo, address hi, size, write, insn) -> region start, with region size - size + 1 as a u32
+   * at regfile + CHECK_LIMIT_SLOT; throws if bad.
+   */
   check: 3,
 } as const;
 export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check'] as const;
 
-/** Globals: three imported constants, then the module's own mutable state. */
+/** Register-file byte offset (slot 10, unused by helpers) where `check` leaves the region limit. */
+export const CHECK_LIMIT_SLOT = 80;
+
+/** Globals: four imported constants, then the module's own mutable state. */
 export const Global = {
   regfile: 0,
   stackLow: 1,
   stackTop: 2,
+  /** i32: 1 when helper 181 is the runtime's bpf_loop, so calls with a known callback run inline. */
+  inlineLoop: 3,
   /**
-   * f64: budget left (set by `run`). Functions keep it in an i64 local, charged at back edges (the
+   * i64: budget left (set by `run`). Functions keep it in an i64 local, charged at back edges (the
    * static length of the loop) and calls, and store it here before calls and returns.
    */
-  fuel: 3,
+  fuel: 4,
   /** i32: nonzero once the program must unwind (helper STOP or TAIL_CALL, failed LD_ABS). */
-  halt: 4,
-  /** i32: set by `check`: region size - access size + 1. */
-  checkLimit: 5,
+  halt: 5,
+  /** i32: unused (kept so the other indexes stay put). */
+  checkLimit: 6,
   /** i32: may_goto iterations left in this run. */
-  mayGoto: 6,
+  mayGoto: 7,
+  /** i64: r10 of the function making the current helper call (callbacks run one frame below it). */
+  callerFp: 8,
+  /** i32: callbacks (bpf_loop, for_each_map_elem ...) running now; tail calls are ignored inside. */
+  callbackDepth: 9,
   /**
    * Checked mode: from here, one (region start, limit) pair of mutable i64 globals per memory access
    * site, caching the region the site last touched (limit 0: nothing cached).
    */
-  firstSiteCache: 7,
+  firstSiteCache: 10,
 } as const;
-export const IMPORTED_GLOBAL_NAMES = ['regfile', 'stack_low', 'stack_top'] as const;
-export const EXPORTED_GLOBALS = { fuel: Global.fuel, halt: Global.halt, checkLimit: Global.checkLimit } as const;
+export const IMPORTED_GLOBAL_NAMES = ['regfile', 'stack_low', 'stack_top', 'inline_loop'] as const;
+export const EXPORTED_GLOBALS = {
+  fuel: Global.fuel, halt: Global.halt, checkLimit: Global.checkLimit, callbackDepth: Global.callbackDepth,
+} as const;
 
 export const FaultKind = {
   budget: 1,
@@ -60,11 +77,13 @@ export const Local = {
   t64b: 12,
   /** The budget left, as an integer, while this function runs (the f64 global is synced at calls). */
   fuel: 13,
-  t32a: 14,
-  label: 15,
+  /** The iteration counter of an inlined bpf_loop. */
+  loopCounter: 14,
+  t32a: 15,
+  label: 16,
 } as const;
-/** i64 locals after the params: r0, r6..r9, two temporaries, fuel. */
-export const I64_LOCALS = 8;
+/** i64 locals after the params: r0, r6..r9, two temporaries, fuel, loop counter. */
+export const I64_LOCALS = 9;
 export const I32_LOCALS = 2;
 
 export function registerLocal(reg: number): number {
@@ -76,3 +95,8 @@ export function registerLocal(reg: number): number {
 
 /** kernel BPF_MAX_LOOPS: may_goto iterations per run. */
 export const MAY_GOTO_ITERATIONS = 8 * 1024 * 1024;
+
+/** kernel BPF_MAX_LOOPS: the most iterations bpf_loop accepts. */
+export const BPF_MAX_LOOPS = 8 * 1024 * 1024;
+/** Helper id of bpf_loop. */
+export const LOOP_HELPER_ID = 181;

@@ -6,9 +6,10 @@ import {
 import { HelperStatus, REGFILE_BYTES, type HelperCall, type HelperTable } from '../abi.js';
 import { MemoryAccessError, type AddressSpace, type Region } from '../memory.js';
 import { ModuleCache } from './cache.js';
+import './v8-flags.js';
 import { compileProgram, type CompiledModule } from './compile.js';
 import { JitCompileError } from './cfg.js';
-import { FaultKind, IMPORT_MODULE } from './layout.js';
+import { CHECK_LIMIT_SLOT, FaultKind, IMPORT_MODULE, LOOP_HELPER_ID } from './layout.js';
 
 /**
  * A program loaded into the JIT: the module compiled once per distinct bytecode (cached), instantiated
@@ -53,6 +54,15 @@ interface RunState<Env> {
   /** LD_ABS/LD_IND window, resolved on first use (-1: not yet). */
   packetStart: number;
   packetLength: number;
+  /** The run's packet option, read live: packet-changing helpers move the skb's data. */
+  packet: JitPacketWindow | undefined;
+}
+
+function newRunState<Env>(): RunState<Env> {
+  return {
+    env: undefined, budget: DEFAULT_BUDGET, tailCalls: 0, tailTarget: undefined, tailR1lo: 0, tailR1hi: 0,
+    packetStart: -1, packetLength: 0, packet: undefined,
+  };
 }
 
 /** Where LD_ABS / LD_IND read (the interpreter's `PacketWindow`). */
@@ -72,6 +82,56 @@ interface ModuleExports {
   fuel: WebAssembly.Global;
   halt: WebAssembly.Global;
   checkLimit: WebAssembly.Global;
+  /** Callbacks running now (nonzero: a helper's TAIL_CALL is ignored, as in the interpreter). */
+  callbackDepth: WebAssembly.Global;
+  /** (subprogram k, insn): runs subprogram k as a callback; r1..r5 and r0 through the register file. */
+  invoke: (slot: number, insn: number) => void;
+  /** Checked mode with access sites: clears every site's cached region. */
+  forget?: () => void;
+}
+
+/** Checked mode: regions the site caches may hold, validated before trusting the caches again. */
+class CachedRegions {
+  private readonly regions: Region[] = [];
+  private readonly writable: boolean[] = [];
+  private readonly known = new Set<Region>();
+  private overflow = false;
+  /** Past this many distinct regions, validating costs more than refilling: forget instead. */
+  private static readonly MAX = 32;
+
+  add(region: Region): void {
+    if (this.known.has(region)) return;
+    if (this.regions.length >= CachedRegions.MAX) { this.overflow = true; return; }
+    this.known.add(region);
+    this.regions.push(region);
+    this.writable.push(region.writable);
+  }
+
+  /** Whether every region a cache may hold is still allocated, as it was (same object, same access). */
+  intact(space: AddressSpace): boolean {
+    if (this.overflow) return false;
+    const regions = this.regions;
+    for (let k = 0; k < regions.length; k++) {
+      const region = regions[k]!;
+      if (space.regionAt(region.start) !== region || region.writable !== this.writable[k]) return false;
+    }
+    return true;
+  }
+
+  clear(): void {
+    this.regions.length = 0;
+    this.writable.length = 0;
+    this.known.clear();
+    this.overflow = false;
+  }
+}
+
+/**
+ * Whether helper `id` is the runtime's bpf_loop, whose semantics the inlined loop reproduces. The
+ * engine cannot import the helpers (they sit above it), so it recognises the implementation by name.
+ */
+function isRuntimeLoop(helper: unknown): boolean {
+  return typeof helper === 'function' && helper.name === 'loop';
 }
 
 export class JitProgram<Env> implements ExecutableProgram<Env> {
@@ -84,27 +144,41 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private readonly exports: ModuleExports;
   private readonly call: HelperCall<Env | undefined>;
   private state: RunState<Env> | undefined;
+  private spareState: RunState<Env> | undefined;
   private disposed = false;
   private readonly guards: Region[] = [];
+  /** Subprogram number by first slot: what `call.invoke` targets. */
+  private readonly callbackSlot: Map<number, number>;
+  /** Checked mode with access sites: what the site caches may hold (undefined otherwise). */
+  private readonly cachedRegions: CachedRegions | undefined;
+  /** Too many sites to track: clear the caches at every run (and never after helpers, a known gap). */
+  private readonly forgetEveryRun: boolean;
 
   constructor(readonly insns: readonly Instruction[], options: LoadOptions<Env>) {
     this.space = options.space;
     this.helpers = options.helpers ?? [];
     this.name = options.name ?? 'program';
-    const { module } = compileCached(insns, options.checked === true);
+    const { module, compiled } = compileCached(insns, options.checked === true);
+    this.callbackSlot = new Map(compiled.starts.map((start, k) => [start, k]));
+    this.cachedRegions = compiled.forgetsAfterHelpers ? new CachedRegions() : undefined;
+    this.forgetEveryRun = compiled.sites > 0 && !compiled.forgetsAfterHelpers;
     // Read-only guards on both sides of the stack, so that in checked mode a store just past either
     // end is caught instead of landing in a neighbouring region.
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard below stack of ${this.name}`, false));
     this.stack = this.space.allocate(MAX_CALL_FRAMES * STACK_FRAME_BYTES, 'stack', `stack of ${this.name}`);
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard above stack of ${this.name}`, false));
     this.regfile = this.space.allocate(REGFILE_BYTES, 'scratch', `register file of ${this.name}`);
-    this.call = { space: this.space, regfile: this.regfile.start, insn: 0, env: undefined, tailCallTarget: undefined };
+    this.call = {
+      space: this.space, regfile: this.regfile.start, insn: 0, env: undefined, tailCallTarget: undefined,
+      invoke: (target, args) => this.invoke(target, args),
+    };
     const imports = {
       [IMPORT_MODULE]: {
         memory: this.space.memory,
         regfile: this.regfile.start,
         stack_low: this.stack.start,
         stack_top: this.stack.start + this.stack.size,
+        inline_loop: isRuntimeLoop(this.helpers[LOOP_HELPER_ID]) ? 1 : 0,
         call_helper: (id: number, insn: number): number => this.callHelper(id, insn),
         fault: (kind: number, insn: number): never => this.fault(kind, insn),
         load_packet: (lo: number, hi: number, offset: number, width: number, insn: number): number =>
@@ -123,20 +197,33 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     const view = this.space.view;
     const base = this.regfile.start;
     for (let r = 1; r <= 5; r++) {
-      const value = args[r - 1] ?? 0;
+      const value = r <= args.length ? args[r - 1]! : 0;
       if (typeof value === 'bigint') view.setBigUint64(base + 8 * r, BigInt.asUintN(64, value), true);
       else {
         view.setUint32(base + 8 * r, value >>> 0, true);
-        view.setUint32(base + 8 * r + 4, Math.floor(value / 4294967296) >>> 0, true);
+        view.setUint32(base + 8 * r + 4, value >= 0 && value <= 0xffffffff ? 0 : Math.floor(value / 4294967296) >>> 0, true);
       }
     }
-    const state: RunState<Env> = {
-      env: options.env, budget: options.budget ?? DEFAULT_BUDGET, tailCalls: 0, tailTarget: undefined,
-      tailR1lo: 0, tailR1hi: 0,
-      packetStart: options.packet?.start ?? -1, packetLength: options.packet?.length ?? 0,
-    };
-    // Fresh stack for every run, as the kernel gives each invocation its own (and as the interpreter).
-    this.space.u8.fill(0, this.stack.start, this.stack.start + this.stack.size);
+    // One state object per program, reused (a run allocates as little as possible); a run started
+    // from inside a helper of a run of this program gets its own.
+    const state: RunState<Env> = this.state === undefined ? (this.spareState ??= newRunState()) : newRunState();
+    state.env = options.env;
+    state.budget = options.budget ?? DEFAULT_BUDGET;
+    state.tailCalls = 0;
+    state.tailTarget = undefined;
+    const packet = options.packet;
+    state.packet = packet;
+    state.packetStart = packet === undefined ? -1 : packet.start;
+    state.packetLength = packet === undefined ? 0 : packet.length;
+    // Site caches survive from run to run while the regions they hold do (the context and packet of a
+    // repeated test run, map values ...).
+    const cached = this.cachedRegions;
+    if (cached !== undefined && !cached.intact(this.space)) {
+      this.exports.forget!();
+      cached.clear();
+    } else if (this.forgetEveryRun) this.exports.forget!();
+    // The stack is not cleared between runs (as in the interpreter and the kernel: the verifier rejects
+    // reads of stack slots the program did not write; clearing 4 KiB per run cost more than a small run).
     return this.runWith(state, state.budget);
   }
 
@@ -167,7 +254,6 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private tailCall(target: unknown, state: RunState<Env>, fuel: number): RunResult {
     if (target instanceof JitProgram) {
       const next = target as JitProgram<Env>;
-      next.space.u8.fill(0, next.stack.start, next.stack.start + next.stack.size);
       const view = next.space.view;
       view.setUint32(next.regfile.start + 8, state.tailR1lo, true);
       view.setUint32(next.regfile.start + 12, state.tailR1hi, true);
@@ -191,11 +277,13 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     call.insn = insn;
     call.tailCallTarget = undefined;
     const status = helper(call as HelperCall<Env>) ?? HelperStatus.CONTINUE;
-    if (status === HelperStatus.CONTINUE) return 0;
+    if (status === HelperStatus.CONTINUE) return this.regionsChanged();
     const state = this.state!;
     if (status === HelperStatus.TAIL_CALL) {
+      // Inside a callback a tail call does nothing (the interpreter only follows them at depth 0).
+      if ((this.exports.callbackDepth.value as number) > 0) return this.regionsChanged();
       // Past the limit the tail call fails and the program goes on, as in the kernel.
-      if (state.tailCalls >= MAX_TAIL_CALLS || call.tailCallTarget === undefined) return 0;
+      if (state.tailCalls >= MAX_TAIL_CALLS || call.tailCallTarget === undefined) return this.regionsChanged();
       state.tailCalls++;
       state.tailTarget = call.tailCallTarget;
       const view = this.space.view;
@@ -204,6 +292,30 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     }
     this.exports.halt.value = status;
     return 1;
+  }
+
+  /**
+   * `call.invoke` for callback helpers: the subprogram starting at slot `target` runs one frame below
+   * the function calling the helper, with r1..r5 = args; returns its r0 (exact up to 2^53).
+   */
+  private invoke(target: number, args: ArrayLike<number>): number {
+    const insn = this.call.insn;
+    const slot = this.callbackSlot.get(target);
+    if (slot === undefined) {
+      throw new ExecutionError('vm/bad-callback', `${this.name}: callback target ${target} is not the start of a function`, insn);
+    }
+    const view = this.space.view;
+    const base = this.regfile.start;
+    for (let r = 1; r <= 5; r++) {
+      const value = r <= args.length ? args[r - 1]! : 0;
+      view.setUint32(base + 8 * r, value >>> 0, true);
+      view.setUint32(base + 8 * r + 4, Math.floor(value / 4294967296) >>> 0, true);
+    }
+    this.exports.invoke(slot, insn);
+    this.call.insn = insn;
+    // A helper in the callback may have grown the memory (a new view).
+    const after = this.space.view;
+    return after.getInt32(base + 4, true) * 4294967296 + after.getUint32(base, true);
   }
 
   private fault(kind: number, insn: number): never {
@@ -228,6 +340,10 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private loadPacket(ctxLo: number, ctxHi: number, offset: number, width: number, insn: number): number {
     const space = this.space;
     const state = this.state!;
+    if (state.packet !== undefined) {
+      state.packetStart = state.packet.start;
+      state.packetLength = state.packet.length;
+    }
     if (state.packetStart < 0) {
       const ctx = ctxLo >>> 0;
       const region = ctxHi === 0 ? space.regionAt(ctx) : undefined;
@@ -252,10 +368,23 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     return 0;
   }
 
+  /**
+   * After a helper went on (CONTINUE): 2 when it released or changed a region some site cache may
+   * hold, so the module clears the caches (bit 1 of the import's result), else 0.
+   */
+  private regionsChanged(): number {
+    const cached = this.cachedRegions;
+    if (cached === undefined || cached.intact(this.space)) return 0;
+    cached.clear();
+    return 2;
+  }
+
+  /** A site cache miss: check the access (throws if bad); the region's start, its limit in the regfile. */
   private check(lo: number, hi: number, size: number, write: number, insn: number): number {
     this.space.check(lo, hi, size, write !== 0, insn);
     const region = this.space.regionAt(lo >>> 0)!;
-    this.exports.checkLimit.value = region.size - size + 1;
+    this.cachedRegions?.add(region);
+    this.space.view.setUint32(this.regfile.start + CHECK_LIMIT_SLOT, region.size - size + 1, true);
     return region.start;
   }
 

@@ -155,6 +155,7 @@ export class ModuleBuilder {
   private readonly globals: GlobalDef[] = [];
   private readonly functions: FunctionDef[] = [];
   private readonly exports: ExportDef[] = [];
+  private readonly unlikelyBranches = new Map<number, number[]>();
 
   type(params: readonly ValType[], results: readonly ValType[]): number {
     const key = params.join(',') + '>' + results.join(',');
@@ -195,6 +196,15 @@ export class ModuleBuilder {
   /** `body` is the complete function body: locals vector, code, final `end`. */
   defineFunction(index: number, body: Uint8Array): void {
     this.functions[index - this.funcImports.length]!.body = body;
+  }
+
+  /**
+   * Mark `if`s of function `index` as unlikely (offsets of the `if` opcode from the start of its body,
+   * locals included): the branch-hint section lets V8 keep slow paths (check misses, faults) out of
+   * the hot path's register allocation.
+   */
+  hintUnlikely(index: number, offsets: readonly number[]): void {
+    if (offsets.length > 0) this.unlikelyBranches.set(index, [...offsets]);
   }
 
   exportFunction(name: string, index: number): void {
@@ -257,6 +267,18 @@ export class ModuleBuilder {
       w.u32(this.exports.length);
       for (const e of this.exports) { w.name(e.name); w.byte(e.kind); w.u32(e.index); }
     });
+    if (this.unlikelyBranches.size > 0) {
+      section(0, (w) => {
+        w.name('metadata.code.branch_hint');
+        const functions = [...this.unlikelyBranches.entries()].sort((x, y) => x[0] - y[0]);
+        w.u32(functions.length);
+        for (const [index, offsets] of functions) {
+          w.u32(index);
+          w.u32(offsets.length);
+          for (const offset of offsets) { w.u32(offset); w.u32(1); w.byte(0); }
+        }
+      });
+    }
     section(10, (w) => {
       w.u32(this.functions.length);
       for (const f of this.functions) { w.u32(f.body.length); w.append(f.body); }
