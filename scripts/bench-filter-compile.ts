@@ -34,6 +34,7 @@ if (values.child !== undefined) {
   const expr = hostPortPairs(pairs);
   const optimizeOn = !values['no-optimize'];
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   let detail = '';
   let length: number;
   if (values.phases && optimizeOn) {
@@ -46,9 +47,11 @@ if (values.child !== undefined) {
     length = compileFilter(expr, { optimize: optimizeOn }).length;
   }
   const ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpuStart);
   const rssMb = process.resourceUsage().maxRSS / 1024;
   const size = length >= 0 ? `${length} instructions, ` : '';
-  console.log(`${String(pairs).padStart(6)} pairs: ${size}${ms.toFixed(0)} ms${detail}, max RSS ${rssMb.toFixed(0)} MB`);
+  console.log(`${String(pairs).padStart(6)} pairs: ${size}${ms.toFixed(0)} ms${detail} (CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms), ` +
+    `max RSS ${rssMb.toFixed(0)} MB`);
 } else {
   const self = fileURLToPath(import.meta.url);
   console.log(`compile with${values['no-optimize'] ? 'out' : ''} optimisation (node ${process.version})`);

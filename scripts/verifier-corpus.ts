@@ -10,11 +10,14 @@ const args = process.argv.slice(2);
 const verbose = args.includes('-v');
 const sampleAt = args.indexOf('--sample');
 const sample = sampleAt >= 0 ? Number(args[sampleAt + 1]) : 0;
+const limitAt = args.indexOf('--insn-limit');
+// ebpf-samples: without precision tracking some programs explode; a budget keeps the run bounded.
+const insnLimit = limitAt >= 0 ? Number(args[limitAt + 1]) : undefined;
 const only = args.filter((a) => !a.startsWith('-') && !/^\d+$/.test(a));
 
 const normalise = (s: string): string => s.replace(/-?\d+/g, 'N');
 
-function run(label: string, cases: Case[]): void {
+function run(label: string, cases: Case[], limit = insnLimit): void {
   let ran = 0, agree = 0, unsafe = 0, strict = 0, skipped = 0, noKernel = 0, invalidRejected = 0, invalidTotal = 0;
   const classes = new Map<string, string[]>();
   const started = performance.now();
@@ -25,7 +28,7 @@ function run(label: string, cases: Case[]): void {
     let verdict: 'accept' | 'reject';
     let message = '';
     try {
-      const r = verify(c.program, { strictAlignment: c.strictAlignment ?? false });
+      const r = verify(c.program, { strictAlignment: c.strictAlignment ?? false, sleepable: c.sleepable ?? false, ...(limit ? { insnLimit: limit } : {}) });
       verdict = r.verdict;
       message = r.error?.message ?? '';
     } catch (e) {
@@ -63,4 +66,4 @@ function run(label: string, cases: Case[]): void {
 const want = (name: string): boolean => only.length === 0 || only.includes(name);
 if (want('test_verifier')) run('test_verifier (6.12 old format)', testVerifierCases());
 if (want('test_loader')) run('test_loader (verifier_*.c)', testLoaderCases());
-if (want('ebpf-samples')) run('ebpf-samples', ebpfSampleCases());
+if (want('ebpf-samples')) run(`ebpf-samples (insn budget ${insnLimit ?? 100_000})`, ebpfSampleCases(), insnLimit ?? 100_000);

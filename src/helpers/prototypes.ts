@@ -99,7 +99,8 @@ const ROWS: Row[] = [
   ['probe_read_kernel_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
   ['ktime_get_ns', 'integer', [], ['base']],
   ['ktime_get_boot_ns', 'integer', [], ['base']],
-  ['ktime_get_coarse_ns', 'integer', [], ['base']],
+  // Not NMI-safe: the kernel keeps it from tracing programs.
+  ['ktime_get_coarse_ns', 'integer', [], ['skb', 'xdp', 'tc', 'sock', 'cgroup']],
   ['ktime_get_tai_ns', 'integer', [], ['base']],
   ['jiffies64', 'integer', [], ['base']],
   ['trace_printk', 'integer', ['mem', 'const_size'], ['base'], { gpl: true, privileged: true }],
@@ -168,7 +169,7 @@ const ROWS: Row[] = [
   ['sk_lookup_tcp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
   ['sk_lookup_udp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
   ['skc_lookup_tcp', 'sock_common_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
-  ['sk_release', 'integer', ['socket'], ['tc', 'xdp', 'cgroup']],
+  ['sk_release', 'integer', ['socket'], ['tc', 'xdp', 'cgroup', 'sock']],
   ['fib_lookup', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc', 'xdp']],
   ['xdp_adjust_head', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
   ['xdp_adjust_tail', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
@@ -192,6 +193,12 @@ const ROWS: Row[] = [
   ['send_signal', 'integer', ['anything'], TRACE],
   ['override_return', 'integer', ['ctx', 'anything'], ['tracing'], { gpl: true }],
   ['probe_write_user', 'integer', ['anything', 'mem', 'const_size'], TRACE, { gpl: true }],
+  ['sk_select_reuseport', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
+  ['get_netns_cookie', 'integer', ['anything'], ['skb', 'sock', 'cgroup']],
+  ['sk_assign', 'integer', ['ctx', 'sock_common', 'anything'], ['tc']],
+  ['perf_event_read_value', 'integer', ['const_map_ptr', 'anything', 'uninit_mem', 'const_size'], TRACE],
+  ['perf_prog_read_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], TRACE],
+  ['current_task_under_cgroup', 'integer', ['const_map_ptr', 'anything'], TRACE],
 ];
 
 export const HELPER_PROTOS: readonly HelperProto[] = ROWS.map(([name, ret, args, groups, extra]) => ({

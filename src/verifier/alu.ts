@@ -25,6 +25,8 @@ function checkRead(frame: Frame, r: number, at: number): Reg {
 function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr: Reg, scalar: Bounds, op: 'add' | 'sub'): Reg {
   if (ptr.nullable) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited, null-check it first`, at);
   if (!ARITH_OK.has(ptr.type)) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited`, at);
+  if (op === 'sub' && ptr.type === 'fp') throw new Reject(`R${dstno} subtraction from stack pointer prohibited`, at);
+  if (ptr.type === 'flow_keys' && !isConst(scalar)) throw new Reject(`R${dstno} pointer arithmetic on flow_keys prohibited`, at);
   if (isConst(scalar)) {
     const v = toS64(scalar.var.value);
     const delta = op === 'add' ? v : -v;
@@ -127,7 +129,14 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
   const dstPtr = isPointer(dstReg);
   const srcPtr = isPointer(src);
   if (dstPtr || srcPtr) {
-    if (!op.is64) throw new Reject(`R${dst} 32-bit pointer arithmetic prohibited`, at);
+    if (!op.is64) {
+      // 32-bit ops on pointers give meaningless scalars; the kernel lets privileged programs subtract.
+      if (name === 'sub' && !ctx.unpriv) {
+        frame.regs[dst] = scalarReg(zext32(unknownBounds()));
+        return;
+      }
+      throw new Reject(`R${dst} 32-bit pointer arithmetic prohibited`, at);
+    }
     if (dstPtr && srcPtr) {
       if (name === 'sub' && !ctx.unpriv) {
         frame.regs[dst] = scalarReg();

@@ -26,9 +26,9 @@ const MAP_HELPERS: Readonly<Record<number, readonly number[]>> = {
   [MapType.perf_event_array]: [22, 25, 55, 67],
   [MapType.ringbuf]: [130, 131, 134],
   [MapType.stack_trace]: [27],
-  [MapType.cgroup_array]: [37, 41],
+  [MapType.cgroup_array]: [33, 37],
   [MapType.devmap]: [51], [MapType.devmap_hash]: [51], [MapType.cpumap]: [51], [MapType.xskmap]: [51, 1],
-  [MapType.sockmap]: [52, 53, 60, 1, 2, 3], [MapType.sockhash]: [70, 71, 72, 1, 2, 3],
+  [MapType.sockmap]: [52, 53, 60, 82, 1, 2, 3], [MapType.sockhash]: [70, 71, 72, 82, 1, 2, 3],
   [MapType.queue]: [87, 88, 89], [MapType.stack]: [87, 88, 89],
   [MapType.bloom_filter]: [87, 89],
   [MapType.reuseport_sockarray]: [82, 2, 3],
@@ -42,6 +42,7 @@ const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
   51: [MapType.devmap, MapType.devmap_hash, MapType.cpumap, MapType.xskmap],
   52: [MapType.sockmap], 60: [MapType.sockmap], 53: [MapType.sockmap],
   70: [MapType.sockhash], 71: [MapType.sockhash], 72: [MapType.sockhash],
+  82: [MapType.reuseport_sockarray, MapType.sockmap, MapType.sockhash],
   87: [MapType.queue, MapType.stack, MapType.bloom_filter], 88: [MapType.queue, MapType.stack], 89: [MapType.queue, MapType.stack, MapType.bloom_filter],
 };
 
@@ -95,8 +96,14 @@ interface Meta {
   callbackCtx?: Reg;
 }
 
-function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean): void {
+/** Helpers the kernel lets take packet pointers (pkt_access). */
+const PKT_ACCESS = new Set([1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 130]);
+
+function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean, align = 0): void {
   if (!MEM_TYPES.has(reg.type) || reg.nullable) throw new Reject(`R${regno} type=${typeName(reg)} expected=${MEM_EXPECTED}`, at);
+  if (align && reg.type === 'fp' && isConst(reg.b) && (reg.off + Number(toS64(reg.b.var.value))) % align !== 0) {
+    throw new Reject(`misaligned stack access off (0x0; 0x0)+${reg.off}+0 size ${align}`, at);
+  }
   checkHelperMem(ctx, state, at, regno, reg, size, write);
 }
 
@@ -104,6 +111,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
   const frame = state.frames[state.frames.length - 1]!;
   const reg = frame.regs[regno]!;
   if (reg.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
+  if ((reg.type === 'pkt' || reg.type === 'pkt_meta') && arg !== 'anything' && !PKT_ACCESS.has(id)) throw new Reject('helper access to the packet is not allowed', at);
   const expect = (what: string): never => { throw new Reject(`R${regno} type=${typeName(reg)} expected=${what}`, at); };
   switch (arg) {
     case 'anything':
@@ -186,14 +194,17 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     }
     case 'long_ptr':
     case 'int_ptr':
-      argMem(ctx, state, at, regno, reg, arg === 'long_ptr' ? 8 : 4, true);
+      argMem(ctx, state, at, regno, reg, arg === 'long_ptr' ? 8 : 4, true, arg === 'long_ptr' ? 8 : 4);
       return;
     case 'sock_common':
       if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock_common');
       return;
     case 'socket':
-      if (!['sock', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock');
-      if (reg.refId) meta.releaseRef = reg.refId;
+      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock');
+      if (id === 86 /* sk_release */) {
+        if (!reg.refId) throw new Reject(`R${regno} must be referenced when passed to release function`, at);
+        meta.releaseRef = reg.refId;
+      }
       return;
     default:
       throw new Reject(`R${regno} type=${typeName(reg)} expected=${arg}`, at);
@@ -249,7 +260,12 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
     case 'map_value_or_null': {
       const map = meta.map!;
       const isMapInMap = map.type === MapType.array_of_maps || map.type === MapType.hash_of_maps;
-      if (isMapInMap) {
+      if (map.type === MapType.sockmap || map.type === MapType.sockhash) {
+        // A socket from a sock map is a reference the program must release.
+        const refId = ctx.newId();
+        state.refs.push({ id: refId, insn: at });
+        frame.regs[0] = pointerReg('sock', { nullable: true, id: ctx.newId(), refId, b: constBounds(0n) });
+      } else if (isMapInMap) {
         const inner = map.innerMap ?? { name: `${map.name}.inner`, type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1 };
         frame.regs[0] = pointerReg('map_ptr', { map: inner, nullable: true, id: ctx.newId() });
       } else {

@@ -2,6 +2,7 @@ import { classify, jumpTarget, type Instruction, type Op } from '../isa/instruct
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import { Reject } from './reject.js';
+import { stackLiveness } from './stack-liveness.js';
 
 /**
  * Control-flow checks done before path exploration (the kernel's check_subprogs / check_cfg):
@@ -18,6 +19,18 @@ export interface Cfg {
   prunePoint: Uint8Array;
   /** Bit r set: register r may be read before written from insn i on (within its function). */
   live: Int32Array;
+  /**
+   * Bit r set: the value of scalar register r at insn i may flow into something whose outcome depends
+   * on it (a branch, an address, a helper argument, a checked return value). Other scalars are
+   * interchangeable for pruning: the kernel's precision tracking, approximated statically.
+   */
+  needed: Int32Array;
+  /** Live own-frame stack slots per insn (bit i: slot fp-8(i+1)), low and high 32 slots. */
+  slotsLo: Int32Array;
+  slotsHi: Int32Array;
+  /** Live slots whose exact scalar contents matter (the rest compare as any scalar). */
+  slotsNeededLo: Int32Array;
+  slotsNeededHi: Int32Array;
 }
 
 function opcodeHex(insn: Instruction): string {
@@ -86,7 +99,7 @@ function uses(insn: Instruction, op: Op): [use: number, def: number] {
   }
 }
 
-export function buildCfg(insns: readonly Instruction[], unpriv: boolean): Cfg {
+export function buildCfg(insns: readonly Instruction[], unpriv: boolean, exitNeedsR0 = true): Cfg {
   const n = insns.length;
   if (n === 0) throw new Reject('empty program', 0);
   const ops = decodeAll(insns);
@@ -208,5 +221,10 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean): Cfg {
       }
     }
   }
-  return { ops, subprogs, subprogOf, prunePoint, live };
+  const slots = stackLiveness(insns, ops, succ, subprogs, unpriv ? undefined : { exitNeedsR0, inSubprog: (i) => subprogOf[i]! !== 0 });
+  const needed = slots.neededRegs;
+  return {
+    ops, subprogs, subprogOf, prunePoint, live, needed, slotsLo: slots.lo, slotsHi: slots.hi,
+    slotsNeededLo: slots.neededLo, slotsNeededHi: slots.neededHi,
+  };
 }

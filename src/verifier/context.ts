@@ -8,6 +8,8 @@ export interface VerifierContext {
   insns: readonly Instruction[];
   cfg: Cfg;
   prog: ProgTypeInfo;
+  /** R0's allowed range at program exit (depends on the attach point for some types). */
+  returnRange: readonly [number, number] | undefined;
   unpriv: boolean;
   /** BPF_F_ANY_ALIGNMENT / STRICT_ALIGNMENT semantics for packet and map accesses. */
   strictAlignment: boolean;

@@ -10,7 +10,7 @@ import { Reject } from './reject.js';
 import { constBounds, formatBounds, isConst, isEmpty, loadedBounds, rangeBounds, toS64, type Bounds } from './scalar.js';
 import {
   NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
-  typeName, type Frame, type PathStep, type Reg, type State,
+  typeName, pruneMissReason, type Frame, type PathStep, type Reg, type State,
 } from './state.js';
 
 /**
@@ -23,6 +23,9 @@ export const INSN_LIMIT = 1_000_000;
 export const JMP_SEQ_LIMIT = 8192;
 const MAX_CALL_FRAMES = 8;
 const UNPRIV_STATES_PER_INSN = 64;
+/** TSBPF_VERIFIER_DEBUG=1: count why visited states failed to prune (see missReasons). */
+const DEBUG = typeof process !== 'undefined' && process.env['TSBPF_VERIFIER_DEBUG'] === '1';
+export const missReasons = new Map<string, number>();
 
 interface Checkpoint {
   state: State;
@@ -60,6 +63,7 @@ export class Explorer {
   private readonly explored = new Map<number, Checkpoint[]>();
   private readonly pending: Pending[] = [];
   private curStates = 0;
+  private readonly accessTypes = new Map<number, string>();
   private jumps = 0;
   private lastCheckpointJumps = 0;
   private lastCheckpointInsns = 0;
@@ -139,6 +143,8 @@ export class Explorer {
   private visit(state: State, insn: number, parent: Checkpoint | undefined): 'prune' | Checkpoint | undefined {
     let list = this.explored.get(insn);
     const live = this.ctx.cfg.live[insn]!;
+    const needed = this.ctx.cfg.needed[insn]!;
+    const slotsLo = this.ctx.cfg.slotsLo[insn]!, slotsHi = this.ctx.cfg.slotsHi[insn]!;
     // Like the kernel: do not checkpoint every instruction of a straight run, nor every loop turn.
     let addNew = this.jumps - this.lastCheckpointJumps >= 2 && this.stats.processedInsns - this.lastCheckpointInsns >= 8;
     if (list) {
@@ -147,13 +153,22 @@ export class Explorer {
         if (cp.branches > 0) {
           if (stateSafe(cp.state, state, live, true)) throw new Reject(`infinite loop detected at insn ${insn}`, insn);
           if (this.jumps - this.lastCheckpointJumps < 20 && this.stats.processedInsns - this.lastCheckpointInsns < 100) addNew = false;
+          if (addNew) cp.misses++;
+          if (cp.misses > cp.hits * 3 + 3) {
+            list.splice(i, 1);
+            i--;
+          }
           continue;
         }
-        if (stateSafe(cp.state, state, live)) {
+        if (stateSafe(cp.state, state, live, false, needed, this.ctx.unpriv, slotsLo, slotsHi, this.ctx.cfg.slotsNeededLo[insn]!, this.ctx.cfg.slotsNeededHi[insn]!)) {
           cp.hits++;
           return 'prune';
         }
-        cp.misses++;
+        if (addNew) cp.misses++;
+        if (DEBUG) {
+          const why = `${insn} ` + pruneMissReason(cp.state, state, live, needed, slotsLo, slotsHi);
+          missReasons.set(why, (missReasons.get(why) ?? 0) + 1);
+        }
         if (cp.misses > cp.hits * 3 + 3) {
           list.splice(i, 1);
           i--;
@@ -198,6 +213,10 @@ export class Explorer {
       return reg;
     };
     let next: number | 'end' = at + 1;
+    if (op.kind === 'ldx' || op.kind === 'stx' || op.kind === 'st' || op.kind === 'atomic') {
+      const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
+      this.notePointerType(at, frame.regs[base]!);
+    }
     switch (op.kind) {
       case 'alu':
         checkAlu(this.ctx, frame, at, insn, op);
@@ -217,13 +236,19 @@ export class Explorer {
       }
       case 'stx': {
         const ptr = read(insn.dst);
-        const value = read(insn.src);
+        let value = read(insn.src);
+        if (ptr.type === 'fp' && value.type === 'scalar' && value.id === 0 && !isConst(value.b)) {
+          // A spilled scalar stays linked to its register: a later check on the fill narrows both.
+          value = { ...value, id: this.ctx.newId() };
+          frame.regs[insn.src] = value;
+        }
         checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', value);
         break;
       }
       case 'st': {
         const ptr = read(insn.dst);
-        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(BigInt(insn.imm)), true);
+        const imm = op.width === 8 ? BigInt(insn.imm) : BigInt(insn.imm) & ((1n << BigInt(op.width * 8)) - 1n);
+        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(imm), true);
         break;
       }
       case 'atomic':
@@ -272,6 +297,19 @@ export class Explorer {
     return next;
   }
 
+  /** One load/store instruction may not see a context/socket pointer on one path and another pointer on another (the kernel rewrites it per type). */
+  private notePointerType(at: number, reg: Reg): void {
+    if (reg.type === 'not_init' || reg.type === 'scalar') return;
+    const type = typeName(reg);
+    const prev = this.accessTypes.get(at);
+    if (prev === undefined) {
+      this.accessTypes.set(at, type);
+      return;
+    }
+    const special = (t: string): boolean => /^(ctx|sock|sock_common|tcp_sock|ptr_|flow_keys)/.test(t);
+    if (prev !== type && (special(prev) || special(type))) throw new Reject('same insn cannot be used with different pointers', at);
+  }
+
   private atomic(state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'atomic' }>, read: (r: number) => Reg): void {
     if (op.op === 'load_acq') {
       const ptr = read(insn.src);
@@ -285,25 +323,23 @@ export class Explorer {
     const ptr = read(insn.dst);
     const src = read(insn.src);
     if (op.op === 'cmpxchg') read(0);
-    if (isPointer(src)) throw new Reject(`R${insn.src} leaks addr into mem`, at);
+    if (isPointer(src) && this.ctx.unpriv) throw new Reject(`R${insn.src} leaks addr into mem`, at);
     if (ptr.type === 'ctx' || ptr.type === 'pkt' || ptr.type === 'pkt_meta' || ptr.type === 'flow_keys' || ptr.type === 'sock' || ptr.type === 'sock_common' || ptr.type === 'tcp_sock') {
       throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
     }
-    if (ptr.type === 'fp' && op.fetch) {
-      // Reading a spilled pointer through an atomic is not a scalar operation.
-      const loaded = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read')!;
-      if (isPointer(loaded)) throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
-    } else if (op.fetch) {
-      checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
+    if (op.fetch && op.op !== 'cmpxchg' && insn.src === 10) throw new Reject('frame pointer is read only', at);
+    // Atomics are always strictly aligned.
+    if (ptr.type !== 'fp' && isConst(ptr.b) && (ptr.off + insn.off + Number(toS64(ptr.b.var.value))) % op.width !== 0) {
+      const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
+      throw new Reject(`misaligned ${what}access off (0x${ptr.b.var.value.toString(16)}; 0x0)+${ptr.off}+${insn.off} size ${op.width}`, at);
     }
-    if (ptr.type === 'fp') {
-      const cur = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read')!;
-      if (isPointer(cur)) throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
-    }
+    const before = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
+    if (this.ctx.unpriv && before && isPointer(before)) throw new Reject(`R${insn.dst} leaks addr into mem`, at);
     checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', scalarReg());
     if (op.fetch) {
       const width = op.width;
-      const result = scalarReg(width === 8 ? undefined : rangeBounds(0n, (1n << BigInt(width * 8)) - 1n));
+      // The old memory value: a spilled pointer stays a pointer.
+      const result = before ?? scalarReg(width === 8 ? undefined : rangeBounds(0n, (1n << BigInt(width * 8)) - 1n));
       frame.regs[op.op === 'cmpxchg' ? 0 : insn.src] = result;
     }
   }
@@ -317,6 +353,7 @@ export class Explorer {
       case PseudoLdImm64.MAP_IDX:
       case PseudoLdImm64.MAP_VALUE:
       case PseudoLdImm64.MAP_IDX_VALUE: {
+        if ((pseudo === PseudoLdImm64.MAP_FD || pseudo === PseudoLdImm64.MAP_IDX) && second.imm !== 0) throw new Reject('unrecognized bpf_ld_imm64 insn', at);
         const ref = this.ctx.mapAt(at);
         if (!ref) throw new Reject(`fd ${insn.imm} is not pointing to valid bpf_map`, at);
         if (ref.value) {
@@ -383,7 +420,7 @@ export class Explorer {
         return fall;
       }
       // A pointer known non-null compared with 0 is decided.
-      const nonNull = (r: Reg): boolean => isPointer(r) && !r.nullable && r.type !== 'scalar';
+      const nonNull = (r: Reg): boolean => !r.nullable && ['map_value', 'map_key', 'sock', 'sock_common', 'tcp_sock', 'mem', 'map_ptr'].includes(r.type);
       if ((nonNull(dst) && isZero(src)) || (nonNull(src) && isZero(dst))) {
         return cond === 'jeq' ? fall : target;
       }
@@ -487,7 +524,7 @@ export class Explorer {
   private exit(state: State, at: number): number | 'end' {
     const frame = curFrame(state);
     const r0 = frame.regs[0]!;
-    if (r0.type === 'not_init') throw new Reject('R0 !read_ok', at);
+    if (r0.type === 'not_init' && (state.frames.length === 1 || frame.callback)) throw new Reject('R0 !read_ok', at);
     if (state.frames.length > 1) {
       if (frame.callback) {
         if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
@@ -506,7 +543,7 @@ export class Explorer {
       const ref = state.refs[0]!;
       throw new Reject(`Unreleased reference id=${ref.id} alloc_insn=${ref.insn}`, at);
     }
-    const range = this.ctx.prog.returnRange;
+    const range = this.ctx.returnRange;
     if (range) {
       if (r0.type !== 'scalar') throw new Reject(`At program exit the register R0 is not a known value (${typeName(r0)})`, at);
       if (r0.b.smin < BigInt(range[0]) || r0.b.smax > BigInt(range[1])) {

@@ -1,5 +1,6 @@
 import { fieldAt } from '../progtypes/context.js';
 import { MapFlag } from '../maps/spec.js';
+import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, WIDE_ARRAYS } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
 import { constBounds, isConst, loadedBounds, rangeBounds, toS64, unknownBounds, S64_MIN } from './scalar.js';
@@ -91,29 +92,38 @@ function stackAccess(
     if (value && isPointer(value) && size !== 8) throw new Reject('invalid size of register spill', at);
     const old = frame.stack[spi];
     if (ctx.unpriv && old?.spilled && isPointer(old.spilled) && size !== 8) throw new Reject('attempt to corrupt spilled pointer on stack', at);
+    if (value && value.type === 'fp' && value.frame > ptr.frame) throw new Reject('cannot spill pointers to stack into stack frame of the caller', at);
     if (value && size === 8) {
       setSlot(frame, spi, { bytes: 'rrrrrrrr', spilled: value });
       return undefined;
     }
-    if (value && value.type === 'scalar' && isConst(value.b) && value.b.var.value === 0n) {
-      markStackWritten(state, ptr.frame, off, size, '0');
-    } else if (value && value.type === 'scalar' && size === 4 && off % 8 === -4 + 4 && false) {
+    const within = off + 8 * (spi + 1);
+    if (value && value.type === 'scalar' && within === 0 && !ctx.unpriv) {
+      // Narrow spill of a scalar keeps its bounds (when it fits the width).
+      const fits = value.b.umax < 1n << BigInt(size * 8);
+      const spilled = fits ? value : scalarReg(loadedBounds(size));
       markStackWritten(state, ptr.frame, off, size, 'm');
-    } else {
-      markStackWritten(state, ptr.frame, off, size, 'm');
+      const cur = frame.stack[spi]!;
+      setSlot(frame, spi, { bytes: 'r'.repeat(size) + cur.bytes.slice(size), spilled });
+      return undefined;
     }
+    const zero = value && value.type === 'scalar' && isConst(value.b) && value.b.var.value === 0n;
+    markStackWritten(state, ptr.frame, off, size, zero ? '0' : 'm');
     return undefined;
   }
   const slot = frame.stack[spi] ?? EMPTY_SLOT;
   const within = off + 8 * (spi + 1);
   if (slot.spilled) {
-    if (size === 8) return slot.spilled;
+    const spillSize = slot.bytes.indexOf('r') === 0 ? slot.bytes.lastIndexOf('r') + 1 : 8;
+    if (size === spillSize && within === 0) return slot.spilled;
     if (slot.spilled.type !== 'scalar') throw new Reject('invalid size of register fill', at);
-    if (isConst(slot.spilled.b) && within === 0) {
+    if (isConst(slot.spilled.b) && spillSize === 8) {
+      // Any bytes of a spilled constant are known.
       const mask = (1n << BigInt(size * 8)) - 1n;
-      return constReg(slot.spilled.b.var.value & mask);
+      return constReg((slot.spilled.b.var.value >> BigInt(within * 8)) & mask);
     }
-    if (within === 0 && slot.spilled.b.umax < 1n << BigInt(size * 8)) return slot.spilled;
+    const bytes = slot.bytes.slice(within, within + size);
+    if (bytes.includes('?') && ctx.unpriv) throw new Reject(`invalid read from stack off ${off}+${bytes.indexOf('?')} size ${size}`, at);
     return scalarReg(loadedBounds(size));
   }
   const bytes = slot.bytes.slice(within, within + size);
@@ -151,33 +161,48 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
   if (!isConst(ptr.b) || ptr.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b.var)} disallowed`, at);
   const off = insnOff;
   const bad = (): never => { throw new Reject(`invalid bpf_context access off=${off} size=${size}`, at); };
-  const layout = ctx.prog.context;
+  const layout = ctx.prog.context ?? EXTRA_LAYOUTS[ctx.prog.name];
   if (!layout) {
     const limit = ctx.prog.rawContextSize ?? 0;
     if (off < 0 || off + size > limit || off % size !== 0) bad();
     if (kind === 'write' && ctx.prog.name !== 'raw_tracepoint_writable') bad();
     return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
   }
-  const hit = fieldAt(layout, off, size);
-  if (!hit) return bad();
+  let hit = fieldAt(layout, off, size);
+  if (!hit) {
+    // Wide and narrow accesses inside cb[] and similar arrays.
+    const array = layout.fields.find((f) => WIDE_ARRAYS.has(f.name) && off >= f.offset && off + size <= f.offset + f.size * (f.count ?? 1));
+    if (!array || off % size !== 0) return bad();
+    if (kind === 'write' && !(array.writableBy?.includes(ctx.prog.name))) bad();
+    return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
+  }
+  if (WIDE_ARRAYS.has(hit.field.name) && off % size !== 0) bad();
+  if (WIDE_ARRAYS.has(hit.field.name)) {
+    if (kind === 'write' && !(hit.field.writableBy?.includes(ctx.prog.name))) bad();
+    if (kind === 'write') return undefined;
+    hit = { ...hit };
+  }
   const { field } = hit;
+  if (layout.struct === '__sk_buff' && SKB_DENIED[ctx.prog.name]?.includes(field.name)) bad();
+  if (field.kind === 'ptr' && size !== field.size) bad();
   const elementOff = (off - field.offset) % field.size;
-  if (size !== field.size) {
+  if (size !== field.size && !WIDE_ARRAYS.has(field.name)) {
     if (!field.narrow || size > field.size || kind === 'write') bad();
     if (elementOff % size !== 0) bad();
   }
   if (kind === 'write') {
-    if (!field.writableBy?.includes(ctx.prog.name)) bad();
+    const extra = layout.struct === '__sk_buff' ? SKB_EXTRA_WRITABLE[field.name] : undefined;
+    if (!field.writableBy?.includes(ctx.prog.name) && !extra?.includes(ctx.prog.name)) bad();
     return undefined;
   }
   if (field.kind === 'scalar') return scalarReg(loadedBounds(size));
   if (field.kind === 'pkt_data' || field.kind === 'pkt_end' || field.kind === 'pkt_meta') {
-    if (!ctx.prog.packet || (field.kind === 'pkt_meta' && !['xdp', 'sched_cls', 'sched_act'].includes(ctx.prog.name))) bad();
+    if ((!ctx.prog.packet && layout.struct !== 'bpf_sockopt' && layout.struct !== 'bpf_sock_ops') || (field.kind === 'pkt_meta' && !['xdp', 'sched_cls', 'sched_act'].includes(ctx.prog.name))) bad();
     if (ctx.prog.name === 'socket_filter' || ctx.prog.name === 'cgroup_skb' && field.kind === 'pkt_meta') bad();
     const type = field.kind === 'pkt_data' ? 'pkt' : field.kind;
     return pointerReg(type, { b: constBounds(0n) });
   }
-  if (field.name === 'sk') return pointerReg('sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
+  if (field.name === 'sk') return pointerReg(layout.struct === '__sk_buff' ? 'sock_common' : 'sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
   if (field.name === 'flow_keys') {
     if (ctx.prog.name !== 'flow_dissector') bad();
     return pointerReg('flow_keys', { b: constBounds(0n) });
@@ -217,6 +242,15 @@ export function checkMemAccess(
       if (kind === 'read' && ((map.flags ?? 0) & MapFlag.WRONLY_PROG)) throw new Reject('read from map forbidden', at);
       if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into map`, at);
       regionAccess(regno, ptr, off, size, map.valueSize, 'map value', at);
+      if (kind === 'read' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG) && map.initialValue && isConst(ptr.b)) {
+        // Frozen read-only data: the kernel reads the actual bytes.
+        const start = ptr.off + off + Number(toS64(ptr.b.var.value));
+        if (start >= 0 && start + size <= map.initialValue.length) {
+          let v = 0n;
+          for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(map.initialValue[start + i]!);
+          return constReg(v);
+        }
+      }
       return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
     }
     case 'map_key':
@@ -229,7 +263,7 @@ export function checkMemAccess(
     case 'pkt':
     case 'pkt_meta':
       packetAccess(ctx, at, regno, ptr, off, size, kind);
-      if (kind === 'write' && value && isPointer(value)) throw new Reject(`R${regno} leaks addr into packet`, at);
+      if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into packet`, at);
       return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
     case 'flow_keys': {
       const o = ptr.off + off;
@@ -240,7 +274,9 @@ export function checkMemAccess(
     case 'sock_common':
     case 'tcp_sock': {
       const o = ptr.off + off;
-      if (kind === 'write' || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 112 : 80) || o % size !== 0) {
+      // bpf_sock: dst_port's padding (74..75); sock_common lacks type..priority (8..23).
+      const hole = ptr.type !== 'tcp_sock' && ((o >= 74 && o < 76) || (ptr.type === 'sock_common' && o >= 8 && o < 24));
+      if (kind === 'write' || hole || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 112 : 80) || o % size !== 0) {
         throw new Reject(`invalid ${ptr.type} access off=${o} size=${size}`, at);
       }
       return scalarReg(loadedBounds(size));

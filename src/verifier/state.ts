@@ -129,8 +129,10 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
   return ids.check(old.refId, cur.refId);
 }
 
-function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean): boolean {
+function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean, unpriv = true): boolean {
   if (old === cur) return true;
+  // Privileged programs may read uninitialised stack, so misc bytes in old stand for anything.
+  if (!exact && !unpriv && old.bytes === 'mmmmmmmm' && !old.spilled && !(cur.spilled && cur.spilled.type !== 'scalar')) return true;
   if (old.spilled) {
     if (!cur.spilled || old.bytes !== cur.bytes) {
       // A spilled unknown-ish scalar is as good as misc bytes when cur holds zeros/misc... keep strict.
@@ -142,6 +144,7 @@ function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean): boolean {
     const o = old.bytes[i]!;
     const c = cur.bytes[i]!;
     if (o === '?' && !exact) continue;
+    if (o === 'm' && !exact && !unpriv && !cur.spilled) continue;
     if (o === c) continue;
     if (o === 'm' && c === '0' && !exact) continue;
     if (o === 'm' && c === 'r' && !exact && cur.spilled?.type === 'scalar') continue;
@@ -150,11 +153,17 @@ function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean): boolean {
   return true;
 }
 
+/** A slot whose reads can only produce scalars. */
+const scalarish = (s: Slot): boolean => !s.spilled || s.spilled.type === 'scalar';
+
 /**
  * Does `old` (a state whose every continuation was proven safe) subsume `cur`? Registers not live at
  * this instruction (per `liveRegs` bit set of the innermost frame) are ignored.
  */
-export function stateSafe(old: State, cur: State, liveRegs: number, exact = false): boolean {
+export function stateSafe(
+  old: State, cur: State, liveRegs: number, exact = false, neededRegs = -1, unpriv = false, slotsLo = -1, slotsHi = -1,
+  neededLo = -1, neededHi = -1,
+): boolean {
   if (old.frames.length !== cur.frames.length || old.refs.length !== cur.refs.length) return false;
   const ids = new IdMap();
   for (let f = 0; f < old.frames.length; f++) {
@@ -163,11 +172,17 @@ export function stateSafe(old: State, cur: State, liveRegs: number, exact = fals
     const innermost = f === old.frames.length - 1;
     for (let r = 0; r < 10; r++) {
       if (innermost && !(liveRegs & (1 << r)) && !exact) continue;
-      if (!regSafe(of.regs[r]!, cf.regs[r]!, ids, exact)) return false;
+      const o = of.regs[r]!, c = cf.regs[r]!;
+      // An imprecise scalar: any other scalar value behaves the same from here on.
+      if (innermost && !exact && !(neededRegs & (1 << r)) && o.type === 'scalar' && c.type === 'scalar') continue;
+      if (!regSafe(o, c, ids, exact)) return false;
     }
     const n = Math.max(of.stack.length, cf.stack.length);
     for (let i = 0; i < n; i++) {
-      if (!slotSafe(of.stack[i] ?? EMPTY_SLOT, cf.stack[i] ?? EMPTY_SLOT, ids, exact)) return false;
+      if (innermost && !exact && !((i < 32 ? slotsLo >>> i : slotsHi >>> (i - 32)) & 1)) continue;
+      if (innermost && !exact && !unpriv && !((i < 32 ? neededLo >>> i : neededHi >>> (i - 32)) & 1)
+        && scalarish(of.stack[i] ?? EMPTY_SLOT) && scalarish(cf.stack[i] ?? EMPTY_SLOT)) continue;
+      if (!slotSafe(of.stack[i] ?? EMPTY_SLOT, cf.stack[i] ?? EMPTY_SLOT, ids, exact, unpriv)) return false;
     }
   }
   for (let i = 0; i < old.refs.length; i++) {
@@ -212,4 +227,26 @@ export function formatState(s: State, written: ReadonlySet<number> = new Set()):
     parts.push((s.frames.length > 1 ? `frame${depth}: ` : '') + own.join(' '));
   });
   return parts.join(' ');
+}
+
+/** Why `old` does not subsume `cur` (for debugging pruning): the first differing register or slot. */
+export function pruneMissReason(old: State, cur: State, liveRegs: number, neededRegs = -1, slotsLo = -1, slotsHi = -1): string {
+  if (old.frames.length !== cur.frames.length) return 'frames';
+  if (old.refs.length !== cur.refs.length) return 'refs';
+  for (let f = 0; f < old.frames.length; f++) {
+    const of = old.frames[f]!, cf = cur.frames[f]!;
+    const innermost = f === old.frames.length - 1;
+    for (let r = 0; r < 10; r++) {
+      if (innermost && !(liveRegs & (1 << r))) continue;
+      if (innermost && !(neededRegs & (1 << r)) && of.regs[r]!.type === 'scalar' && cf.regs[r]!.type === 'scalar') continue;
+      if (!regSafe(of.regs[r]!, cf.regs[r]!, new IdMap(), false)) return `f${f} R${r} old=${formatReg(of.regs[r]!)} cur=${formatReg(cf.regs[r]!)}`;
+    }
+    const n = Math.max(of.stack.length, cf.stack.length);
+    for (let i = 0; i < n; i++) {
+      if (innermost && !((i < 32 ? slotsLo >>> i : slotsHi >>> (i - 32)) & 1)) continue;
+      const o = of.stack[i] ?? EMPTY_SLOT, c = cf.stack[i] ?? EMPTY_SLOT;
+      if (!slotSafe(o, c, new IdMap(), false, false)) return `f${f} fp-${8 * (i + 1)} old=${o.spilled ? formatReg(o.spilled) : o.bytes} cur=${c.spilled ? formatReg(c.spilled) : c.bytes}`;
+    }
+  }
+  return 'ids';
 }

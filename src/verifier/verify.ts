@@ -32,6 +32,8 @@ export interface VerifierProgram {
   /** C source lines by instruction (BTF line_info), for explanations. */
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
   name?: string;
+  /** Section name or attach type (`cgroup/recvmsg4`, `cgroup_skb/egress`): some return ranges depend on it. */
+  attachType?: string;
 }
 
 export interface VerifierOptions {
@@ -40,6 +42,8 @@ export interface VerifierOptions {
   /** BPF_F_STRICT_ALIGNMENT. */
   strictAlignment?: boolean;
   insnLimit?: number;
+  /** BPF_F_SLEEPABLE. */
+  sleepable?: boolean;
 }
 
 export interface VerifierError {
@@ -114,10 +118,21 @@ function checkCallChains(ctx: VerifierContext): void {
   const walk = (s: number, total: number, depth: number): void => {
     const here = total + round(ctx.stackDepth[s] ?? 0);
     if (here > MAX_STACK) throw new Reject(`combined stack size of ${depth + 1} calls is ${here}. Too large`, cfg.subprogs[s]!);
-    if (depth > 8) return;
+    if (depth + 1 > 8) throw new Reject(`the call stack of ${depth + 1} frames is too deep !`, cfg.subprogs[s]!);
     for (const c of callees[s]!) walk(c, here, depth + 1);
   };
   walk(0, 0, 0);
+}
+
+/** The kernel's exit range for R0, refined by the attach point where it matters. */
+function returnRangeFor(info: ProgTypeInfo, attach: string | undefined): readonly [number, number] | undefined {
+  const a = attach ?? '';
+  if (info.name === 'cgroup_sock_addr') {
+    if (/recvmsg|getpeername|getsockname/.test(a)) return [1, 1];
+    if (/bind/.test(a)) return [0, 3];
+  }
+  if (info.name === 'cgroup_skb' && /egress/.test(a)) return [0, 3];
+  return info.returnRange;
 }
 
 /** Statically verify one program the way Linux's verifier does. Never throws on a bad program. */
@@ -133,9 +148,12 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
   try {
     const unpriv = options.mode === 'unpriv';
     if (unpriv && program.insns.length > 4096) throw new Reject(`BPF program is too large. Processed ${program.insns.length} insn`, 0);
-    const cfg = buildCfg(program.insns, unpriv);
+    if (options.sleepable && !['tracing', 'lsm', 'struct_ops', 'syscall', 'kprobe'].includes(info.name)) {
+      throw new Reject('Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable', 0);
+    }
+    const cfg = buildCfg(program.insns, unpriv, returnRangeFor(info, program.attachType) !== undefined || unpriv);
     const ctx: VerifierContext = {
-      insns: program.insns, cfg, prog: info, unpriv, strictAlignment: options.strictAlignment ?? false,
+      insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
       mapAt: resolveMaps(program), newId: () => ++idGen, stackDepth: [],
     };
     explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT });

@@ -6,8 +6,9 @@
 import { CbpfAluOp, CbpfClass, CbpfJmpOp, CbpfMiscOp, CbpfMode, CbpfSize, CbpfSrc, cbpfClass, cbpfMode, cbpfOp, cbpfSrc } from '../opcodes.js';
 import type { Stmt } from './cfg.js';
 import {
-  A_ATOM, AX_ATOM, atomBit, atomDef, atomUse, type Edge, jf, jt, N_ATOMS, NOP, type OptGraph, type OptNode, X_ATOM, foldKey,
+  A_ATOM, AX_ATOM, atomBit, atomDef, atomUse, type Edge, jt, N_ATOMS, NOP, type OptGraph, type OptNode, X_ATOM,
 } from './optimize-graph.js';
+import { EdgeThreader } from './optimize-thread.js';
 import { noteChange, type PassProgress, StatementEvaluator, VAL_UNKNOWN, ValueTable } from './optimize-values.js';
 
 const JEQ_K = CbpfClass.JMP | CbpfJmpOp.JEQ | CbpfSrc.K;
@@ -28,32 +29,11 @@ function swapBranches(b: OptNode): void {
   b.ef.succ = t;
 }
 
-/** The dominating edges that may decide branches of one key, and what their decisions depend on. */
-interface Deciders {
-  edges: Edge[];
-  signature: number;
-}
-
-interface FoldRun {
-  end: OptNode;
-  stuck: boolean;
-}
-
-interface Decision {
-  node: OptNode | undefined;
-  /** Decided without looking at the jumping node's values. */
-  pure: boolean;
-}
-
-const NO_DECISION: Decision = { node: undefined, pure: true };
-const IMPURE_MISS = Symbol('undecided after looking at the jumping node');
-
 export class BlockPass {
   readonly values = new ValueTable();
-  private readonly decidersByHead = new Map<Edge, Deciders>();
-  private readonly signatureIds = new Map<string, number>();
-  private readonly runs = new Map<number, FoldRun>();
   private readonly evaluator: StatementEvaluator;
+  /** A pull-up happened in this pass (the dominators then follow each graph change). */
+  private pulledUp = false;
 
   constructor(private readonly graph: OptGraph, private readonly progress: PassProgress) {
     this.evaluator = new StatementEvaluator(this.values, progress);
@@ -66,10 +46,10 @@ export class BlockPass {
     g.forLevelsDown(0, (b) => this.optimizeNode(b, doStmts));
     // Once statements are being rewritten, moving branches cannot change anything more.
     if (doStmts) return;
-    g.indexEdgeDominators();
+    const threader = new EdgeThreader(g, this.progress);
     g.forLevelsUp(1, (b) => {
-      this.threadEdge(b.et);
-      this.threadEdge(b.ef);
+      threader.threadEdge(b.et);
+      threader.threadEdge(b.ef);
     });
     g.findInEdges();
     g.forLevelsUp(1, (b) => {
@@ -253,95 +233,6 @@ export class BlockPass {
     }
   }
 
-  /** Re-points edge `ep` past branches whose outcome a dominating edge already decided. */
-  private threadEdge(ep: Edge): void {
-    const succ = ep.succ!;
-    if (!jt(succ)) return;
-    if (jt(succ) === jf(succ) && !useConflict(ep.pred, jt(succ)!)) {
-      // Both branches of the successor go the same way: skip it.
-      noteChange(this.progress);
-      ep.succ = jt(succ);
-    }
-    // libpcap re-points one branch at a time, restarting its scan of the dominating edges each time;
-    // runs of branches decided by the same dominating edges are taken in one go here (and remembered).
-    for (;;) {
-      const child = ep.succ!;
-      const key = foldKey(child.branch.code, child.val[A_ATOM]!);
-      if (key < 0) return;
-      const head = this.graph.deepestDominatingWithKey(ep, key);
-      if (!head) return;
-      const run = this.foldRun(ep.pred, this.deciders(head), key, child);
-      if (run.end !== child) {
-        this.progress.done = false;
-        ep.succ = run.end;
-      }
-      if (run.stuck || !jt(run.end)) return;
-    }
-  }
-
-  /** The dominating edges from `head` up that share its key, by edge id, with their signature. */
-  private deciders(head: Edge): Deciders {
-    let known = this.decidersByHead.get(head);
-    if (known) return known;
-    const edges: Edge[] = [];
-    for (let e: Edge | undefined = head; e; e = this.graph.nextDominatingWithKey(e)) edges.push(e);
-    edges.sort((a, b) => a.id - b.id);
-    // What a decision depends on: each edge's sense and compared value, in id order.
-    const signature = edges.map((e) => `${e.code},${e.pred.oval}`).join(';');
-    let id = this.signatureIds.get(signature);
-    if (id === undefined) this.signatureIds.set(signature, (id = this.signatureIds.size));
-    known = { edges, signature: id };
-    this.decidersByHead.set(head, known);
-    return known;
-  }
-
-  /**
-   * Follows decided branches from `start` while the nodes reached test `key`: where they end, and
-   * whether the last one reached is undecided (stuck). A run that never needed `pred`'s values to
-   * decide is remembered for every node on it, under the deciders' signature.
-   */
-  private foldRun(pred: OptNode, deciders: Deciders, key: number, start: OptNode): FoldRun {
-    const base = deciders.signature * this.graph.nodes.length;
-    const visited: OptNode[] = [];
-    let pure = true;
-    let node = start;
-    let stuck = false;
-    for (;;) {
-      const known = this.runs.get(base + node.id);
-      if (known) {
-        node = known.end;
-        stuck = known.stuck;
-        break;
-      }
-      visited.push(node);
-      const target = this.decide(pred, deciders.edges, node);
-      if (target === IMPURE_MISS || target.node === undefined) {
-        if (target === IMPURE_MISS || !target.pure) pure = false;
-        stuck = true;
-        break;
-      }
-      if (!target.pure) pure = false;
-      node = target.node;
-      if (!jt(node) || foldKey(node.branch.code, node.val[A_ATOM]!) !== key) break;
-    }
-    if (pure) for (const v of visited) this.runs.set(base + v.id, { end: node, stuck });
-    return { end: node, stuck };
-  }
-
-  /** The first of `deciders` (by id) that decides `child` to a node `pred` may jump to. */
-  private decide(pred: OptNode, deciders: Edge[], child: OptNode): Decision | typeof IMPURE_MISS {
-    let pure = true;
-    for (const d of deciders) {
-      const target = foldEdge(child, d);
-      if (!target) continue;
-      // A target that passes no register on cannot conflict, whoever jumps to it.
-      if (target.outUse === 0) return { node: target, pure };
-      pure = false;
-      if (!useConflict(pred, target)) return { node: target, pure };
-    }
-    return pure ? NO_DECISION : IMPURE_MISS;
-  }
-
   /**
    * The `or` pull-up (and, mirrored, the `and` one): in a chain of tests of one value joined on their
    * true (for `and`, false) exits, a test of the value the predecessors loaded that sits below tests of
@@ -378,52 +269,27 @@ export class BlockPass {
       same = chain(n);
     }
     const pull = same.succ!;
+    const moved = [same.pred, pull];
     same.succ = chain(pull).succ;
     chain(pull).succ = diff.succ;
     if (atTop) {
       for (let ep = b.inEdges; ep; ep = ep.next) {
         if (jt(ep.pred) === b) ep.pred.et.succ = pull;
         else ep.pred.ef.succ = pull;
+        moved.push(ep.pred);
       }
     } else {
       diff.succ = pull;
+      moved.push(diff.pred);
     }
     this.progress.done = false;
-    // The graph changed under the dominator sets the next pull-up consults.
-    this.graph.findDominators();
+    // The graph changed under the dominator sets the next pull-up consults. The first pull-up of a
+    // pass also sees what threading moved; later ones only their own moves.
+    if (this.pulledUp) {
+      this.graph.updateDominators(moved);
+    } else {
+      this.pulledUp = true;
+      this.graph.findDominators();
+    }
   }
-}
-
-/**
- * True if a register `succ` leaves for its successors to read differs from what `b` leaves. Two
- * unknown values are not known to be equal (libpcap takes them as equal).
- */
-function useConflict(b: OptNode, succ: OptNode): boolean {
-  const use = succ.outUse;
-  if (use === 0) return false;
-  for (let atom = 0; atom < N_ATOMS; atom++) {
-    if (use & atomBit(atom) && (b.val[atom] !== succ.val[atom] || b.val[atom] === VAL_UNKNOWN)) return true;
-  }
-  return false;
-}
-
-/**
- * Where `child`'s branch goes, when the dominating edge `ep` already decided it: the same comparison
- * of the same values, or (on a true `jeq #k` edge) an equality test of the same value against another
- * constant, which must be false. Undefined when `ep` says nothing about it.
- */
-function foldEdge(child: OptNode, ep: Edge): OptNode | undefined {
-  let code = ep.code;
-  let sense = true;
-  if (code < 0) {
-    code = -code;
-    sense = false;
-  }
-  if (child.branch.code !== code) return undefined;
-  // Unknown values (number 0) are not known to be equal to anything (libpcap compares them anyway).
-  const a = child.val[A_ATOM]!;
-  if (a === VAL_UNKNOWN || a !== ep.pred.val[A_ATOM]) return undefined;
-  if (child.oval !== VAL_UNKNOWN && child.oval === ep.pred.oval) return sense ? jt(child) : jf(child);
-  if (sense && code === JEQ_K) return jf(child);
-  return undefined;
 }

@@ -77,9 +77,8 @@ export class OptGraph {
   readonly edges: Edge[] = [];
   root: OptNode;
   private readonly nodeDominators: NodeDominators;
-  private readonly edgeDominators: EdgeDominators;
-  /** Node ids in the order the last edge dominators were swept. */
-  private edgeSweep: number[] = [];
+  /** As of the last `findEdgeDominators`. */
+  readonly edgeDominators: EdgeDominators;
   /** levels[i] heads the list (through `link`) of nodes at level i. */
   levels: (OptNode | undefined)[] = [];
   private markGen = 0;
@@ -106,7 +105,7 @@ export class OptGraph {
       const block = order[i]!;
       // The node's two edges point back at it, so they are attached right after it is made.
       const node = {
-        id: i, block, stmts: copyStmts(block.stmts), branch: copyStmt(block.branch), level: 0,
+        id: i, block, stmts: copyStmts(block.stmts), branch: copyStmt(block.branch), et: undefined, ef: undefined, level: 0,
         link: undefined, val: new Int32Array(N_ATOMS), oval: 0,
         def: 0, kill: 0, inUse: 0, outUse: 0, inEdges: undefined, mark: 0,
       } as unknown as OptNode;
@@ -133,30 +132,36 @@ export class OptGraph {
     this.levels = new Array<OptNode | undefined>(this.nodes.length).fill(undefined);
     const mark = this.newMark();
     // Depth-first postorder (true branch first); a node joins the front of its level's list when done.
-    const stack: { node: OptNode; stage: number }[] = [{ node: this.root, stage: 0 }];
+    // The stack holds nodes and, beside them, how far each got (0 new, 1 true side taken, 2 both).
+    const stack: OptNode[] = [this.root];
+    const stages: number[] = [0];
     while (stack.length) {
-      const frame = stack[stack.length - 1]!;
-      const b = frame.node;
+      const top = stack.length - 1;
+      const b = stack[top]!;
       const t = jt(b);
       const f = jf(b);
-      if (frame.stage === 0) {
+      if (stages[top] === 0) {
         if (b.mark === mark) {
           stack.pop();
+          stages.pop();
           continue;
         }
         b.mark = mark;
         b.link = undefined;
         if (t && f) {
-          frame.stage = 1;
-          stack.push({ node: t, stage: 0 });
+          stages[top] = 1;
+          stack.push(t);
+          stages.push(0);
           continue;
         }
-      } else if (frame.stage === 1) {
-        frame.stage = 2;
-        stack.push({ node: f!, stage: 0 });
+      } else if (stages[top] === 1) {
+        stages[top] = 2;
+        stack.push(f!);
+        stages.push(0);
         continue;
       }
       stack.pop();
+      stages.pop();
       b.level = t && f ? Math.max(t.level, f.level) + 1 : 0;
       b.link = this.levels[b.level];
       this.levels[b.level] = b;
@@ -215,6 +220,15 @@ export class OptGraph {
     this.nodeDominators.compute(this.levelOrder(), this.root.id, trueSucc, falseSucc);
   }
 
+  /** `findDominators` for a graph in which only the branches of `changed` nodes moved since. */
+  updateDominators(changed: OptNode[]): void {
+    for (const b of changed) {
+      const t = jt(b);
+      const f = jf(b);
+      this.nodeDominators.update(b.id, t && f ? t.id : -1, t && f ? f.id : -1);
+    }
+  }
+
   /** True if `x` is in `n`'s dominator set (as of the last `findDominators`). */
   dominates(x: OptNode, n: OptNode): boolean {
     return this.nodeDominators.dominates(x.id, n.id);
@@ -222,33 +236,7 @@ export class OptGraph {
 
   /** Edge dominators, swept in fresh level order (call right after `findLevels`). */
   findEdgeDominators(): void {
-    this.edgeSweep = this.levelOrder();
-    this.edgeDominators.compute(this.edgeSweep, this.root.id, (e) => this.edges[e]!.succ?.id ?? -1);
-  }
-
-  /**
-   * Indexes the edge dominators by (branch opcode, accumulator value) of the edge's node, once value
-   * numbering has set both; jump threading looks edges up by the key `foldKey` gives.
-   */
-  indexEdgeDominators(): void {
-    this.edgeDominators.indexByKey(this.edgeSweep, (e) => {
-      const edge = this.edges[e]!;
-      return foldKey(Math.abs(edge.code), edge.pred.val[A_ATOM]!);
-    });
-  }
-
-  /**
-   * The edges dominating `edge` (itself included) with key `key`, deepest first: the head of the chain
-   * `nextDominatingWithKey` walks.
-   */
-  deepestDominatingWithKey(edge: Edge, key: number): Edge | undefined {
-    const e = this.edgeDominators.deepestWithKey(edge.id, key);
-    return e < 0 ? undefined : this.edges[e];
-  }
-
-  nextDominatingWithKey(edge: Edge): Edge | undefined {
-    const e = this.edgeDominators.nextWithKey(edge.id);
-    return e < 0 ? undefined : this.edges[e];
+    this.edgeDominators.compute(this.levelOrder(), this.root.id, (e) => this.edges[e]!.succ?.id ?? -1);
   }
 
   /** Registers used on entry (before any definition) and on exit of every node. */

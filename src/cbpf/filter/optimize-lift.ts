@@ -50,11 +50,17 @@ export function liftToCfg(prog: CbpfInstruction[]): Cfg {
   }
   const isInBlockJump = (pc: number): boolean => inBlock[pc] === true;
 
+  // Blocks are made when first named and filled from a work list (long filters are too deep to recurse).
+  const unfilled: [Block, number][] = [];
   const blockAt = (start: number): Block => {
     const known = blocks.get(start);
     if (known) return known;
     const block: Block = { id: nextId++, stmts: [], branch: { code: CbpfClass.RET, k: 0 } };
     blocks.set(start, block);
+    unfilled.push([block, start]);
+    return block;
+  };
+  const fill = (block: Block, start: number): Block => {
     let pc = start;
     const stmtAt = new Map<number, Stmt>();
     const localJumps: [Stmt, number][] = [];
@@ -105,5 +111,7 @@ export function liftToCfg(prog: CbpfInstruction[]): Cfg {
     }
     return block;
   };
-  return { root: blockAt(resolve(0)) };
+  const root = blockAt(resolve(0));
+  while (unfilled.length) fill(...unfilled.pop()!);
+  return { root };
 }

@@ -26,20 +26,35 @@ const LD_IMM = CbpfClass.LD | CbpfMode.IMM;
 const LDX_IMM = CbpfClass.LDX | CbpfMode.IMM;
 
 export class ValueTable {
-  private readonly table = new Map<string, number>();
+  /**
+   * Value numbers by (code, first operand) when the second operand is 0 (most are), else by that and
+   * then the second operand: numeric keys, no strings to build and collect.
+   */
+  private readonly unary = new Map<number, number>();
+  private readonly table = new Map<number, Map<number, number>>();
   private current = 0;
   private readonly constant: (number | undefined)[] = [];
 
   /** The value number of `code` applied to operands v0, v1 (the same triple gives the same number). */
   value(code: number, v0: number, v1: number): number {
-    const key = `${code},${v0},${v1}`;
-    const known = this.table.get(key);
-    if (known !== undefined) return known;
+    // code is 16 bits and v0 a 32-bit constant or a value number: exact as one double.
+    const outer = v0 * 0x10000 + code;
+    let byV1: Map<number, number> | undefined;
+    if (v1 === 0) {
+      byV1 = this.unary;
+      const known = byV1.get(outer);
+      if (known !== undefined) return known;
+    } else {
+      byV1 = this.table.get(outer);
+      if (!byV1) this.table.set(outer, (byV1 = new Map()));
+      const known = byV1.get(v1);
+      if (known !== undefined) return known;
+    }
     const val = ++this.current;
     if (cbpfMode(code) === CbpfMode.IMM && (cbpfClass(code) === CbpfClass.LD || cbpfClass(code) === CbpfClass.LDX)) {
       this.constant[val] = v0 >>> 0;
     }
-    this.table.set(key, val);
+    byV1.set(v1 === 0 ? outer : v1, val);
     return val;
   }
 

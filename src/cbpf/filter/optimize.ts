@@ -12,7 +12,7 @@
 import { CbpfClass, cbpfClass } from '../opcodes.js';
 import type { Block, Cfg, Stmt } from './cfg.js';
 import { BlockPass } from './optimize-blocks.js';
-import { jf, jt, NOP, OptGraph, type OptNode } from './optimize-graph.js';
+import { type Edge, jf, jt, NOP, OptGraph, type OptNode } from './optimize-graph.js';
 import type { PassProgress } from './optimize-values.js';
 
 /** Passes doing nothing but branch moves before the loop is taken to be cycling (libpcap's guard). */
@@ -37,7 +37,8 @@ function optimizeLoop(graph: OptGraph, doStmts: boolean): void {
     graph.findLevels();
     graph.findDominators();
     graph.findUseDef();
-    graph.findEdgeDominators();
+    // Edge dominators serve jump threading, which only the first loop does.
+    if (!doStmts) graph.findEdgeDominators();
     new BlockPass(graph, progress).run(doStmts);
     if (progress.done) return;
     if (progress.nonBranchMovement) {
@@ -60,38 +61,80 @@ function blockSignature(n: OptNode): string {
 }
 
 /**
- * Merges blocks with equal code and equal successors, until none are left. Each live node links to
- * the first equal live node after it in numbering order (libpcap compares all pairs; a table of the
- * nearest one seen so far, scanning down, finds the same one).
+ * Merges blocks with equal code and equal successors, until none are left: libpcap's rounds, in which
+ * every live node equal to a later-numbered live node is replaced by the last such node, all at once,
+ * and the next round looks again. Only classes of equal nodes that gained a member can merge in the next
+ * round, so each round looks at those instead of comparing every pair of nodes (libpcap), or hashing
+ * every node again; liveness follows the moved edges instead of a walk from the root.
  */
 function internBlocks(graph: OptGraph): void {
   const nodes = graph.nodes;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const n of nodes) n.link = undefined;
-    const live = graph.newMark();
-    for (const n of graph.reachable(graph.root)) n.mark = live;
-    const nearest = new Map<string, OptNode>();
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const bi = nodes[i]!;
-      if (bi.mark !== live) continue;
-      const sig = blockSignature(bi);
-      const bj = nearest.get(sig);
-      if (bj) bi.link = bj.link ?? bj;
-      nearest.set(sig, bi);
+  const root = graph.root;
+  // Live nodes and the live edges into each.
+  const live = graph.reachable(root);
+  const inEdges: Set<Edge>[] = nodes.map(() => new Set<Edge>());
+  for (const n of live) {
+    if (!jt(n) || !jf(n)) continue;
+    inEdges[jt(n)!.id]!.add(n.et);
+    inEdges[jf(n)!.id]!.add(n.ef);
+  }
+  const signatures: string[] = new Array<string>(nodes.length);
+  const classes = new Map<string, Set<OptNode>>();
+  const dirty = new Set<string>();
+  const join = (n: OptNode): void => {
+    const sig = blockSignature(n);
+    signatures[n.id] = sig;
+    let members = classes.get(sig);
+    if (!members) classes.set(sig, (members = new Set()));
+    members.add(n);
+    dirty.add(sig);
+  };
+  const leave = (n: OptNode): void => {
+    classes.get(signatures[n.id]!)!.delete(n);
+  };
+  const kill = (n: OptNode): void => {
+    const doomed = [n];
+    while (doomed.length) {
+      const d = doomed.pop()!;
+      if (!live.delete(d)) continue;
+      leave(d);
+      if (!jt(d) || !jf(d)) continue;
+      for (const e of [d.et, d.ef]) {
+        const succ = e.succ!;
+        const into = inEdges[succ.id]!;
+        into.delete(e);
+        if (into.size === 0 && succ !== root) doomed.push(succ);
+      }
     }
-    for (const p of nodes) {
-      const t = jt(p);
-      const f = jf(p);
-      if (!t || !f) continue;
-      if (t.link) {
-        changed = true;
-        p.et.succ = t.link;
+  };
+  for (const n of live) join(n);
+  for (;;) {
+    // This round's merges, decided before any edge moves: each non-last member goes to the last.
+    const merges: [OptNode, OptNode][] = [];
+    for (const sig of dirty) {
+      const members = classes.get(sig);
+      if (!members || members.size < 2) continue;
+      let last: OptNode | undefined;
+      for (const m of members) if (!last || m.id > last.id) last = m;
+      for (const m of members) if (m !== last) merges.push([m, last!]);
+    }
+    dirty.clear();
+    const moved = new Set<OptNode>();
+    for (const [from, to] of merges) {
+      const into = inEdges[from.id]!;
+      for (const e of into) {
+        e.succ = to;
+        inEdges[to.id]!.add(e);
+        moved.add(e.pred);
       }
-      if (f.link) {
-        changed = true;
-        p.ef.succ = f.link;
-      }
+      into.clear();
+    }
+    if (moved.size === 0) return;
+    for (const [from] of merges) if (from !== root) kill(from);
+    for (const p of moved) {
+      if (!live.has(p)) continue;
+      leave(p);
+      join(p);
     }
   }
 }

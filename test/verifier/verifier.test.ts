@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { command } from '../../src/cli/commands/verify.js';
+import type { CliIO } from '../../src/cli/command.js';
+import { encode, type Instruction } from '../../src/isa/instruction.js';
+import { MapType } from '../../src/uapi/index.js';
+import { verify, type VerifierProgram } from '../../src/verifier/index.js';
+import { fuzzVerifier } from '../../scripts/fuzz-verifier.js';
+import { ebpfSampleCases, testLoaderCases, testVerifierCases, type Case } from './corpora.js';
+import { missingCorpus } from '../support/paths.js';
+
+const I = (code: number, dst = 0, src = 0, off = 0, imm = 0): Instruction => ({ code, dst, src, off, imm });
+const EXIT = I(0x95);
+const MOV0 = I(0xb7, 0, 0, 0, 0);
+const hash8 = { name: 'h', type: MapType.hash, keySize: 8, valueSize: 8, maxEntries: 1 };
+
+const run = (insns: Instruction[], type: string | number = 'socket_filter', extra: Partial<VerifierProgram> = {}) => verify({ insns, type, ...extra });
+
+test('accepts the smallest program and prints the kernel summary line', () => {
+  const r = run([MOV0, EXIT]);
+  assert.equal(r.verdict, 'accept');
+  assert.equal(r.stats.processedInsns, 2);
+  assert.equal(run([MOV0, EXIT], 'socket_filter', {}).log, '');
+  assert.match(verify({ insns: [MOV0, EXIT], type: 1 }, { logLevel: 2 }).log, /processed 2 insns \(limit 1000000\)/);
+});
+
+test('rejects with the kernel lines', () => {
+  assert.equal(run([EXIT]).error?.message, 'R0 !read_ok');
+  assert.equal(run([I(0x79, 0, 10, -520), EXIT]).error?.message, 'invalid read from stack R10 off=-520 size=8');
+  assert.equal(run([MOV0, I(0x05, 0, 0, 5), EXIT]).error?.message, 'jump out of range from insn 1 to 7');
+  assert.equal(run([MOV0, EXIT, MOV0, EXIT]).error?.message, 'unreachable insn 2');
+  assert.equal(run([MOV0, I(0x79, 0, 0), EXIT]).error?.message, "R0 invalid mem access 'scalar'");
+  assert.equal(run([I(0x61, 0, 1, 200), EXIT]).error?.message, 'invalid bpf_context access off=200 size=4');
+  assert.equal(run([I(0xb7, 0, 0, 0, 7), EXIT], 'cgroup_skb').error?.message, 'At program exit the register R0 has smin=7 smax=7 should have been in [0, 1]');
+  assert.equal(run([MOV0, I(0x85, 0, 0, 0, 100000), EXIT]).error?.message, 'invalid func unknown#100000');
+});
+
+/** r2 = fp-8 with a zero key; r1 = map; lookup. */
+const LOOKUP = [
+  I(0x7a, 10, 0, -8, 0), I(0xbf, 2, 10), I(0x07, 2, 0, 0, -8), I(0x18, 1, 1, 0, 0), I(0, 0, 0, 0, 0), I(0x85, 0, 0, 0, 1),
+];
+
+test('map values must be null-checked, then bounds-checked', () => {
+  const maps = [hash8];
+  const unchecked = run([...LOOKUP, I(0x79, 0, 0), EXIT], 'socket_filter', { maps });
+  assert.equal(unchecked.error?.message, "R0 invalid mem access 'map_value_or_null'");
+  const checked = run([...LOOKUP, I(0x15, 0, 0, 1, 0), I(0x79, 0, 0), MOV0, EXIT], 'socket_filter', { maps });
+  assert.equal(checked.verdict, 'accept', checked.error?.message);
+  const outOfBounds = run([...LOOKUP, I(0x15, 0, 0, 1, 0), I(0x79, 0, 0, 4), MOV0, EXIT], 'socket_filter', { maps });
+  assert.equal(outOfBounds.error?.message, 'invalid access to map value, value_size=8 off=4 size=8');
+  assert.match(outOfBounds.error!.explanation, /Path: insn 6/);
+});
+
+test('packet access needs a range proven against data_end', () => {
+  const prologue = [I(0x61, 2, 1, 0), I(0x61, 3, 1, 4), I(0xbf, 4, 2), I(0x07, 4, 0, 0, 14)];
+  const ok = run([...prologue, I(0x2d, 4, 3, 1), I(0x71, 0, 2, 13), MOV0, EXIT], 'xdp');
+  assert.equal(ok.verdict, 'accept', ok.error?.message);
+  const bad = run([...prologue, I(0x2d, 4, 3, 1), I(0x71, 0, 2, 14), MOV0, EXIT], 'xdp');
+  assert.equal(bad.verdict, 'reject');
+  assert.match(bad.error!.message, /invalid access to packet, off=14 size=1/);
+});
+
+test('bounded loops are explored; unprivileged back-edges are not allowed', () => {
+  const loop = [I(0xb7, 1, 0, 0, 0), I(0x07, 1, 0, 0, 1), I(0xa5, 1, 0, -2, 10), MOV0, EXIT];
+  assert.equal(run(loop).verdict, 'accept');
+  assert.equal(verify({ insns: loop, type: 'socket_filter' }, { mode: 'unpriv' }).error?.message, 'back-edge from insn 2 to 1');
+  const forever = [I(0xb7, 1, 0, 0, 0), I(0x05, 0, 0, -1), MOV0, EXIT];
+  assert.equal(run(forever).verdict, 'reject');
+});
+
+test('ring buffer records must be submitted', () => {
+  const ringbuf = { name: 'rb', type: MapType.ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096 };
+  const reserve = [I(0x18, 1, 1, 0, 0), I(0, 0, 0, 0, 0), I(0xb7, 2, 0, 0, 8), I(0xb7, 3, 0, 0, 0), I(0x85, 0, 0, 0, 131)];
+  const leak = run([...reserve, I(0x15, 0, 0, 0, 0), MOV0, EXIT], 'socket_filter', { maps: [ringbuf] });
+  assert.equal(leak.error?.message, 'Unreleased reference id=1 alloc_insn=4');
+  const submit = run([...reserve, I(0x15, 0, 0, 3, 0), I(0xbf, 1, 0), I(0xb7, 2, 0, 0, 0), I(0x85, 0, 0, 0, 132), MOV0, EXIT], 'socket_filter', { maps: [ringbuf] });
+  assert.equal(submit.verdict, 'accept', submit.error?.message);
+});
+
+interface Tally { ran: number; agree: number; unsafe: number }
+function tally(cases: Case[], every = 1, insnLimit?: number): Tally {
+  const t: Tally = { ran: 0, agree: 0, unsafe: 0 };
+  cases.forEach((c, i) => {
+    if (i % every !== 0 || !c.program || !c.kernel) return;
+    const v = verify(c.program, { strictAlignment: c.strictAlignment ?? false, sleepable: c.sleepable ?? false, ...(insnLimit ? { insnLimit } : {}) }).verdict;
+    t.ran++;
+    if (v === c.kernel) t.agree++;
+    else if (c.kernel === 'reject') t.unsafe++;
+  });
+  return t;
+}
+
+// Floors measured with scripts/verifier-corpus.ts; raise them as the verifier improves.
+test('test_verifier corpus: agreement with Linux 6.18', (t) => {
+  const cases = testVerifierCases();
+  if (!cases.length) return t.skip(missingCorpus('verifier/kernel-selftests'));
+  const r = tally(cases);
+  assert.ok(r.agree / r.ran >= 0.98, `agreement ${r.agree}/${r.ran}`);
+  assert.ok(r.unsafe <= 2, `unsafe accepts ${r.unsafe}`);
+});
+
+test('test_loader corpus: agreement with Linux 6.18', (t) => {
+  const cases = testLoaderCases();
+  if (!cases.length) return t.skip(missingCorpus('verifier/kernel-selftests'));
+  const r = tally(cases);
+  assert.ok(r.agree / r.ran >= 0.95, `agreement ${r.agree}/${r.ran}`);
+  assert.ok(r.unsafe <= 13, `unsafe accepts ${r.unsafe}`);
+});
+
+test('ebpf-samples: a sample (every 12th program, 20k-insn budget) and invalid/', (t) => {
+  const cases = ebpfSampleCases();
+  if (!cases.length) return t.skip(missingCorpus('verifier/ebpf-samples'));
+  const r = tally(cases.filter((c) => !c.invalid), 12, 20_000);
+  console.log(`ebpf-samples sample: ${r.agree}/${r.ran} agree, ${r.unsafe} unsafe`);
+  assert.ok(r.agree / r.ran >= 0.8, `agreement ${r.agree}/${r.ran}`);
+  assert.equal(r.unsafe, 0);
+  const invalid = cases.filter((c) => c.invalid && c.program && c.kernel === 'reject');
+  const rejected = invalid.filter((c) => verify(c.program!).verdict === 'reject').length;
+  assert.ok(rejected >= invalid.length - 1, `invalid rejected ${rejected}/${invalid.length}`);
+});
+
+test('soundness fuzz: accepted programs never trap in the checked interpreter', () => {
+  const report = fuzzVerifier(1500, 7);
+  assert.ok(report.accepted > 50, `only ${report.accepted} accepted`);
+  assert.deepEqual(report.failures.map((f) => f.error), []);
+});
+
+test('tsbpf verify --bundle: JSON output and exit codes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbpf-verify-'));
+  const hex = (insns: Instruction[]): string[] => [...encode(insns)].reduce<string[]>((acc, b, i) => {
+    if (i % 8 === 0) acc.push('');
+    acc[acc.length - 1] += b.toString(16).padStart(2, '0');
+    return acc;
+  }, []);
+  const good = join(dir, 'good.json');
+  writeFileSync(good, JSON.stringify({ prog_type: 'socket_filter', insns: hex([MOV0, EXIT]) }));
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ prog_type: 1, insns: hex([...LOOKUP, I(0x79, 0, 0), EXIT]), maps: [{ name: 'h', type: 1, key_size: 8, value_size: 8, max_entries: 1 }], map_relocs: [{ insn: 3, map: 0 }] }));
+  let out = '';
+  const io: CliIO = { stdout: (s) => { out += s; }, stderr: () => {}, readStdin: async () => Buffer.alloc(0), isTTY: false };
+  assert.equal(await command.run(['--bundle', good, '--json'], io), 0);
+  assert.equal((JSON.parse(out) as { programs: { verdict: string }[] }).programs[0]!.verdict, 'accept');
+  out = '';
+  assert.equal(await command.run(['--bundle', bad, '--json'], io), 1);
+  const parsed = JSON.parse(out) as { programs: { verdict: string; error: { message: string } }[] };
+  assert.equal(parsed.programs[0]!.error.message, "R0 invalid mem access 'map_value_or_null'");
+});
