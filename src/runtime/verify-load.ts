@@ -1,0 +1,68 @@
+import { TsbpfError } from '../errors.js';
+import type { Instruction } from '../isa/instruction.js';
+import { isLdImm64 } from '../isa/instruction.js';
+import { PseudoLdImm64 } from '../isa/opcodes.js';
+import type { BpfMap } from '../maps/map.js';
+import { verify, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
+
+/**
+ * BPF_PROG_LOAD's verification step for the userspace runtime: the program as user space hands it
+ * over (LD_IMM64 map references holding map ids, before relocation) goes through the verifier with
+ * the maps those ids name. A rejection is a VerifierRejectedError carrying the kernel-style error
+ * line, the plain-words explanation and the log.
+ */
+export class VerifierRejectedError extends TsbpfError {
+  override name = 'VerifierRejectedError';
+  readonly result: VerifierResult;
+  constructor(program: string, result: VerifierResult) {
+    const error = result.error;
+    super('load/verifier', `program ${program} rejected by the verifier: ${error?.message ?? 'rejected'}${error?.explanation ? `\n${error.explanation}` : ''}`, error ? { insn: error.insn } : {});
+    this.result = result;
+  }
+}
+
+export interface VerifyForLoadOptions {
+  name: string;
+  type: string | number;
+  mapById: (id: number) => BpfMap | undefined;
+  fdArray?: readonly BpfMap[];
+  lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
+  unprivileged?: boolean;
+}
+
+export function verifyForLoad(insns: readonly Instruction[], options: VerifyForLoadOptions): VerifierResult {
+  const maps: BpfMap[] = [];
+  const index = new Map<BpfMap, number>();
+  const refs: VerifierMapRef[] = [];
+  for (let i = 0; i < insns.length; i++) {
+    const insn = insns[i]!;
+    if (!isLdImm64(insn)) continue;
+    const pseudo = insn.src;
+    const fromIndex = pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+    const isMap = fromIndex || pseudo === PseudoLdImm64.MAP_FD || pseudo === PseudoLdImm64.MAP_VALUE;
+    if (isMap) {
+      const map = fromIndex ? options.fdArray?.[insn.imm] : options.mapById(insn.imm);
+      // An unknown id is left to relocation, which names it; the verifier would only say "fd".
+      if (map) {
+        if (!index.has(map)) {
+          index.set(map, maps.length);
+          maps.push(map);
+        }
+        const value = pseudo === PseudoLdImm64.MAP_VALUE || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+        refs.push({ insn: i, map: index.get(map)!, kind: value ? 'value' : 'fd', offset: value ? insns[i + 1]!.imm >>> 0 : 0 });
+      }
+    }
+    i++;
+  }
+  return verify(
+    {
+      insns: insns.map((i) => ({ ...i })),
+      type: options.type,
+      maps: maps.map((m) => m.spec),
+      mapRefs: refs,
+      name: options.name,
+      ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
+    },
+    { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: 1 },
+  );
+}
