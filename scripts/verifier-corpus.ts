@@ -5,6 +5,7 @@
  */
 import { ebpfSampleCases, testLoaderCases, testVerifierCases, type Case } from '../test/verifier/corpora.js';
 import { verify } from '../src/verifier/index.js';
+import { prevailCases } from '../test/verifier/prevail.js';
 
 const args = process.argv.slice(2);
 const verbose = args.includes('-v');
@@ -67,3 +68,23 @@ const want = (name: string): boolean => only.length === 0 || only.includes(name)
 if (want('test_verifier')) run('test_verifier (6.12 old format)', testVerifierCases());
 if (want('test_loader')) run('test_loader (verifier_*.c)', testLoaderCases());
 if (want('ebpf-samples')) run(`ebpf-samples (insn budget ${insnLimit ?? 100_000})`, ebpfSampleCases(), insnLimit ?? 100_000);
+
+if (want('prevail')) {
+  // PREVAIL's own expectations (not the kernel's): verdicts only, fragments given an exit.
+  let ran = 0, agree = 0, skipped = 0, weAccept = 0, weReject = 0;
+  const classes = new Map<string, number>();
+  for (const c of prevailCases()) {
+    if (!c.insns) { skipped++; continue; }
+    const r = verify({ insns: c.insns, type: 'socket_filter' }, { initialRegisters: c.initial, insnLimit: 100_000 });
+    ran++;
+    if (r.verdict === c.expected) agree++;
+    else {
+      if (r.verdict === 'accept') weAccept++; else weReject++;
+      const key = r.verdict === 'accept' ? 'tsbpf accepts, PREVAIL rejects' : `tsbpf rejects: ${normalise(r.error!.message)}`;
+      classes.set(key, (classes.get(key) ?? 0) + 1);
+    }
+  }
+  console.log(`\n== prevail-yaml: ${ran} run, ${skipped} skipped (do not assemble)`);
+  console.log(`agreement with PREVAIL's expectation ${agree}/${ran} = ${(100 * agree / Math.max(ran, 1)).toFixed(1)}%; tsbpf accepts what PREVAIL rejects: ${weAccept}; rejects what it accepts: ${weReject}`);
+  for (const [k, n] of [...classes].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${String(n).padStart(4)}  ${k}`);
+}

@@ -159,7 +159,7 @@ const ROWS: Row[] = [
   ['skb_set_tunnel_opt', 'integer', ['ctx', 'mem', 'const_size'], ['tc']],
   ['skb_ecn_set_ce', 'integer', ['ctx'], ['skb']],
   ['get_hash_recalc', 'integer', ['ctx'], ['tc']],
-  ['set_hash_invalid', 'void', ['ctx'], ['tc']],
+  ['set_hash_invalid', 'integer', ['ctx'], ['tc']],
   ['set_hash', 'integer', ['ctx', 'anything'], ['tc']],
   ['get_cgroup_classid', 'integer', ['ctx'], ['tc']],
   ['get_route_realm', 'integer', ['ctx'], ['tc']],

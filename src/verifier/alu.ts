@@ -4,7 +4,7 @@ import { Reject } from './reject.js';
 import {
   S64_MIN, constBounds, isConst, scalarAlu, scalarMovsx, toS64, unknownBounds, zext32, type Bounds,
 } from './scalar.js';
-import { NOT_INIT, isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
+import { isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
 
 /**
  * ALU instructions on scalars and pointers (kernel check_alu_op / adjust_ptr_min_max_vals /
@@ -91,6 +91,16 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
       frame.regs[dst] = scalarReg(zext32(unknownBounds()));
       return;
     }
+    if (src.b.umax <= 0xffffffffn && !isConst(src.b)) {
+      // The copy equals the source: keep them linked like a 64-bit move.
+      let id = src.id;
+      if (id === 0) {
+        id = ctx.newId();
+        frame.regs[insn.src] = { ...src, id };
+      }
+      frame.regs[dst] = { ...src, id };
+      return;
+    }
     frame.regs[dst] = scalarReg(zext32(src.b));
     return;
   }
@@ -173,4 +183,3 @@ function swapConst(v: bigint, name: string, width: number): bigint {
   return out;
 }
 
-export { NOT_INIT };

@@ -50,7 +50,13 @@ function helperName(id: number): string {
   return HELPER_NAMES[id] ? `bpf_${HELPER_NAMES[id]}` : 'unknown';
 }
 
-function checkMapCompat(map: MapSpec, id: number, at: number): void {
+/** Program types that may update or delete sock map entries with the generic map helpers. */
+const SOCKMAP_WRITERS = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'sk_reuseport', 'flow_dissector', 'sk_lookup']);
+
+function checkMapCompat(map: MapSpec, id: number, at: number, progName = ''): void {
+  if ((map.type === MapType.sockmap || map.type === MapType.sockhash) && (id === 2 || id === 3) && !SOCKMAP_WRITERS.has(progName)) {
+    throw new Reject(`cannot pass map_type ${map.type} into func ${helperName(id)}#${id}`, at);
+  }
   const allowedForMap = MAP_HELPERS[map.type];
   const bad = (): never => { throw new Reject(`cannot pass map_type ${map.type} into func ${helperName(id)}#${id}`, at); };
   if (allowedForMap && !allowedForMap.includes(id)) bad();
@@ -120,13 +126,16 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'const_map_ptr':
       if (reg.type !== 'map_ptr' || reg.nullable) expect('map_ptr');
       meta.map = reg.map!;
-      checkMapCompat(reg.map!, id, at);
+      checkMapCompat(reg.map!, id, at, ctx.prog.name);
       return;
     case 'map_key':
     case 'map_value':
     case 'map_value_uninit': {
       if (!meta.map) throw new Reject(`invalid map_ptr to access map->${arg === 'map_key' ? 'key' : 'value'}`, at);
       const size = arg === 'map_key' ? meta.map.keySize : meta.map.valueSize;
+      const sockMap = meta.map.type === MapType.sockmap || meta.map.type === MapType.sockhash;
+      // Sock maps take the socket itself as the value to store.
+      if (arg === 'map_value' && sockMap && ['sock', 'sock_common', 'tcp_sock'].includes(reg.type) && !reg.nullable) return;
       argMem(ctx, state, at, regno, reg, size, arg === 'map_value_uninit');
       return;
     }
@@ -310,4 +319,3 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   return callback;
 }
 
-export { toS64 };

@@ -7,7 +7,7 @@ import { MAX_STACK, type VerifierContext } from './context.js';
 import { kernelInsnText } from './disasm.js';
 import { checkLdAbs, checkMemAccess } from './memory.js';
 import { Reject } from './reject.js';
-import { constBounds, formatBounds, isConst, isEmpty, loadedBounds, rangeBounds, toS64, type Bounds } from './scalar.js';
+import { constBounds, isConst, isEmpty, loadedBounds, rangeBounds, sync, toS64, unknownBounds, type Bounds } from './scalar.js';
 import {
   NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
   typeName, pruneMissReason, type Frame, type PathStep, type Reg, type State,
@@ -53,6 +53,7 @@ export interface ExploreStats {
 
 export interface ExploreOptions {
   logLevel: 0 | 1 | 2;
+  initialRegisters?: ReadonlyMap<number, { type: 'scalar' | 'ctx' | 'fp' | 'pkt' | 'pkt_end' | 'pkt_meta'; range?: readonly [bigint, bigint]; offset?: number }>;
   /** Insn limit (tests may lower it). */
   insnLimit?: number;
 }
@@ -79,6 +80,23 @@ export class Explorer {
     const regs: Reg[] = new Array(11).fill(NOT_INIT);
     regs[1] = pointerReg('ctx', { b: constBounds(0n) });
     regs[10] = pointerReg('fp', { b: constBounds(0n), frame: 0 });
+    if (this.options.initialRegisters) {
+      regs[1] = NOT_INIT;
+      for (const [r, init] of this.options.initialRegisters) {
+        if (r < 0 || r > 9) continue;
+        if (init.type === 'scalar') {
+          const range = init.range;
+          if (range && range[0] === range[1]) regs[r] = constReg(range[0]);
+          else if (range) {
+            const b = { ...unknownBounds(), smin: range[0], smax: range[1] };
+            sync(b);
+            regs[r] = scalarReg(b);
+          } else regs[r] = scalarReg();
+        } else {
+          regs[r] = pointerReg(init.type, { b: constBounds(0n), off: init.offset ?? 0, ...(init.type === 'pkt' ? { id: 0 } : {}) });
+        }
+      }
+    }
     let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog: 0 }], refs: [], path: undefined };
     let insn = 0;
     let parent: Checkpoint | undefined;
@@ -407,13 +425,24 @@ export class Explorer {
     }
     // Null checks of *_or_null pointers.
     if ((cond === 'jeq' || cond === 'jne') && !op.is32) {
-      const ptrSide = dst.nullable && isZero(src) ? dst : src.nullable && isZero(dst) ? src : undefined;
+      // Only `if rX == 0` with an immediate is a null check to the kernel.
+      const ptrSide = dst.nullable && !op.useReg && isZero(src) ? dst : undefined;
       if (ptrSide) {
         const other = cloneState(state);
         const eqState = cond === 'jeq' ? other : state;
         const neState = cond === 'jeq' ? state : other;
         markNull(eqState, ptrSide, true, this.ctx.unpriv);
         markNull(neState, ptrSide, false, this.ctx.unpriv);
+        other.path = { insn: at, taken: true, next: state.path };
+        branch(other, target);
+        state.path = { insn: at, taken: false, next: state.path };
+        return fall;
+      }
+      // Equal to a non-null pointer of the same type: not null either.
+      if (isPointer(dst) && isPointer(src) && dst.type === src.type && dst.nullable !== src.nullable) {
+        const maybeNull = dst.nullable ? dst : src;
+        const other = cloneState(state);
+        markNull(cond === 'jeq' ? other : state, maybeNull, false, this.ctx.unpriv);
         other.path = { insn: at, taken: true, next: state.path };
         branch(other, target);
         state.path = { insn: at, taken: false, next: state.path };
@@ -628,4 +657,3 @@ function pathList(path: PathStep | undefined): PathStep[] {
   return out.reverse();
 }
 
-export { formatBounds };

@@ -1,1 +1,1 @@
-export { verify, type VerifierProgram, type VerifierOptions, type VerifierResult, type VerifierError, type VerifierMapRef } from './verify.js';
+export { verify, type VerifierProgram, type VerifierOptions, type VerifierResult, type VerifierError, type VerifierMapRef, type InitialRegister } from './verify.js';

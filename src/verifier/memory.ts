@@ -3,9 +3,9 @@ import { MapFlag } from '../maps/spec.js';
 import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, WIDE_ARRAYS } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
-import { constBounds, isConst, loadedBounds, rangeBounds, toS64, unknownBounds, S64_MIN } from './scalar.js';
+import { constBounds, isConst, loadedBounds, rangeBounds, toS64, S64_MIN } from './scalar.js';
 import {
-  EMPTY_SLOT, NOT_INIT, UNKNOWN_SCALAR, constReg, isPointer, pointerReg, scalarReg, typeName,
+  EMPTY_SLOT, NOT_INIT, constReg, isPointer, pointerReg, scalarReg, typeName,
   type Frame, type Reg, type Slot, type State,
 } from './state.js';
 import { tnumFormat } from './tnum.js';
@@ -16,8 +16,6 @@ import { tnumFormat } from './tnum.js';
  */
 
 export type AccessKind = 'read' | 'write';
-
-const slotBytes = (n: number): string => '????????'.slice(0, n);
 
 /** Bytes [lo, hi) of the frame's stack (negative offsets from fp) as per-byte kinds. */
 function stackByteKind(frame: Frame, off: number): string {
@@ -92,7 +90,7 @@ function stackAccess(
     if (value && isPointer(value) && size !== 8) throw new Reject('invalid size of register spill', at);
     const old = frame.stack[spi];
     if (ctx.unpriv && old?.spilled && isPointer(old.spilled) && size !== 8) throw new Reject('attempt to corrupt spilled pointer on stack', at);
-    if (value && value.type === 'fp' && value.frame > ptr.frame) throw new Reject('cannot spill pointers to stack into stack frame of the caller', at);
+    if (value && value.type === 'fp' && ptr.frame !== state.frames.length - 1) throw new Reject('cannot spill pointers to stack into stack frame of the caller', at);
     if (value && size === 8) {
       setSlot(frame, spi, { bytes: 'rrrrrrrr', spilled: value });
       return undefined;
@@ -116,6 +114,8 @@ function stackAccess(
   if (slot.spilled) {
     const spillSize = slot.bytes.indexOf('r') === 0 ? slot.bytes.lastIndexOf('r') + 1 : 8;
     if (size === spillSize && within === 0) return slot.spilled;
+    // The low half of a spilled 64-bit scalar that fits in 32 bits is that scalar (and keeps its id).
+    if (slot.spilled.type === 'scalar' && spillSize === 8 && size === 4 && within === 0 && slot.spilled.b.umax <= 0xffffffffn) return slot.spilled;
     if (slot.spilled.type !== 'scalar') throw new Reject('invalid size of register fill', at);
     if (isConst(slot.spilled.b) && spillSize === 8) {
       // Any bytes of a spilled constant are known.
@@ -163,9 +163,11 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
   const bad = (): never => { throw new Reject(`invalid bpf_context access off=${off} size=${size}`, at); };
   const layout = ctx.prog.context ?? EXTRA_LAYOUTS[ctx.prog.name];
   if (!layout) {
-    const limit = ctx.prog.rawContextSize ?? 0;
+    // BPF_PROG_TYPE_SYSCALL's context is whatever user space passes: any aligned access below 64 KiB.
+    const limit = ctx.prog.name === 'syscall' ? 0xffff : ctx.prog.rawContextSize ?? 0;
     if (off < 0 || off + size > limit || off % size !== 0) bad();
-    if (kind === 'write' && ctx.prog.name !== 'raw_tracepoint_writable') bad();
+    // Writable raw contexts: raw_tracepoint_writable's buffer and the syscall program's own argument block.
+    if (kind === 'write' && ctx.prog.name !== 'raw_tracepoint_writable' && ctx.prog.name !== 'syscall') bad();
     return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
   }
   let hit = fieldAt(layout, off, size);
@@ -275,8 +277,8 @@ export function checkMemAccess(
     case 'tcp_sock': {
       const o = ptr.off + off;
       // bpf_sock: dst_port's padding (74..75); sock_common lacks type..priority (8..23).
-      const hole = ptr.type !== 'tcp_sock' && ((o >= 74 && o < 76) || (ptr.type === 'sock_common' && o >= 8 && o < 24));
-      if (kind === 'write' || hole || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 112 : 80) || o % size !== 0) {
+      const hole = ptr.type !== 'tcp_sock' && ((o >= 50 && o < 52) || (ptr.type === 'sock_common' && o >= 8 && o < 24));
+      if (kind === 'write' || hole || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 100 : 80) || o % size !== 0) {
         throw new Reject(`invalid ${ptr.type} access off=${o} size=${size}`, at);
       }
       return scalarReg(loadedBounds(size));
@@ -344,6 +346,7 @@ export function checkHelperMem(
     }
     case 'map_value':
       if (write && ((ptr.map!.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject('write into map forbidden', at);
+      if (!write && ((ptr.map!.flags ?? 0) & MapFlag.WRONLY_PROG)) throw new Reject('read from map forbidden', at);
       regionAccess(regno, ptr, 0, maxSize, ptr.map!.valueSize, 'map value', at);
       return;
     case 'map_key':
@@ -364,4 +367,3 @@ export function checkHelperMem(
   }
 }
 
-export { UNKNOWN_SCALAR, slotBytes, unknownBounds };

@@ -124,6 +124,105 @@ function storesFp(insns: readonly Instruction[], ops: readonly (Op | undefined)[
 
 const ALL = [-1, -1] as const;
 
+/** Bits per register: 1 the value may be the context pointer, 2 it may be another pointer. */
+const CTX = 1, PTR = 2;
+
+/** Forward pass: which registers may hold pointers before each insn (for add/sub precision). */
+function mayPointers(
+  insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[],
+  fpAt: readonly (Float64Array | undefined)[],
+): (Int32Array | undefined)[] {
+  const n = insns.length;
+  // Registers 0..10, then two masks of stack slots that may hold a spilled pointer.
+  const at: (Int32Array | undefined)[] = new Array(n);
+  const work: number[] = [];
+  entries.forEach((e, k) => {
+    const regs = new Int32Array(13);
+    regs[10] = PTR;
+    if (k === 0) regs[1] = CTX;
+    else for (let r = 1; r <= 5; r++) regs[r] = CTX | PTR;
+    at[e] = regs;
+    work.push(e);
+  });
+  while (work.length) {
+    const i = work.pop()!;
+    const op = ops[i];
+    if (!op) continue;
+    const insn = insns[i]!;
+    const r = Int32Array.from(at[i]!);
+    const fp = fpAt[i];
+    const slotOf = (base: number, off: number): number => (fp && Number.isFinite(fp[base]!) ? Math.floor((-(fp[base]! + off) - 1) / 8) : -1);
+    const fpKind = (base: number): 'no' | 'known' | 'any' => (!fp || Number.isNaN(fp[base]!) ? 'no' : Number.isFinite(fp[base]!) ? 'known' : 'any');
+    switch (op.kind) {
+      case 'stx': {
+        if (!r[insn.src]) break;
+        const kind = fpKind(insn.dst);
+        const slot = slotOf(insn.dst, insn.off);
+        if (kind === 'known' && slot >= 0 && slot < 64) {
+          if (slot < 32) r[11] = r[11]! | (1 << slot); else r[12] = r[12]! | (1 << (slot - 32));
+        } else if (kind !== 'no' || !fp) {
+          r[11] = -1;
+          r[12] = -1;
+        }
+        break;
+      }
+      case 'alu':
+        if (!op.is64) r[insn.dst] = 0;
+        else if (op.name === 'mov') r[insn.dst] = op.useReg ? r[insn.src]! : 0;
+        else if (op.name === 'add' || op.name === 'sub') r[insn.dst] = r[insn.dst]! | (op.useReg ? r[insn.src]! : 0);
+        else r[insn.dst] = 0;
+        break;
+      case 'ldx': {
+        const base = r[insn.src]!;
+        let may = (op.width === 4 || op.width === 8) && (base & CTX) !== 0;
+        if (op.width === 8) {
+          const kind = fpKind(insn.src);
+          const slot = slotOf(insn.src, insn.off);
+          if (kind === 'any' || (kind === 'known' && (slot < 0 || slot > 63))) may = true;
+          else if (kind === 'known') may = may || (((slot < 32 ? r[11]! >>> slot : r[12]! >>> (slot - 32)) & 1) === 1);
+        }
+        r[insn.dst] = may ? CTX | PTR : 0;
+        break;
+      }
+      case 'atomic':
+        // An atomic may store a pointer anywhere it points.
+        if (r[insn.src]) { r[11] = -1; r[12] = -1; }
+        if (op.fetch) r[op.op === 'cmpxchg' ? 0 : insn.src] = CTX | PTR;
+        break;
+      case 'call':
+      case 'callx': {
+        for (let k = 1; k <= 5; k++) r[k] = 0;
+        const proto = op.kind === 'call' && op.target === 'helper' ? helperProto(insn.imm) : undefined;
+        // Subprograms and callbacks may spill pointers into this frame through pointer arguments.
+        if (!proto || proto.args.includes('func')) { r[11] = -1; r[12] = -1; }
+        const ret = proto?.ret;
+        r[0] = ret === 'integer' || ret === 'void' ? 0 : CTX | PTR;
+        break;
+      }
+      case 'ld_imm64': r[insn.dst] = op.pseudo === 0 ? 0 : PTR; break;
+      case 'ld_abs':
+      case 'ld_ind': for (let k = 0; k <= 5; k++) r[k] = 0; break;
+      default: break;
+    }
+    for (const s of succ[i]!) {
+      if (s >= n || !ops[s]) continue;
+      const prev = at[s];
+      if (!prev) {
+        at[s] = r;
+        work.push(s);
+        continue;
+      }
+      let changed = false;
+      for (let k = 0; k < 13; k++) {
+        const j = prev[k]! | r[k]!;
+        if (j !== prev[k]) { prev[k] = j; changed = true; }
+      }
+      if (changed) work.push(s);
+    }
+  }
+  return at;
+}
+
 /** Per insn: live slots of the insn's own frame as two 32-bit masks (slot i covers fp-8(i+1)). */
 export function stackLiveness(
   insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[],
@@ -210,6 +309,7 @@ export function stackLiveness(
     return { lo, hi, neededRegs, neededLo, neededHi };
   }
   const bit = (r: number): number => 1 << r;
+  const pointers = mayPointers(insns, ops, succ, entries, at);
   changed = true;
   while (changed) {
     changed = false;
@@ -237,7 +337,9 @@ export function stackLiveness(
             if (dstNeeded) sink |= src;
           } else {
             // add/sub between registers may be pointer arithmetic: the scalar side becomes an offset.
-            if ((op.name === 'add' || op.name === 'sub') && op.useReg) sink |= src | bit(insn.dst);
+            const ptrs = pointers[i];
+            const mayBePointerMath = !ptrs || ptrs[insn.dst] !== 0 || ptrs[insn.src] !== 0;
+            if ((op.name === 'add' || op.name === 'sub') && op.useReg && mayBePointerMath) sink |= src | bit(insn.dst);
             if (dstNeeded) sink |= src | bit(insn.dst);
           }
           break;

@@ -44,6 +44,19 @@ export interface VerifierOptions {
   insnLimit?: number;
   /** BPF_F_SLEEPABLE. */
   sleepable?: boolean;
+  /**
+   * Start from these register values instead of the program entry's (R1 = context): for checking
+   * code fragments (PREVAIL-style tests). Scalars may give a signed range; pointers an offset.
+   */
+  initialRegisters?: ReadonlyMap<number, InitialRegister>;
+}
+
+export interface InitialRegister {
+  type: 'scalar' | 'ctx' | 'fp' | 'pkt' | 'pkt_end' | 'pkt_meta';
+  /** Scalars: signed [min, max]. */
+  range?: readonly [bigint, bigint];
+  /** Pointers: fixed offset. */
+  offset?: number;
 }
 
 export interface VerifierError {
@@ -137,13 +150,14 @@ function returnRangeFor(info: ProgTypeInfo, attach: string | undefined): readonl
 
 /** Statically verify one program the way Linux's verifier does. Never throws on a bad program. */
 export function verify(program: VerifierProgram, options: VerifierOptions = {}): VerifierResult {
-  const started = process.hrtime.bigint();
+  // performance.now(), not process.hrtime: the verifier runs in browsers too.
+  const started = performance.now();
   const info: ProgTypeInfo | undefined = progTypeInfo(program.type);
   if (!info) throw new TsbpfError('verifier/unknown-type', `unknown program type ${program.type}`);
   const logLevel = options.logLevel ?? 0;
   let idGen = 0;
   let explorer: Explorer | undefined;
-  const elapsed = (): number => Number((process.hrtime.bigint() - started) / 1000n);
+  const elapsed = (): number => Math.round((performance.now() - started) * 1000);
   const emptyStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
   try {
     const unpriv = options.mode === 'unpriv';
@@ -156,7 +170,7 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
       mapAt: resolveMaps(program), newId: () => ++idGen, stackDepth: [],
     };
-    explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT });
+    explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });
     explorer.run();
     checkCallChains(ctx);
     const stats = { ...explorer.stats, timeUs: elapsed() };

@@ -98,16 +98,16 @@ test('test_verifier corpus: agreement with Linux 6.18', (t) => {
   const cases = testVerifierCases();
   if (!cases.length) return t.skip(missingCorpus('verifier/kernel-selftests'));
   const r = tally(cases);
-  assert.ok(r.agree / r.ran >= 0.98, `agreement ${r.agree}/${r.ran}`);
-  assert.ok(r.unsafe <= 2, `unsafe accepts ${r.unsafe}`);
+  assert.ok(r.agree / r.ran >= 0.985, `agreement ${r.agree}/${r.ran}`);
+  assert.ok(r.unsafe <= 1, `unsafe accepts ${r.unsafe}`);
 });
 
 test('test_loader corpus: agreement with Linux 6.18', (t) => {
   const cases = testLoaderCases();
   if (!cases.length) return t.skip(missingCorpus('verifier/kernel-selftests'));
   const r = tally(cases);
-  assert.ok(r.agree / r.ran >= 0.95, `agreement ${r.agree}/${r.ran}`);
-  assert.ok(r.unsafe <= 13, `unsafe accepts ${r.unsafe}`);
+  assert.ok(r.agree / r.ran >= 0.97, `agreement ${r.agree}/${r.ran}`);
+  assert.ok(r.unsafe <= 6, `unsafe accepts ${r.unsafe}`);
 });
 
 test('ebpf-samples: a sample (every 12th program, 20k-insn budget) and invalid/', (t) => {
@@ -115,7 +115,7 @@ test('ebpf-samples: a sample (every 12th program, 20k-insn budget) and invalid/'
   if (!cases.length) return t.skip(missingCorpus('verifier/ebpf-samples'));
   const r = tally(cases.filter((c) => !c.invalid), 12, 20_000);
   console.log(`ebpf-samples sample: ${r.agree}/${r.ran} agree, ${r.unsafe} unsafe`);
-  assert.ok(r.agree / r.ran >= 0.8, `agreement ${r.agree}/${r.ran}`);
+  assert.ok(r.agree / r.ran >= 0.85, `agreement ${r.agree}/${r.ran}`);
   assert.equal(r.unsafe, 0);
   const invalid = cases.filter((c) => c.invalid && c.program && c.kernel === 'reject');
   const rejected = invalid.filter((c) => verify(c.program!).verdict === 'reject').length;
