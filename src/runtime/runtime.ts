@@ -5,7 +5,9 @@ import { PACKET_HELPERS } from '../helpers/packet.js';
 import { ABSENT_HELPERS } from '../helpers/absent.js';
 import { helperAllowed, helperProto } from '../helpers/prototypes.js';
 import type { Instruction } from '../isa/instruction.js';
-import { ObjectArrayMap } from '../maps/array.js';
+import { ArrayMap, ObjectArrayMap } from '../maps/array.js';
+import { HashMap } from '../maps/hash.js';
+import { LpmTrieMap } from '../maps/lpm.js';
 import { createMap } from '../maps/create.js';
 import type { BpfMap } from '../maps/map.js';
 import type { MapSpec } from '../maps/spec.js';
@@ -14,11 +16,12 @@ import { HELPER_NAMES, MapType } from '../uapi/index.js';
 import type { HelperTable } from '../vm/abi.js';
 import { openObject, type BpfObject, type ObjectProgram } from '../object/index.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
-import type { Engine, ExecutableProgram, RunResult } from '../vm/engine.js';
+import type { Engine, ExecutableProgram, InlineMap, RunResult } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
 import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
+import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
 
@@ -44,11 +47,18 @@ export interface LoadProgramOptions {
   /** BPF_PROG_LOAD's fd_array, for LD_IMM64 MAP_IDX references. */
   fdArray?: readonly BpfMap[];
   /**
-   * Bounds-check every memory access (default true: until the verifier runs at load time, nothing
-   * else proves the program safe).
+   * Run the verifier first, as BPF_PROG_LOAD does (default true); a rejection throws
+   * VerifierRejectedError with the kernel's line and an explanation. `false` is for trusted or
+   * hand-written code the verifier does not (yet) accept: it then runs in checked mode.
    */
+  verify?: boolean;
+  /** Bounds-check every memory access. Default: on exactly when the verifier was skipped. */
   checked?: boolean;
   engine?: Engine;
+  /** line_info (instruction -> C source) for the verifier's explanations. */
+  lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
+  /** Section attach type, for attach-dependent verifier rules. */
+  attachType?: string;
 }
 
 export class LoadError extends TsbpfError {
@@ -89,6 +99,8 @@ export interface LoadObjectOptions {
   type?: string;
   /** Load only these programs (by function name); default all. */
   programs?: readonly string[];
+  /** As LoadProgramOptions.verify (default true). */
+  verify?: boolean;
   checked?: boolean;
   engine?: Engine;
 }
@@ -133,6 +145,26 @@ export function withLibbpfDefaults(spec: MapSpec, cpus: number): MapSpec {
     default:
       return spec;
   }
+}
+
+/**
+ * What engines may do instead of calling map_lookup_elem on `map` (same semantics): inline an
+ * array's lookup, call a hash or LPM map's lookup directly.
+ */
+function inlineMap(map: BpfMap | undefined): InlineMap | undefined {
+  if (map instanceof HashMap || map instanceof LpmTrieMap) {
+    return { kind: 'lookup', lookup: (keyAddress, cpu) => map.lookupElem(keyAddress, cpu) };
+  }
+  if (!(map instanceof ArrayMap)) return undefined;
+  const values = map.valueAddress(0, 0);
+  return {
+    kind: map.perCpu ? 'percpu_array' : 'array',
+    values,
+    valueSize: map.spec.valueSize,
+    elemStride: map.valueAddress(1, 0) - values,
+    cpuStride: map.perCpu ? map.valueAddress(0, 1) - values : 0,
+    maxEntries: map.spec.maxEntries,
+  };
 }
 
 export class LoadedProgram {
@@ -211,13 +243,27 @@ export class Runtime {
     const name = options.name ?? 'prog';
     const type = progTypeInfo(options.type);
     if (!type) throw new LoadError(name, `unknown program type ${String(options.type)}`);
+    const verified = options.verify ?? true;
+    if (verified) {
+      const result = verifyForLoad(insns, {
+        name,
+        type: type.name,
+        mapById: (id) => this.maps.get(id),
+        ...(options.fdArray ? { fdArray: options.fdArray } : {}),
+        ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
+        ...(options.attachType ? { attachType: options.attachType } : {}),
+      });
+      if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
+    }
     const relocated = relocateProgram(insns, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
     this.checkHelperCalls(name, type, relocated.insns);
     const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
       space: this.space,
       helpers: this.helpers,
-      checked: options.checked ?? true,
+      checked: options.checked ?? !verified,
       name,
+      describeMap: (handle) => inlineMap(this.services.mapByHandle(handle)),
+      cpuOf: (env) => env.cpu,
     });
     const program = new LoadedProgram(this, this.nextId++, name, type, relocated.insns, relocated.maps, executable, options.license ?? 'GPL');
     this.programs.set(program.id, program);
@@ -323,6 +369,9 @@ export class Runtime {
       name: p.name,
       type,
       license: object.license,
+      lineInfo: p.lineInfo,
+      ...(p.sectionDef?.attach ? { attachType: p.sectionDef.attach } : {}),
+      ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.checked === undefined ? {} : { checked: options.checked }),
       ...(options.engine ? { engine: options.engine } : {}),
     });

@@ -27,6 +27,8 @@ export interface VerifyForLoadOptions {
   mapById: (id: number) => BpfMap | undefined;
   fdArray?: readonly BpfMap[];
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
+  /** The section's attach type (some return ranges depend on it). */
+  attachType?: string;
   unprivileged?: boolean;
 }
 
@@ -62,6 +64,7 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
       mapRefs: refs,
       name: options.name,
       ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
+      ...(options.attachType ? { attachType: options.attachType } : {}),
     },
     { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: 1 },
   );

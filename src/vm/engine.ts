@@ -20,6 +20,37 @@ export interface LoadOptions<Env = unknown> {
   checked?: boolean;
   /** Name for error messages (program or file name). */
   name?: string;
+  /**
+   * How `helpers`' map_lookup_elem treats the map whose handle a program loads as a constant, so
+   * engines may call it without the helper ABI: an array's layout (a bounds check, then an address:
+   * inlined), or a direct lookup function. Undefined for anything else (other maps, non-handles).
+   */
+  describeMap?(handle: number): InlineMap | undefined;
+  /** The CPU a run's `env` runs on (per-CPU slots of inlined lookups; read once per env object). Default 0. */
+  cpuOf?(env: Env): number;
+}
+
+export type InlineMap = InlineMapLayout | DirectMapLookup;
+
+/**
+ * A map whose lookup returns an address or 0: `lookup(key address, cpu)` is what map_lookup_elem
+ * returns for a key pointer below 4 GiB.
+ */
+export interface DirectMapLookup {
+  kind: 'lookup';
+  lookup(keyAddress: number, cpu: number): number;
+}
+
+/** Where an array map's values are: entry `index` for `cpu` is at `values + index * elemStride + cpu * cpuStride`. */
+export interface InlineMapLayout {
+  kind: 'array' | 'percpu_array';
+  /** Address of entry 0 (CPU 0). */
+  values: number;
+  valueSize: number;
+  elemStride: number;
+  /** Distance between the CPUs' slots of one entry (0 for plain arrays). */
+  cpuStride: number;
+  maxEntries: number;
 }
 
 export interface RunOptions<Env = unknown> {

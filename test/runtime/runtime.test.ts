@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { assemble } from '../../src/isa/asm.js';
 import type { Instruction } from '../../src/isa/instruction.js';
 import { MapType } from '../../src/uapi/map-types.js';
-import { Runtime, LoadError } from '../../src/runtime/index.js';
+import { Runtime, LoadError, VerifierRejectedError } from '../../src/runtime/index.js';
 import { TestRunError } from '../../src/runtime/test-run.js';
 import { MemoryAccessError } from '../../src/vm/memory.js';
 
@@ -141,10 +141,14 @@ test('socket filter: data_out carries a zeroed MAC header (kernel behaviour)', (
 
 test('load-time checks: helpers not allowed for the type, unknown helpers, bad map ids', () => {
   using runtime = new Runtime();
+  // The verifier says it first, in the kernel's words; without the verifier the loader still does.
   assert.throws(() => runtime.loadProgram(assemble('call 44\nexit'), { name: 'p', type: 'socket_filter' }), (e: unknown) =>
+    e instanceof VerifierRejectedError && /cannot use helper bpf_xdp_adjust_head#44/.test(e.message));
+  assert.throws(() => runtime.loadProgram(assemble('call 44\nexit'), { name: 'p', type: 'socket_filter', verify: false }), (e: unknown) =>
     e instanceof LoadError && /cannot use helper bpf_xdp_adjust_head#44/.test(e.message));
   assert.throws(() => runtime.loadProgram(assemble('call 9999\nexit'), { type: 'xdp' }), /invalid func/);
-  assert.throws(() => runtime.loadProgram(bindMap(assemble('r1 = 0 ll\nr0 = 0\nexit'), 77), { type: 'xdp' }), /no map with id 77/);
+  assert.throws(() => runtime.loadProgram(bindMap(assemble('r1 = 0 ll\nr0 = 0\nexit'), 77), { type: 'xdp' }), /fd 77 is not pointing to valid bpf_map/);
+  assert.throws(() => runtime.loadProgram(bindMap(assemble('r1 = 0 ll\nr0 = 0\nexit'), 77), { type: 'xdp', verify: false }), /no map with id 77/);
 });
 
 test('checked mode traps an out-of-bounds packet read with the instruction index', () => {
@@ -152,7 +156,7 @@ test('checked mode traps an out-of-bounds packet read with the instruction index
   const prog = runtime.loadProgram(assemble(`
     r2 = *(u32 *)(r1 + 0)
     r0 = *(u8 *)(r2 + 5000)
-    exit`), { type: 'xdp' });
+    exit`), { type: 'xdp', verify: false });
   assert.throws(() => prog.testRun({ data: ethFrame(0x0800) }), (e: unknown) => e instanceof MemoryAccessError && e.location.insn === 1);
 });
 
@@ -192,4 +196,19 @@ test('bpf_loop runs its callback and ringbuf records reach user space', () => {
   const records = (ring as import('../../src/maps/ringbuf.js').RingBufMap).drain();
   assert.equal(records.length, 1);
   assert.equal(new DataView(records[0]!.buffer).getBigUint64(0, true), 45n);
+});
+
+test('loadProgram verifies first, as BPF_PROG_LOAD does: the kernel line, an explanation, the log', () => {
+  using runtime = new Runtime();
+  const unsafe = assemble(`
+    r2 = *(u32 *)(r1 + 0)
+    r0 = *(u8 *)(r2 + 0)
+    exit`);
+  assert.throws(() => runtime.loadProgram(unsafe, { name: 'unchecked_read', type: 'xdp' }), (e: unknown) => {
+    assert.ok(e instanceof VerifierRejectedError);
+    assert.match(e.message, /invalid access to packet/);
+    assert.equal(e.location.insn, 1);
+    assert.equal(e.result.verdict, 'reject');
+    return true;
+  });
 });

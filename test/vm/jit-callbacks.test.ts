@@ -45,7 +45,7 @@ function agree(insns: Instruction[], setup?: (runtime: Runtime) => void): number
     for (const checked of [true, false]) {
       using runtime = new Runtime({ engine });
       setup?.(runtime);
-      const program = runtime.loadProgram(insns.map((i) => ({ ...i })), { name: 'cb', type: 'xdp', checked });
+      const program = runtime.loadProgram(insns.map((i) => ({ ...i })), { name: 'cb', type: 'xdp', checked, verify: false });
       results.push(Number(BigInt.asIntN(64, program.testRun({ data: frame }).r0)));
     }
   }
@@ -98,7 +98,7 @@ test('bpf_loop: a callback that loops forever runs out of budget on both engines
   insns[insns.length - SUM_CALLBACK_SLOTS] = { code: 0x05, dst: 0, src: 0, off: -1, imm: 0 };
   for (const engine of [interpreter, jit] as Engine[]) {
     using runtime = new Runtime({ engine });
-    const program = runtime.loadProgram(insns, { name: 'spin', type: 'xdp' });
+    const program = runtime.loadProgram(insns, { name: 'spin', type: 'xdp', verify: false });
     assert.throws(() => program.testRun({ data: frame, budget: 100_000 }), (e: Error & { code?: string }) => e.code === 'vm/budget', engine.name);
   }
 });
@@ -140,7 +140,7 @@ test('bpf_loop: callbacks nest one frame deeper each, up to the 8-frame limit', 
   tooDeep[limit]!.imm = 50;
   for (const engine of [interpreter, jit] as Engine[]) {
     using runtime = new Runtime({ engine });
-    const program = runtime.loadProgram(tooDeep, { name: 'deep', type: 'xdp' });
+    const program = runtime.loadProgram(tooDeep, { name: 'deep', type: 'xdp', verify: false });
     assert.throws(() => program.testRun({ data: frame }), (e: Error & { code?: string }) => e.code === 'vm/call-depth', engine.name);
   }
 });

@@ -1,8 +1,9 @@
 import { imm64Parts, type Instruction, type Op as BpfOp, type Width } from '../../isa/index.js';
-import { STACK_FRAME_BYTES } from '../engine.js';
+import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { JitCompileError, type Subprogram } from './cfg.js';
 import {
-  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local, registerLocal,
+  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local,
+  MAP_LOOKUP_HELPER_ID, registerLocal,
 } from './layout.js';
 import { emitDispatch, emitStructured, type BlockEmitter } from './structure.js';
 import { ByteWriter, Op, ValType, VOID_BLOCK } from './wasm.js';
@@ -25,6 +26,12 @@ export interface CodegenContext {
   frameIsFixed: boolean;
   /** Function that clears every site cache, or -1 (unchecked, or too many sites to clear per call). */
   forgetFunction: number;
+  /** Array maps by handle: map_lookup_elem on a constant handle among these is inlined. */
+  arrayMaps: ReadonlyMap<number, InlineMapLayout>;
+  /** Maps with a direct lookup by handle: map_lookup_elem calls `lookup_map` with this slot. */
+  lookupSlots: ReadonlyMap<number, number>;
+  /** Set when some inlined lookup reads the run's CPU (so `run` must store it). */
+  usesCpu: boolean;
 }
 
 const LOAD_U: Record<Width, number> = { 1: Op.i64_load8_u, 2: Op.i64_load16_u, 4: Op.i64_load32_u, 8: Op.i64_load };
@@ -330,6 +337,13 @@ export class FunctionCompiler implements BlockEmitter {
       this.returnIfHalted();
       return;
     }
+    const handle = insn.imm === MAP_LOOKUP_HELPER_ID ? this.knownMapHandle(i) : undefined;
+    if (handle !== undefined) {
+      const layout = this.ctx.arrayMaps.get(handle);
+      if (layout !== undefined) return this.inlineArrayLookup(i, layout);
+      const slot = this.ctx.lookupSlots.get(handle);
+      if (slot !== undefined) return this.directLookup(i, slot);
+    }
     const callback = insn.imm === LOOP_HELPER_ID ? this.knownCallback(i) : undefined;
     if (callback === undefined) return this.helperCall(i, () => this.i32(insn.imm));
     // bpf_loop with a known callback and the runtime's bpf_loop: a wasm loop calling the callback
@@ -347,6 +361,21 @@ export class FunctionCompiler implements BlockEmitter {
    * nothing wrote r2 since; else undefined.
    */
   private knownCallback(i: number): number | undefined {
+    const value = this.constantBefore(i, 2);
+    return value === undefined ? undefined : this.ctx.functionAt.get(value);
+  }
+
+  /** The map handle r1 holds at the call in slot `i` (a constant, as clang emits it), or undefined. */
+  private knownMapHandle(i: number): number | undefined {
+    if (this.ctx.arrayMaps.size === 0 && this.ctx.lookupSlots.size === 0) return undefined;
+    return this.constantBefore(i, 1);
+  }
+
+  /**
+   * The value (below 2^32) of `reg` at slot `i` when an lddw earlier in the same basic block set it and
+   * nothing wrote `reg` since; else undefined.
+   */
+  private constantBefore(i: number, reg: number): number | undefined {
     for (let j = i - 1; j >= this.sub.start; j--) {
       if (this.isLeader(j + 1)) return undefined;
       const op = this.ops[j];
@@ -354,16 +383,60 @@ export class FunctionCompiler implements BlockEmitter {
       const insn = this.insns[j]!;
       switch (op.kind) {
         case 'ld_imm64': {
-          if (insn.dst !== 2) continue;
+          if (insn.dst !== reg) continue;
           const { lo, hi } = imm64Parts(insn, this.insns[j + 1]!);
-          return hi === 0 ? this.ctx.functionAt.get(lo) : undefined;
+          return hi === 0 ? lo >>> 0 : undefined;
         }
-        case 'alu': case 'ldx': if (insn.dst === 2) return undefined; continue;
+        case 'alu': case 'ldx': if (insn.dst === reg) return undefined; continue;
         case 'st': case 'stx': continue;
         default: return undefined;
       }
     }
     return undefined;
+  }
+
+  /**
+   * map_lookup_elem(r1 = array map, r2 = key) without leaving wasm, as the kernel's map_gen_lookup:
+   * r0 = index <u max_entries ? values + index * stride (+ cpu * slot) : 0. A key pointer with a high
+   * half (which the helper would reject) takes the helper call, so the faults stay the helper's.
+   */
+  private inlineArrayLookup(i: number, layout: InlineMapLayout): void {
+    this.reg(2); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i64_eqz);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.reg32(2); this.mem(Op.i32_load, 0); this.tee(Local.t32a);
+    this.i32(layout.maxEntries | 0); this.op(Op.i32_lt_u);
+    this.w.byte2(Op.if, I64_BLOCK);
+    this.i64(layout.values, 0);
+    this.get(Local.t32a); this.op(Op.i64_extend_i32_u); this.i64(layout.elemStride, 0); this.op(Op.i64_mul);
+    this.op(Op.i64_add);
+    if (layout.kind === 'percpu_array' && layout.cpuStride !== 0) {
+      this.ctx.usesCpu = true;
+      this.gget(Global.regfile); this.mem(Op.i64_load32_u, CPU_SLOT);
+      this.i64(layout.cpuStride, 0); this.op(Op.i64_mul);
+      this.op(Op.i64_add);
+    }
+    this.op(Op.else);
+    this.i64(0, 0);
+    this.op(Op.end);
+    this.set(Local.r0);
+    this.op(Op.else);
+    this.helperCall(i, () => this.i32(MAP_LOOKUP_HELPER_ID));
+    this.op(Op.end);
+  }
+
+  /**
+   * map_lookup_elem(r1 = a hash or LPM map, r2 = key) straight into the map's lookup: no register
+   * file, helper table or handle lookup. A key pointer with a high half takes the helper call.
+   */
+  private directLookup(i: number, slot: number): void {
+    this.reg(2); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i64_eqz);
+    this.w.byte2(Op.if, VOID_BLOCK);
+    this.i32(slot); this.reg32(2);
+    this.call(ImportFn.lookupMap);
+    this.op(Op.i64_extend_i32_u); this.set(Local.r0);
+    this.op(Op.else);
+    this.helperCall(i, () => this.i32(MAP_LOOKUP_HELPER_ID));
+    this.op(Op.end);
   }
 
   private isLeader(slot: number): boolean {

@@ -1,6 +1,6 @@
 import { validate, type Instruction } from '../../isa/index.js';
 import { HelperStatus } from '../abi.js';
-import { STACK_FRAME_BYTES } from '../engine.js';
+import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { buildSubprogram, subprogramStarts, JitCompileError } from './cfg.js';
 import { FunctionCompiler, type CodegenContext } from './codegen.js';
 import {
@@ -27,11 +27,25 @@ export interface CompiledModule {
   sites: number;
   /** Helper results may ask to clear the site caches (bit 1); false beyond a few thousand sites. */
   forgetsAfterHelpers: boolean;
+  /** Some inlined per-CPU lookup reads the run's CPU from the register file (CPU_SLOT). */
+  usesCpu: boolean;
 }
 
 const { i32, i64, f64 } = ValType;
 
-export function compileProgram(insns: readonly Instruction[], checked: boolean): CompiledModule {
+export interface InlineMaps {
+  arrays: ReadonlyMap<number, InlineMapLayout>;
+  lookupSlots: ReadonlyMap<number, number>;
+}
+const NO_INLINE_MAPS: InlineMaps = { arrays: new Map(), lookupSlots: new Map() };
+
+/**
+ * `inline`: maps whose map_lookup_elem calls (on a constant handle) skip the helper ABI: arrays
+ * become inline wasm, lookup slots call the `lookup_map` import (inline-maps.ts).
+ */
+export function compileProgram(
+  insns: readonly Instruction[], checked: boolean, inline: InlineMaps = NO_INLINE_MAPS,
+): CompiledModule {
   if (insns.length === 0) throw new JitCompileError('jit/empty', 'empty program');
   const ops = validate(insns);
   const starts = subprogramStarts(insns, ops);
@@ -40,7 +54,7 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
   const helperType = m.type([i32, i32], [i32]);
   const faultType = m.type([i32, i32], []);
   const fiveI32 = m.type([i32, i32, i32, i32, i32], [i32]);
-  const importTypes = [helperType, faultType, fiveI32, fiveI32];
+  const importTypes = [helperType, faultType, fiveI32, fiveI32, helperType];
   IMPORT_FN_NAMES.forEach((name, index) => {
     const fn = m.importFunction(IMPORT_MODULE, name, importTypes[index]!);
     if (fn !== Object.values(ImportFn)[index]) throw new JitCompileError('jit/internal', 'import order');
@@ -60,7 +74,7 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
 
   const subType = m.type([i64, i64, i64, i64, i64, i64], [i64]);
   const runType = m.type([], []);
-  const entryType = m.type([f64], [f64]);
+  const entryType = m.type([f64, i32], [f64]);
   const functionAt = new Map<number, number>();
   for (const start of starts) functionAt.set(start, m.declareFunction(subType));
   const runFunction = m.declareFunction(entryType);
@@ -87,6 +101,7 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
   const ctx: CodegenContext = {
     insns, ops, checked, functionAt, siteOf, totalSites, frameIsFixed: !writesFramePointer(insns, ops),
     forgetFunction: totalSites <= MAX_SITES_FORGOTTEN_PER_HELPER_CALL ? forgetFunction : -1,
+    arrayMaps: inline.arrays, lookupSlots: inline.lookupSlots, usesCpu: false,
   };
   let irreducible = false;
   starts.forEach((start, k) => {
@@ -108,7 +123,7 @@ export function compileProgram(insns: readonly Instruction[], checked: boolean):
   m.defineFunction(invokeFunction, invokeTrampoline(starts.map((start) => functionAt.get(start)!), forgetFunction));
   return {
     bytes: m.encode(), subprograms: starts.length, irreducible, starts, sites: totalSites,
-    forgetsAfterHelpers: ctx.forgetFunction >= 0,
+    forgetsAfterHelpers: ctx.forgetFunction >= 0, usesCpu: ctx.usesCpu,
   };
 }
 
@@ -183,7 +198,8 @@ function invokeTrampoline(functions: readonly number[], forgetFunction: number):
 }
 
 /**
- * `run(budget) -> fuel left`: reads r1..r5 from the register file, calls the entry, stores r0 back.
+ * `run(budget, given) -> fuel left`: reads r1..r<given> from the register file (the others are 0, so
+ * a run with one argument writes one), calls the entry, stores r0 back.
  * The result is negative (-1 - fuel left) when the program ended in a tail call, so one call from JS
  * carries everything (WebAssembly.Global accessors cost more than the call itself).
  */
@@ -205,6 +221,9 @@ function entryWrapper(entry: number): Uint8Array {
   for (let r = 1; r <= 5; r++) {
     w.byte(Op.global_get); w.u32(Global.regfile);
     w.byte(Op.i64_load); w.byte(0); w.u32(8 * r);
+    w.byte(Op.i64_const); w.s64(0, 0);
+    w.byte(Op.local_get); w.u32(1); w.byte(Op.i32_const); w.s32(r); w.byte(Op.i32_ge_s);
+    w.byte(Op.select);
   }
   w.byte(Op.global_get); w.u32(Global.stackTop);
   w.byte(Op.i64_extend_i32_u);

@@ -1,3 +1,5 @@
+import { REGFILE_BYTES } from '../abi.js';
+
 /**
  * The fixed shape of every module the JIT emits: import names, global and function indexes, local
  * slots of a subprogram function, fault kinds. Shared by the compiler and the JS glue that
@@ -22,11 +24,19 @@ export const ImportFn = {
    * at regfile + CHECK_LIMIT_SLOT; throws if bad.
    */
   check: 3,
+  /** (lookup slot, key address) -> the value's address or 0: map_lookup_elem on a known hash/LPM map. */
+  lookupMap: 4,
 } as const;
-export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check'] as const;
+export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check', 'lookup_map'] as const;
 
 /** Register-file byte offset (slot 10, unused by helpers) where `check` leaves the region limit. */
 export const CHECK_LIMIT_SLOT = 80;
+/** Byte offset just past the helpers' register file where `run` leaves the run's CPU (a u32). */
+export const CPU_SLOT = REGFILE_BYTES;
+/** The JIT's register file: the helpers' slots, then the CPU slot. */
+export const JIT_REGFILE_BYTES = CPU_SLOT + 8;
+/** Helper id of bpf_map_lookup_elem (inlined for array maps the loader describes). */
+export const MAP_LOOKUP_HELPER_ID = 1;
 
 /** Globals: four imported constants, then the module's own mutable state. */
 export const Global = {

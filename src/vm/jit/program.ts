@@ -3,13 +3,14 @@ import {
   ExecutionError, ExecutionLimitError, MAX_TAIL_CALLS, STACK_FRAME_BYTES, MAX_CALL_FRAMES, makeResult,
   type ExecutableProgram, type LoadOptions, type RunOptions, type RunResult,
 } from '../engine.js';
-import { HelperStatus, REGFILE_BYTES, type HelperCall, type HelperTable } from '../abi.js';
+import { HelperStatus, type HelperCall, type HelperTable } from '../abi.js';
 import { MemoryAccessError, type AddressSpace, type Region } from '../memory.js';
 import { ModuleCache } from './cache.js';
 import './v8-flags.js';
 import { compileProgram, type CompiledModule } from './compile.js';
 import { JitCompileError } from './cfg.js';
-import { CHECK_LIMIT_SLOT, FaultKind, IMPORT_MODULE, LOOP_HELPER_ID } from './layout.js';
+import { CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, IMPORT_MODULE, JIT_REGFILE_BYTES, LOOP_HELPER_ID } from './layout.js';
+import { emptyPlan, planInlineMaps, planKey, type InlineMapPlan } from './inline-maps.js';
 
 /**
  * A program loaded into the JIT: the module compiled once per distinct bytecode (cached), instantiated
@@ -22,10 +23,10 @@ interface CachedModule { module: WebAssembly.Module; compiled: CompiledModule }
 
 const moduleCache = new ModuleCache<CachedModule>();
 
-/** Compile (or fetch from the cache) the module for a program. */
-export function compileCached(insns: readonly Instruction[], checked: boolean): CachedModule {
-  return moduleCache.get(insns, checked ? 'checked' : 'fast', () => {
-    const compiled = compileProgram(insns, checked);
+/** Compile (or fetch from the cache) the module for a program (with the map lookups it inlines). */
+export function compileCached(insns: readonly Instruction[], checked: boolean, plan: InlineMapPlan = emptyPlan()): CachedModule {
+  return moduleCache.get(insns, (checked ? 'checked' : 'fast') + planKey(plan), () => {
+    const compiled = compileProgram(insns, checked, plan);
     try {
       return { module: new WebAssembly.Module(compiled.bytes), compiled };
     } catch (error) {
@@ -77,8 +78,8 @@ export interface JitRunOptions<Env = unknown> extends RunOptions<Env> {
 }
 
 interface ModuleExports {
-  /** (budget) -> fuel left, or -1 - fuel left after a tail call. */
-  run: (budget: number) => number;
+  /** (budget, registers given) -> fuel left, or -1 - fuel left after a tail call; r1..r5 past `given` start at 0. */
+  run: (budget: number, given: number) => number;
   fuel: WebAssembly.Global;
   halt: WebAssembly.Global;
   checkLimit: WebAssembly.Global;
@@ -153,12 +154,20 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private readonly cachedRegions: CachedRegions | undefined;
   /** Too many sites to track: clear the caches at every run (and never after helpers, a known gap). */
   private readonly forgetEveryRun: boolean;
+  /** Inlined per-CPU lookups read the run's CPU: `run` stores cpuOf(env) at CPU_SLOT (else undefined). */
+  private readonly cpuOf: ((env: Env) => number) | undefined;
+  /** The env whose CPU is in the register file now. */
+  private cpuEnv: Env | undefined;
 
   constructor(readonly insns: readonly Instruction[], options: LoadOptions<Env>) {
     this.space = options.space;
     this.helpers = options.helpers ?? [];
     this.name = options.name ?? 'program';
-    const { module, compiled } = compileCached(insns, options.checked === true);
+    const plan = planInlineMaps(insns, options.describeMap?.bind(options));
+    const { module, compiled } = compileCached(insns, options.checked === true, plan);
+    const cpuOf = options.cpuOf?.bind(options) ?? ((): number => 0);
+    this.cpuOf = compiled.usesCpu ? cpuOf : undefined;
+    const lookups = plan.lookups;
     this.callbackSlot = new Map(compiled.starts.map((start, k) => [start, k]));
     this.cachedRegions = compiled.forgetsAfterHelpers ? new CachedRegions() : undefined;
     this.forgetEveryRun = compiled.sites > 0 && !compiled.forgetsAfterHelpers;
@@ -167,7 +176,7 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard below stack of ${this.name}`, false));
     this.stack = this.space.allocate(MAX_CALL_FRAMES * STACK_FRAME_BYTES, 'stack', `stack of ${this.name}`);
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard above stack of ${this.name}`, false));
-    this.regfile = this.space.allocate(REGFILE_BYTES, 'scratch', `register file of ${this.name}`);
+    this.regfile = this.space.allocate(JIT_REGFILE_BYTES, 'scratch', `register file of ${this.name}`);
     this.call = {
       space: this.space, regfile: this.regfile.start, insn: 0, env: undefined, tailCallTarget: undefined,
       invoke: (target, args) => this.invoke(target, args),
@@ -185,6 +194,10 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
           this.loadPacket(lo, hi, offset, width, insn),
         check: (lo: number, hi: number, size: number, write: number, insn: number): number =>
           this.check(lo, hi, size, write, insn),
+        lookup_map: (slot: number, key: number): number => {
+          const env = this.call.env;
+          return lookups[slot]!.lookup(key >>> 0, env === undefined ? 0 : cpuOf(env));
+        },
       },
     };
     const instance = new WebAssembly.Instance(module, imports);
@@ -196,8 +209,10 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     const args = options.args ?? [];
     const view = this.space.view;
     const base = this.regfile.start;
-    for (let r = 1; r <= 5; r++) {
-      const value = r <= args.length ? args[r - 1]! : 0;
+    // Only the arguments given: the module zeroes the rest (a test run passes one).
+    const given = args.length < 5 ? args.length : 5;
+    for (let r = 1; r <= given; r++) {
+      const value = args[r - 1]!;
       if (typeof value === 'bigint') view.setBigUint64(base + 8 * r, BigInt.asUintN(64, value), true);
       else {
         view.setUint32(base + 8 * r, value >>> 0, true);
@@ -211,10 +226,11 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     state.budget = options.budget ?? DEFAULT_BUDGET;
     state.tailCalls = 0;
     state.tailTarget = undefined;
-    const packet = options.packet;
-    state.packet = packet;
-    state.packetStart = packet === undefined ? -1 : packet.start;
-    state.packetLength = packet === undefined ? 0 : packet.length;
+    // The window is resolved at the first LD_ABS/LD_IND (a test run's packet option has getters).
+    state.packet = options.packet;
+    state.packetStart = -1;
+    state.packetLength = 0;
+    if (this.cpuOf !== undefined) this.storeCpu(options.env);
     // Site caches survive from run to run while the regions they hold do (the context and packet of a
     // repeated test run, map values ...).
     const cached = this.cachedRegions;
@@ -224,22 +240,26 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     } else if (this.forgetEveryRun) this.exports.forget!();
     // The stack is not cleared between runs (as in the interpreter and the kernel: the verifier rejects
     // reads of stack slots the program did not write; clearing 4 KiB per run cost more than a small run).
-    return this.runWith(state, state.budget);
+    return this.runWith(state, state.budget, given);
   }
 
-  /** Run with r1..r5 already in the register file; follows tail calls. */
-  private runWith(state: RunState<Env>, fuel: number): RunResult {
+  /** Run with r1..r<given> already in the register file; follows tail calls. */
+  private runWith(state: RunState<Env>, fuel: number, given: number): RunResult {
     const outer = this.state;
     this.state = state;
     this.call.env = state.env;
     let out: number;
     try {
-      out = this.exports.run(fuel);
+      out = this.exports.run(fuel, given);
     } catch (error) {
       throw translateTrap(error, this.name);
     } finally {
       this.state = outer;
-      if (outer !== undefined) this.call.env = outer.env;
+      if (outer !== undefined) {
+        this.call.env = outer.env;
+        // A run nested in a helper of this one may have run on another CPU.
+        if (this.cpuOf !== undefined) this.storeCpu(outer.env);
+      }
     }
     if (out < 0 && state.tailTarget !== undefined) {
       const target = state.tailTarget;
@@ -257,7 +277,9 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
       const view = next.space.view;
       view.setUint32(next.regfile.start + 8, state.tailR1lo, true);
       view.setUint32(next.regfile.start + 12, state.tailR1hi, true);
-      return next.runWith(state, fuel);
+      if (next.cpuOf !== undefined) next.storeCpu(state.env);
+      // r2..r5 as the tail_call helper left them in the register file.
+      return next.runWith(state, fuel, 5);
     }
     if (isExecutable<Env>(target)) {
       const r1 = state.tailR1hi * 4294967296 + state.tailR1lo;
@@ -266,6 +288,14 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
       return makeResult(result.r0lo, result.r0hi, state.budget - fuel + Math.max(result.executed, 0));
     }
     throw new ExecutionError('vm/bad-tail-call', `${this.name}: tail call target is not a program`, this.call.insn);
+  }
+
+  /** The run's CPU where inlined per-CPU lookups read it (once per env: a test run's repeats share one). */
+  private storeCpu(env: Env | undefined): void {
+    if (env === this.cpuEnv && env !== undefined) return;
+    this.cpuEnv = env;
+    const cpu = env === undefined ? 0 : this.cpuOf!(env);
+    this.space.view.setUint32(this.regfile.start + CPU_SLOT, cpu >>> 0, true);
   }
 
   private callHelper(id: number, insn: number): number {
