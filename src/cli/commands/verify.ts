@@ -6,7 +6,7 @@ import { verify, type VerifierProgram, type VerifierResult } from '../../verifie
 import { EXIT_FAILURE, EXIT_OK, UsageError, parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { loadObjectFile, readInputFile } from '../object-args.js';
 
-const USAGE = `usage: tsbpf verify OBJ [--prog NAME] [--type TYPE] [--log-level N] [--unpriv] [--json]
+const USAGE = `usage: tsbpf verify OBJ [--prog NAME] [--type TYPE] [--log-level N] [--unpriv] [--kernel] [--json]
        tsbpf verify --bundle FILE [--log-level N] [--unpriv] [--json]
 
 Statically verify eBPF programs the way the Linux verifier does (kernel messages, plus a plain-words
@@ -16,6 +16,7 @@ explanation of a rejection: the path that led there and the C source line when t
   --type TYPE      program type when the section name does not say (xdp, socket_filter, 3 ...)
   --log-level N    0 (default), 1 (the failing path) or 2 (every instruction with register states)
   --unpriv         verify as an unprivileged user would be
+  --kernel         ask the running kernel's verifier instead (BPF_PROG_LOAD through bpf(); root)
   --json           {"programs": [{name, section, type, verdict, error, processed_insns, time_us}]}
   --bundle FILE    JSON {"prog_type", "insns": [hex...], "maps": [{name, type, key_size, value_size,
                    max_entries, flags}], "map_relocs": [{insn, map}]}
@@ -85,6 +86,7 @@ export const command: Command = {
     const { values, positionals } = parseCommandArgs(argv, {
       prog: { type: 'string' }, type: { type: 'string' }, 'log-level': { type: 'string' },
       unpriv: { type: 'boolean' }, json: { type: 'boolean' }, bundle: { type: 'string' }, help: { type: 'boolean' },
+      kernel: { type: 'boolean' },
     });
     if (values.help) {
       io.stdout(USAGE + '\n');
@@ -92,6 +94,10 @@ export const command: Command = {
     }
     const logLevel = Number(values['log-level'] ?? 0);
     if (logLevel !== 0 && logLevel !== 1 && logLevel !== 2) throw new UsageError('--log-level must be 0, 1 or 2');
+    if (values.kernel) {
+      if (values.bundle !== undefined || positionals.length !== 1) throw new UsageError('--kernel verifies an object file: tsbpf verify OBJ --kernel');
+      return verifyWithKernel(positionals[0]!, values.prog, values.type, logLevel, values.json ?? false, io);
+    }
     let targets: Target[];
     if (values.bundle !== undefined) {
       if (positionals.length) throw new UsageError('give an object or --bundle, not both');
@@ -126,3 +132,36 @@ export const command: Command = {
     return results.every((r) => r.result.verdict === 'accept') ? EXIT_OK : EXIT_FAILURE;
   },
 };
+
+/** `--kernel`: the object's programs through the running kernel's verifier, reported like ours. */
+async function verifyWithKernel(path: string, only: string | undefined, type: string | undefined, logLevel: number, json: boolean, io: CliIO): Promise<number> {
+  const { openObjectForKernel } = await import('../../linux/vmlinux.js');
+  const { loadObjectIntoKernel } = await import('../../linux/kernel-object.js');
+  const { verifyLoadedObject } = await import('../../linux/verify.js');
+  const object = openObjectForKernel(readInputFile(path, 'object'), { fileName: path });
+  const names = object.programs.filter((p) => only === undefined || p.name === only || p.section === only).map((p) => p.name);
+  if (names.length === 0) throw new UsageError(`no program${only ? ` named ${only}` : ''} in ${path}`);
+  const kernel = loadObjectIntoKernel(object, { programs: [], ignorePinning: true });
+  try {
+    const verdicts = names.map((name) => ({ name, verdict: verifyLoadedObject(kernel, name, { logLevel: logLevel || 1, ...(type ? { type } : {}) }) }));
+    if (json) {
+      io.stdout(JSON.stringify({
+        programs: verdicts.map(({ name, verdict }) => ({
+          name, section: object.programs.find((p) => p.name === name)?.section ?? '', verdict: verdict.verdict,
+          error: verdict.error ?? null, processed_insns: verdict.processedInsns ?? null, time_us: verdict.timeUs ?? null,
+          ...(logLevel ? { log: verdict.log } : {}),
+        })),
+      }, null, 2) + '\n');
+    } else {
+      for (const { name, verdict } of verdicts) {
+        if (logLevel) io.stdout(verdict.log);
+        io.stdout(verdict.verdict === 'accept'
+          ? `${name}: accepted by the kernel, ${verdict.processedInsns ?? '?'} insns processed\n`
+          : `${name}: rejected by the kernel: ${verdict.error ?? 'see the log (--log-level 1)'}\n`);
+      }
+    }
+    return verdicts.every((v) => v.verdict.verdict === 'accept') ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    kernel.close();
+  }
+}
