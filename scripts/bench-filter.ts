@@ -1,9 +1,13 @@
 /**
  * Filter speed: our classic BPF engines (compiled JavaScript and the interpreter) on packets in
- * memory, our whole `tsbpf filter` path (stream the file, filter, count), and beside it
+ * memory, the file paths in process (the packet reader, one object per packet; the scanner
+ * `tsbpf filter` uses, one view per packet), and beside them
  * `tcpdump -r FILE -w /dev/null EXPR` on the same file when tcpdump is installed. Figures only.
  *
- *   npx tsx scripts/bench-filter.ts [--capture FILE] [--packets N] [--all]
+ *   npx tsx scripts/bench-filter.ts [--capture FILE] [--packets N] [--all] [--processes]
+ *
+ * --processes adds the `npm run bench` table (whole `tsbpf filter` and `tcpdump` processes, start-up
+ * subtracted) after the in-process one.
  *
  * Without --capture, a synthetic capture of N packets (default 200,000) is made in the temp
  * directory by repeating the Ethernet packets of the tcpdump test captures.
@@ -22,6 +26,7 @@ import { corpus } from '../test/support/paths.js';
 import { packetFilter } from '../src/cbpf/apply.js';
 import { filterCompiler } from '../src/cbpf/filter-loader.js';
 import { CaptureWriter, dltFromLinkType, openCapture, readCapture, type CapturedPacket } from '../src/net/index.js';
+import { openScanner } from '../src/net/capture.js';
 
 const EXPRESSIONS = [
   'ip', 'tcp', 'tcp port 80', 'host 10.0.0.1', 'udp and (port 53 or port 123)', 'vlan and udp',
@@ -77,8 +82,10 @@ function inMemoryRate(filter: Filter, datas: Uint8Array[], wireLengths: number[]
 }
 
 /** The standalone report (in-memory engines, in-process file path, tcpdump). */
-function standalone(): void {
-  const { values } = parseArgs({ options: { capture: { type: 'string' }, packets: { type: 'string', default: '200000' }, all: { type: 'boolean', default: false } } });
+async function standalone(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    capture: { type: 'string' }, packets: { type: 'string', default: '200000' }, all: { type: 'boolean', default: false }, processes: { type: 'boolean', default: false },
+  } });
   const made = values.capture === undefined;
   const path = values.capture ?? syntheticCapture(Number(values.packets));
   const { info, packets } = readCapture(path);
@@ -91,8 +98,8 @@ function standalone(): void {
   const hasTcpdump = spawnSync('tcpdump', ['--version']).status === 0;
   console.log(`capture: ${path} (${packets.length} packets, link type ${info.linkType})${hasTcpdump ? '' : '; tcpdump not installed'}`);
   console.log(`in-memory columns: the first ${Math.min(IN_MEMORY, packets.length)} packets, repeated for 300 ms`);
-  console.log('| expression | insns | matched (in memory) | js Mpps | interp Mpps | tsbpf filter (file) kpps | tcpdump -r -w /dev/null kpps |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| expression | insns | matched (in memory) | js Mpps | interp Mpps | file, packet reader kpps | file, scanner (tsbpf filter) kpps | tcpdump -r -w /dev/null kpps |');
+  console.log('|---|---|---|---|---|---|---|---|');
 
 
   for (const expr of values.all ? [...EXPRESSIONS, ...MORE] : EXPRESSIONS) {
@@ -100,26 +107,39 @@ function standalone(): void {
     try {
       prog = compile(expr, { linkType: dltFromLinkType(info.linkType), snaplen: info.snaplen });
     } catch (err) {
-      console.log(`| \`${expr}\` | (${(err as Error).message}) | | | | | |`);
+      console.log(`| \`${expr}\` | (${(err as Error).message}) | | | | | | |`);
       continue;
     }
     const js = inMemoryRate(packetFilter(prog, 'js'), datas, wireLengths);
     const interp = inMemoryRate(packetFilter(prog, 'interp'), datas, wireLengths);
-    // The tsbpf filter path: stream the file, run the compiled filter, count.
-    const fileStarted = performance.now();
-    const fileFilter = packetFilter(prog, 'js');
+    // The packet reader (one object per packet) and the scanner `tsbpf filter` uses (a view per packet).
+    const readerStarted = performance.now();
+    const readerFilter = packetFilter(prog, 'js');
     let seen = 0;
-    for (const p of openCapture(path)) { seen++; fileFilter(p.data, p.wireLength); }
-    const fileKpps = seen / ((performance.now() - fileStarted) / 1000) / 1000;
+    for (const p of openCapture(path)) { seen++; readerFilter(p.data, p.wireLength); }
+    const readerKpps = seen / ((performance.now() - readerStarted) / 1000) / 1000;
+    const scanStarted = performance.now();
+    const scanFilter = packetFilter(prog, 'js');
+    const { count } = openScanner(path).scan((buffer, offset, caplen, wireLength) => {
+      scanFilter(new Uint8Array(buffer.buffer, buffer.byteOffset + offset, caplen), wireLength);
+    });
+    const scanKpps = count / ((performance.now() - scanStarted) / 1000) / 1000;
     let tcpdumpKpps = '-';
     if (hasTcpdump) {
       const started = performance.now();
       const r = spawnSync('tcpdump', ['-r', path, '-w', '/dev/null', expr], { stdio: 'ignore' });
       if (r.status === 0) tcpdumpKpps = (packets.length / ((performance.now() - started) / 1000) / 1000).toFixed(0);
     }
-    console.log(`| \`${expr}\` | ${prog.length} | ${js.matched} | ${js.mpps.toFixed(1)} | ${interp.mpps.toFixed(1)} | ${fileKpps.toFixed(0)} | ${tcpdumpKpps} |`);
+    console.log(`| \`${expr}\` | ${prog.length} | ${js.matched} | ${js.mpps.toFixed(1)} | ${interp.mpps.toFixed(1)} | ${readerKpps.toFixed(0)} | ${scanKpps.toFixed(0)} | ${tcpdumpKpps} |`);
   }
   if (made) rmSync(path);
+  if (values.processes) {
+    const table = await filterSection.run();
+    if (typeof table === 'string') { console.log(`\nprocesses: ${table}`); return; }
+    console.log(`\n${filterSection.title}\n| ${table.columns.join(' | ')} |\n|${table.columns.map(() => '---|').join('')}`);
+    for (const row of table.rows) console.log(`| ${row.join(' | ')} |`);
+    for (const note of table.notes ?? []) console.log(note);
+  }
 }
 
 // ---------- the `npm run bench` section ----------
@@ -218,4 +238,4 @@ export const filterSection: BenchSection = {
 };
 
 const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) standalone();
+if (invokedDirectly) await standalone();

@@ -14,13 +14,19 @@ export interface ByteSource {
   locate(position: number, length: number): number;
   /** The buffer `locate` offsets point into (valid until the next call). */
   readonly current: Uint8Array;
+  /** The data positions `current` holds: [currentStart, currentEnd), `current[0]` at currentStart. */
+  readonly currentStart: number;
+  readonly currentEnd: number;
   close(): void;
 }
 
 export class BufferSource implements ByteSource {
   readonly current: Uint8Array;
+  readonly currentStart = 0;
+  readonly currentEnd: number;
   constructor(bytes: Uint8Array) {
     this.current = bytes;
+    this.currentEnd = bytes.length;
   }
   read(position: number, length: number): Uint8Array {
     return this.current.subarray(position, position + length);
@@ -47,6 +53,14 @@ export class FileSource implements ByteSource {
 
   get current(): Uint8Array {
     return this.window;
+  }
+
+  get currentStart(): number {
+    return this.windowStart;
+  }
+
+  get currentEnd(): number {
+    return this.windowEnd;
   }
 
   locate(position: number, length: number): number {

@@ -1,3 +1,5 @@
+import type { CaptureError } from './errors.js';
+
 /** One packet record of a capture. `data` may be a view into a reader's window: copy it to keep it. */
 export interface CapturedPacket {
   /** 0-based position among the file's packets. */
@@ -42,4 +44,19 @@ export interface CaptureInfo {
    * (the first is known once the reader is open).
    */
   interfaces: CaptureInterface[];
+}
+
+/**
+ * The fast path's per-packet call: the packet is `buffer[offset, offset + caplen)` (a reused window:
+ * copy what you keep), nothing is allocated per packet. `caplen` is what readers deliver (cut to
+ * the snaplen); `interfaceId` is 0 for pcap.
+ */
+export type RecordVisitor = (
+  buffer: Uint8Array, offset: number, caplen: number, wireLength: number, seconds: number, nanos: number, index: number, interfaceId: number,
+) => void;
+
+/** How a scan ended: `count` packets visited, then the damage that stopped it (if any). */
+export interface ScanOutcome {
+  count: number;
+  error?: CaptureError;
 }

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command } from '../command.js';
 import { FILTER_ENGINES, packetFilter, type FilterEngine } from '../../cbpf/apply.js';
 import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
-import { CaptureError, CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, openCapture, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
+import { CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
+import { openScanner } from '../../net/capture.js';
 
 const USAGE = `usage: tsbpf filter -r FILE [-w OUT] [-c] [-y LINKTYPE] [-O0] [--engine js|interp] EXPRESSION...
 
@@ -46,11 +47,11 @@ class BufferedFile {
    * A classic pcap record, encoded as PcapEncoder.record does but straight into the buffer
    * (allocating one array per record was the next largest cost).
    */
-  writePcapRecord(packet: CapturedPacket, nanosecond: boolean, littleEndian: boolean): void {
+  writePcapRecord(packet: Pick<CapturedPacket, 'data' | 'wireLength' | 'seconds' | 'nanos'>, linkType: number, nanosecond: boolean, littleEndian: boolean): void {
     const length = 16 + packet.data.length;
     if (this.used + length > this.buffer.length) this.flush();
     if (length > this.buffer.length) {
-      this.writeAll(new PcapEncoder({ linkType: packet.linkType, nanosecond, littleEndian }).record(packet), length);
+      this.writeAll(new PcapEncoder({ linkType, nanosecond, littleEndian }).record(packet), length);
       return;
     }
     const at = this.used;
@@ -111,7 +112,7 @@ export const command: Command = {
     if (!FILTER_ENGINES.includes(engine)) throw new UsageError(`unknown engine '${values.engine}' (js or interp)`);
     const expression = positionals.join(' ');
 
-    const reader = openCapture(values.r);
+    const reader = openScanner(values.r);
     const fileLinkType = reader.info.linkType;
     const linkType = values.y !== undefined ? parseLinkType(values.y) : fileLinkType;
     const compile = filterCompiler();
@@ -133,31 +134,41 @@ export const command: Command = {
     const pcapOut = writerOptions.format === 'pcap';
     const nanosecond = writerOptions.nanosecond ?? false;
     const littleEndian = writerOptions.littleEndian ?? true;
+    const counting = values.c;
     writer?.writeHeader();
-    let seen = 0;
     let matched = 0;
-    let failure: CaptureError | undefined;
     const started = performance.now();
     const lines: string[] = [];
+    // One reused record for the writers: scanning a pcap file allocates nothing per packet, and
+    // the filter needs only a view of the packet's bytes.
+    const record: { data: Uint8Array; wireLength: number; seconds: number; nanos: number } = { data: new Uint8Array(0), wireLength: 0, seconds: 0, nanos: 0 };
+    let outcome;
     try {
-      for (const packet of reader) {
-        seen++;
-        if (matches(packet.data, packet.wireLength) === 0) continue;
+      // The window's ArrayBuffer is fetched once per window: reading `buffer.buffer` and
+      // `byteOffset` per packet cost more than the filter itself (10 ms of 49 on 400,000 packets).
+      let window: Uint8Array | undefined;
+      let windowBuffer: ArrayBufferLike = new ArrayBuffer(0);
+      let windowOffset = 0;
+      outcome = reader.scan((buffer, offset, caplen, wireLength, seconds, nanos, _index, interfaceId) => {
+        if (buffer !== window) { window = buffer; windowBuffer = buffer.buffer; windowOffset = buffer.byteOffset; }
+        const data = new Uint8Array(windowBuffer, windowOffset + offset, caplen);
+        if (matches(data, wireLength) === 0) return;
         matched++;
-        if (file && pcapOut) file.writePcapRecord(packet, nanosecond, littleEndian);
-        else if (writer) writer.write(packet);
-        else if (!values.c) {
-          lines.push(summarizePacket(packet));
+        if (counting) return;
+        record.data = data; record.wireLength = wireLength; record.seconds = seconds; record.nanos = nanos;
+        if (file && pcapOut) file.writePcapRecord(record, fileLinkType, nanosecond, littleEndian);
+        else if (writer) writer.write(record);
+        else {
+          lines.push(summarizePacket({ ...record, linkType: reader.linkTypeOf(interfaceId) }));
           if (lines.length >= 256) { io.stdout(lines.join('\n') + '\n'); lines.length = 0; }
         }
-      }
-    } catch (err) {
-      if (!(err instanceof CaptureError)) throw err;
-      failure = err;
+      });
     } finally {
       writer?.writeHeader();
       file?.close();
     }
+    const seen = outcome.count;
+    const failure = outcome.error;
     if (lines.length) io.stdout(lines.join('\n') + '\n');
     if (values.c) io.stdout(`${matched}\n`);
     const seconds = (performance.now() - started) / 1000;
