@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { filterCompiler, formatImage, type ImageLevel } from '../../cbpf/filter-loader.js';
 import { dltFromLinkType, parseLinkType } from '../../net/index.js';
 
@@ -32,22 +31,13 @@ export const command: Command = {
   summary: 'compile a pcap-filter expression to classic BPF (tcpdump -d)',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: normaliseArgs(argv),
-        allowPositionals: true,
-        options: {
-          y: { type: 'string', short: 'y' },
-          s: { type: 'string', short: 's' },
-          'no-optimize': { type: 'boolean', default: false },
-          'libpcap-optimizer': { type: 'boolean', default: false },
-          dump: { type: 'string', multiple: true },
-        },
+    const parsed = parseCommandArgs(normaliseArgs(argv), {
+        y: { type: 'string', short: 'y' },
+        s: { type: 'string', short: 's' },
+        'no-optimize': { type: 'boolean', default: false },
+        'libpcap-optimizer': { type: 'boolean', default: false },
+        dump: { type: 'string', multiple: true },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     const dumps = values.dump ?? [];
     if (dumps.length > 1) throw new UsageError('give one of -d, -dd, -ddd');

@@ -1,6 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
 import { FILTER_ENGINES, packetFilter, type FilterEngine } from '../../cbpf/apply.js';
 import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
 import { CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
@@ -87,24 +86,15 @@ export const command: Command = {
   summary: 'filter a capture with a pcap-filter expression (tcpdump -r)',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: normaliseArgs(argv),
-        allowPositionals: true,
-        options: {
-          r: { type: 'string', short: 'r' },
-          w: { type: 'string', short: 'w' },
-          c: { type: 'boolean', short: 'c', default: false },
-          y: { type: 'string', short: 'y' },
-          q: { type: 'boolean', short: 'q', default: false },
-          'no-optimize': { type: 'boolean', default: false },
-          engine: { type: 'string', default: 'js' },
-        },
+    const parsed = parseCommandArgs(normaliseArgs(argv), {
+        r: { type: 'string', short: 'r' },
+        w: { type: 'string', short: 'w' },
+        c: { type: 'boolean', short: 'c', default: false },
+        y: { type: 'string', short: 'y' },
+        q: { type: 'boolean', short: 'q', default: false },
+        'no-optimize': { type: 'boolean', default: false },
+        engine: { type: 'string', default: 'js' },
       });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
     const { values, positionals } = parsed;
     if (values.r === undefined) throw new UsageError('-r FILE is required');
     if (values.c && values.w !== undefined) throw new UsageError('give -c or -w, not both');
