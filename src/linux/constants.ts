@@ -3,6 +3,7 @@
  * of Linux 6.18). Each is a name -> number table; `nameOf` turns numbers back into names for messages
  * and listings.
  */
+import * as Uapi from '../uapi/index.js';
 
 export const BpfCommand = {
   MAP_CREATE: 0, MAP_LOOKUP_ELEM: 1, MAP_UPDATE_ELEM: 2, MAP_DELETE_ELEM: 3, MAP_GET_NEXT_KEY: 4,
@@ -16,49 +17,24 @@ export const BpfCommand = {
 } as const;
 export type BpfCommandName = keyof typeof BpfCommand;
 
-export const MapType = {
-  UNSPEC: 0, HASH: 1, ARRAY: 2, PROG_ARRAY: 3, PERF_EVENT_ARRAY: 4, PERCPU_HASH: 5, PERCPU_ARRAY: 6,
-  STACK_TRACE: 7, CGROUP_ARRAY: 8, LRU_HASH: 9, LRU_PERCPU_HASH: 10, LPM_TRIE: 11, ARRAY_OF_MAPS: 12,
-  HASH_OF_MAPS: 13, DEVMAP: 14, SOCKMAP: 15, CPUMAP: 16, XSKMAP: 17, SOCKHASH: 18, CGROUP_STORAGE: 19,
-  REUSEPORT_SOCKARRAY: 20, PERCPU_CGROUP_STORAGE: 21, QUEUE: 22, STACK: 23, SK_STORAGE: 24,
-  DEVMAP_HASH: 25, STRUCT_OPS: 26, RINGBUF: 27, INODE_STORAGE: 28, TASK_STORAGE: 29, BLOOM_FILTER: 30,
-  USER_RINGBUF: 31, CGRP_STORAGE: 32, ARENA: 33,
-} as const;
+/**
+ * Map, program, attach and link types: the tables in src/uapi (generated from the kernel's BTF), with
+ * the upper-case names bpftool and this backend's API use (`'ARRAY'`, `'XDP'`).
+ */
+type UpperKeys<T> = { readonly [K in keyof T as Uppercase<K & string>]: T[K] };
+function upperKeys<T extends Readonly<Record<string, number>>>(table: T): UpperKeys<T> {
+  // Deprecated aliases last, so nameOf() finds the current name first (cgroup_storage, not ..._deprecated).
+  const entries = Object.entries(table).sort(([a], [b]) => Number(a.endsWith('_deprecated')) - Number(b.endsWith('_deprecated')));
+  return Object.fromEntries(entries.map(([name, value]) => [name.toUpperCase(), value])) as UpperKeys<T>;
+}
+
+export const MapType = upperKeys(Uapi.MapType);
 export type MapTypeName = keyof typeof MapType;
-
-export const ProgType = {
-  UNSPEC: 0, SOCKET_FILTER: 1, KPROBE: 2, SCHED_CLS: 3, SCHED_ACT: 4, TRACEPOINT: 5, XDP: 6,
-  PERF_EVENT: 7, CGROUP_SKB: 8, CGROUP_SOCK: 9, LWT_IN: 10, LWT_OUT: 11, LWT_XMIT: 12, SOCK_OPS: 13,
-  SK_SKB: 14, CGROUP_DEVICE: 15, SK_MSG: 16, RAW_TRACEPOINT: 17, CGROUP_SOCK_ADDR: 18,
-  LWT_SEG6LOCAL: 19, LIRC_MODE2: 20, SK_REUSEPORT: 21, FLOW_DISSECTOR: 22, CGROUP_SYSCTL: 23,
-  RAW_TRACEPOINT_WRITABLE: 24, CGROUP_SOCKOPT: 25, TRACING: 26, STRUCT_OPS: 27, EXT: 28, LSM: 29,
-  SK_LOOKUP: 30, SYSCALL: 31, NETFILTER: 32,
-} as const;
+export const ProgType = upperKeys(Uapi.ProgType);
 export type ProgTypeName = keyof typeof ProgType;
-
-export const AttachType = {
-  CGROUP_INET_INGRESS: 0, CGROUP_INET_EGRESS: 1, CGROUP_INET_SOCK_CREATE: 2, CGROUP_SOCK_OPS: 3,
-  SK_SKB_STREAM_PARSER: 4, SK_SKB_STREAM_VERDICT: 5, CGROUP_DEVICE: 6, SK_MSG_VERDICT: 7,
-  CGROUP_INET4_BIND: 8, CGROUP_INET6_BIND: 9, CGROUP_INET4_CONNECT: 10, CGROUP_INET6_CONNECT: 11,
-  CGROUP_INET4_POST_BIND: 12, CGROUP_INET6_POST_BIND: 13, CGROUP_UDP4_SENDMSG: 14,
-  CGROUP_UDP6_SENDMSG: 15, LIRC_MODE2: 16, FLOW_DISSECTOR: 17, CGROUP_SYSCTL: 18,
-  CGROUP_UDP4_RECVMSG: 19, CGROUP_UDP6_RECVMSG: 20, CGROUP_GETSOCKOPT: 21, CGROUP_SETSOCKOPT: 22,
-  TRACE_RAW_TP: 23, TRACE_FENTRY: 24, TRACE_FEXIT: 25, MODIFY_RETURN: 26, LSM_MAC: 27, TRACE_ITER: 28,
-  CGROUP_INET4_GETPEERNAME: 29, CGROUP_INET6_GETPEERNAME: 30, CGROUP_INET4_GETSOCKNAME: 31,
-  CGROUP_INET6_GETSOCKNAME: 32, XDP_DEVMAP: 33, CGROUP_INET_SOCK_RELEASE: 34, XDP_CPUMAP: 35,
-  SK_LOOKUP: 36, XDP: 37, SK_SKB_VERDICT: 38, SK_REUSEPORT_SELECT: 39,
-  SK_REUSEPORT_SELECT_OR_MIGRATE: 40, PERF_EVENT: 41, TRACE_KPROBE_MULTI: 42, LSM_CGROUP: 43,
-  STRUCT_OPS: 44, NETFILTER: 45, TCX_INGRESS: 46, TCX_EGRESS: 47, TRACE_UPROBE_MULTI: 48,
-  CGROUP_UNIX_CONNECT: 49, CGROUP_UNIX_SENDMSG: 50, CGROUP_UNIX_RECVMSG: 51,
-  CGROUP_UNIX_GETPEERNAME: 52, CGROUP_UNIX_GETSOCKNAME: 53, NETKIT_PRIMARY: 54, NETKIT_PEER: 55,
-  TRACE_KPROBE_SESSION: 56, TRACE_UPROBE_SESSION: 57,
-} as const;
+export const AttachType = upperKeys(Uapi.AttachType);
 export type AttachTypeName = keyof typeof AttachType;
-
-export const LinkType = {
-  UNSPEC: 0, RAW_TRACEPOINT: 1, TRACING: 2, CGROUP: 3, ITER: 4, NETNS: 5, XDP: 6, PERF_EVENT: 7,
-  KPROBE_MULTI: 8, STRUCT_OPS: 9, NETFILTER: 10, TCX: 11, UPROBE_MULTI: 12, NETKIT: 13, SOCKMAP: 14,
-} as const;
+export const LinkType = upperKeys(Uapi.LinkType);
 export type LinkTypeName = keyof typeof LinkType;
 
 /** BPF_MAP_UPDATE_ELEM flags. */
