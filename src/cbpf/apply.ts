@@ -1,4 +1,4 @@
-import { compileCbpfToJs } from './compile-js.js';
+import { compileCbpfToJs, compileCbpfToWindowJs, type WindowFilter } from './compile-js.js';
 import { prepareCbpf } from './interpret.js';
 import type { CbpfInstruction } from './opcodes.js';
 
@@ -12,4 +12,14 @@ export function packetFilter(prog: readonly CbpfInstruction[], engine: FilterEng
   if (engine === 'js') return compileCbpfToJs(prog);
   const runner = prepareCbpf(prog);
   return (data, wirelen) => runner.run(data, wirelen);
+}
+
+/**
+ * The same over a packet inside a larger buffer (`buffer[offset .. offset + caplen)`), as a capture
+ * scanner hands them: the JS engine reads the window directly; the interpreter gets a view.
+ */
+export function windowFilter(prog: readonly CbpfInstruction[], engine: FilterEngine = 'js'): WindowFilter {
+  if (engine === 'js') return compileCbpfToWindowJs(prog);
+  const runner = prepareCbpf(prog);
+  return (buffer, offset, caplen, wirelen) => runner.run(buffer.subarray(offset, offset + caplen), wirelen);
 }

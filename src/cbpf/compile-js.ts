@@ -6,6 +6,9 @@ import { SkfAd, type CbpfInstruction } from './opcodes.js';
 /** A classic program compiled to JavaScript: same results as `runCbpf`, several times faster. */
 export type CompiledFilter = (packet: Uint8Array, wirelen: number) => number;
 
+/** A compiled filter over the packet at `buffer[offset .. offset + caplen)`. */
+export type WindowFilter = (buffer: Uint8Array, offset: number, caplen: number, wirelen: number) => number;
+
 export interface CompileJsOptions {
   ancillary?: AncillaryData;
   /** As in `CbpfRunOptions`: backward jumps allowed per run. */
@@ -25,39 +28,60 @@ function blockStarts(d: DecodedCbpf): number[] {
   return [...leaders].sort((a, b) => a - b);
 }
 
-/** `p[at + delta]`, folded when the offset is a constant. */
-const byte = (at: string, delta: number): string => {
-  if (delta === 0) return `p[${at}]`;
-  return /^\d+$/.test(at) ? `p[${Number(at) + delta}]` : `p[${at} + ${delta}]`;
-};
+/** How the generated function sees the packet: its own array, or a slice of a larger buffer. */
+export type FilterEntry = 'packet' | 'window';
 
-const load = (size: number, at: string): string => {
-  if (size === 4) return `A = ((${byte(at, 0)} << 24) | (${byte(at, 1)} << 16) | (${byte(at, 2)} << 8) | ${byte(at, 3)}) >>> 0;`;
-  if (size === 2) return `A = (${byte(at, 0)} << 8) | ${byte(at, 1)};`;
-  return `A = ${byte(at, 0)};`;
-};
+/**
+ * `p[at + delta]` in the packet (`o` is the packet's offset in a window), with constant offsets
+ * folded.
+ */
+function byteAt(entry: FilterEntry, at: string, delta: number): string {
+  const constant = /^\d+$/.test(at);
+  const index = constant ? String(Number(at) + delta) : delta === 0 ? at : `${at} + ${delta}`;
+  return entry === 'window' ? `p[o + ${index}]` : `p[${index}]`;
+}
+
+function loadBytes(entry: FilterEntry, size: number, at: string): string {
+  const b = (delta: number): string => byteAt(entry, at, delta);
+  if (size === 4) return `((${b(0)} << 24) | (${b(1)} << 16) | (${b(2)} << 8) | ${b(3)}) >>> 0`;
+  if (size === 2) return `(${b(0)} << 8) | ${b(1)}`;
+  return b(0);
+}
 
 const CONDITIONS: Readonly<Record<number, (k: string) => string>> = {
   [Op.JEQ_K]: (k) => `A === ${k}`, [Op.JGT_K]: (k) => `A > ${k}`, [Op.JGE_K]: (k) => `A >= ${k}`, [Op.JSET_K]: (k) => `(A & ${k}) !== 0`,
   [Op.JEQ_X]: () => 'A === X', [Op.JGT_X]: () => 'A > X', [Op.JGE_X]: () => 'A >= X', [Op.JSET_X]: () => '(A & X) !== 0',
 };
 
-/** JavaScript for one straight-line instruction (not a jump or return). */
-function statement(op: number, k: number, pc: number): string {
+/** Bytes a load at a constant offset needs in the packet (0: not such a load). */
+function constantNeed(op: number, k: number): number {
   switch (op) {
-    case Op.LD_W_ABS: return `if (${k + 4} > n) return 0; ${load(4, String(k))}`;
-    case Op.LD_H_ABS: return `if (${k + 2} > n) return 0; ${load(2, String(k))}`;
-    case Op.LD_B_ABS: return `if (${k} >= n) return 0; ${load(1, String(k))}`;
-    case Op.LD_W_IND: return `k = X + ${k}; if (k + 4 > n) return 0; ${load(4, 'k')}`;
-    case Op.LD_H_IND: return `k = X + ${k}; if (k + 2 > n) return 0; ${load(2, 'k')}`;
-    case Op.LD_B_IND: return `k = X + ${k}; if (k >= n) return 0; ${load(1, 'k')}`;
+    case Op.LD_W_ABS: return k + 4;
+    case Op.LD_H_ABS: return k + 2;
+    case Op.LD_B_ABS: case Op.LDX_MSH: return k + 1;
+    default: return 0;
+  }
+}
+
+/**
+ * JavaScript for one straight-line instruction (not a jump or return). Loads at constant offsets
+ * carry no bounds check: the block's guard (see `compileCbpfToSource`) has covered them.
+ */
+function statement(entry: FilterEntry, op: number, k: number, pc: number): string {
+  switch (op) {
+    case Op.LD_W_ABS: return `A = ${loadBytes(entry, 4, String(k))};`;
+    case Op.LD_H_ABS: return `A = ${loadBytes(entry, 2, String(k))};`;
+    case Op.LD_B_ABS: return `A = ${loadBytes(entry, 1, String(k))};`;
+    case Op.LD_W_IND: return `k = X + ${k}; if (k + 4 > n) return 0; A = ${loadBytes(entry, 4, 'k')};`;
+    case Op.LD_H_IND: return `k = X + ${k}; if (k + 2 > n) return 0; A = ${loadBytes(entry, 2, 'k')};`;
+    case Op.LD_B_IND: return `k = X + ${k}; if (k >= n) return 0; A = ${loadBytes(entry, 1, 'k')};`;
     case Op.LD_LEN: return 'A = wirelen;';
     case Op.LDX_LEN: return 'X = wirelen;';
     case Op.LD_IMM: return `A = ${k};`;
     case Op.LDX_IMM: return `X = ${k};`;
     case Op.LD_MEM: return `A = m${k};`;
     case Op.LDX_MEM: return `X = m${k};`;
-    case Op.LDX_MSH: return `if (${k} >= n) return 0; X = (p[${k}] & 15) << 2;`;
+    case Op.LDX_MSH: return `X = (${byteAt(entry, String(k), 0)} & 15) << 2;`;
     case Op.ST: return `m${k} = A;`;
     case Op.STX: return `m${k} = X;`;
     case Op.ADD_K: return `A = (A + ${k}) >>> 0;`;
@@ -97,7 +121,7 @@ const MAX_NESTED_LABELS = 1500;
  * labelled block that ends just before it, so a jump is a `break` out of that block, and V8 sees
  * plain branches. Programs that jump backwards run in a `switch` over basic blocks inside a loop.
  */
-export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: CompileJsOptions = {}): string {
+export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: CompileJsOptions = {}, entry: FilterEntry = 'packet'): string {
   const d = decodeCbpf(prog, { ancillary: options.ancillary !== undefined });
   const starts = blockStarts(d);
   const blockOf = new Map(starts.map((pc, i) => [pc, i]));
@@ -117,7 +141,8 @@ export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: C
     }
   }
   const structured = !backward && targets.size <= MAX_NESTED_LABELS;
-  const lines: string[] = ['const n = p.length;', 'let A = 0, X = 0, k = 0;'];
+  // The window entry gets the packet's length as a parameter.
+  const lines: string[] = entry === 'packet' ? ['const n = p.length;', 'let A = 0, X = 0, k = 0;'] : ['let A = 0, X = 0, k = 0;'];
   if (usedMem.size) lines.push(`let ${[...usedMem].sort((a, b) => a - b).map((i) => `m${i} = 0`).join(', ')};`);
   if (!structured) lines.push('let b = 0;', `let budget = ${options.maxBackwardJumps ?? 1_000_000};`);
 
@@ -128,7 +153,33 @@ export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: C
     return `${guard}b = ${blockOf.get(target)!}; continue;`;
   };
 
-  const emitBlock = (start: number, end: number): void => {
+  /**
+   * One bounds check per block for all its constant-offset loads, placed at the block's start
+   * (nothing before a load in a block is observable, so failing early returns the same 0), and
+   * none where every path into the block already checked as much: `knownIn[b]` is the length all
+   * paths into block b have checked (forward-only programs; with loops, each block checks alone).
+   */
+  const knownIn: number[] = starts.map((_, i) => (i === 0 ? 0 : Infinity));
+  const successors = (last: number, end: number): number[] => {
+    const op = d.op[last]!;
+    if (op >= Op.RET_K && op <= Op.RET_X) return [];
+    if (op === Op.JA) return [d.jt[last]!];
+    if (op >= Op.JEQ_K && op <= Op.JSET_X) return [d.jt[last]!, d.jf[last]!];
+    return end < d.length ? [end] : [];
+  };
+
+  const emitBlock = (blockIndex: number, start: number, end: number): void => {
+    let need = 0;
+    for (let pc = start; pc < end; pc++) need = Math.max(need, constantNeed(d.op[pc]!, d.k[pc]!));
+    const known = structured && Number.isFinite(knownIn[blockIndex]!) ? knownIn[blockIndex]! : 0;
+    if (need > known) lines.push(`  if (n < ${need}) return 0;`);
+    const knownOut = Math.max(known, need);
+    if (structured) {
+      for (const next of successors(end - 1, end)) {
+        const b = blockOf.get(next)!;
+        knownIn[b] = Math.min(knownIn[b]!, knownOut);
+      }
+    }
     for (let pc = start; pc < end; pc++) {
       const op = d.op[pc]!;
       const k = d.k[pc]!;
@@ -144,7 +195,7 @@ export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: C
         else if (f === end) lines.push(`  if (${cond}) { ${goTo(t, pc)} }`);
         else if (t === end) lines.push(`  if (!(${cond})) { ${goTo(f, pc)} }`);
         else lines.push(`  if (${cond}) { ${goTo(t, pc)} } ${goTo(f, pc)}`);
-      } else lines.push(`  ${statement(op, k, pc)}`);
+      } else lines.push(`  ${statement(entry, op, k, pc)}`);
     }
   };
 
@@ -153,21 +204,21 @@ export function compileCbpfToSource(prog: readonly CbpfInstruction[], options: C
     for (const target of [...targets].sort((a, b) => b - a)) lines.push(`L${target}: {`);
     starts.forEach((start, blockIndex) => {
       if (targets.has(start)) lines.push('}');
-      emitBlock(start, starts[blockIndex + 1] ?? d.length);
+      emitBlock(blockIndex, start, starts[blockIndex + 1] ?? d.length);
     });
     lines.push('return 0;');
   } else {
     lines.push('for (;;) switch (b) {');
     starts.forEach((start, blockIndex) => {
       lines.push(`case ${blockIndex}:`);
-      emitBlock(start, starts[blockIndex + 1] ?? d.length);
+      emitBlock(blockIndex, start, starts[blockIndex + 1] ?? d.length);
     });
     lines.push('default: return 0;', '}');
   }
   return lines.join('\n');
 }
 
-function ancillaryReader(data: AncillaryData): (which: number, A: number, X: number) => number {
+function ancillaryReader(data: AncillaryData): Ancillary {
   const fields: Readonly<Record<number, () => number>> = {
     [SkfAd.PROTOCOL]: () => data.protocol ?? 0, [SkfAd.PKTTYPE]: () => data.pktType ?? 0,
     [SkfAd.IFINDEX]: () => data.ifindex ?? 0, [SkfAd.MARK]: () => data.mark ?? 0, [SkfAd.QUEUE]: () => data.queue ?? 0,
@@ -184,16 +235,31 @@ function ancillaryReader(data: AncillaryData): (which: number, A: number, X: num
   };
 }
 
-/**
- * Compiles a classic program to a JavaScript function (via `new Function`): one `case` per basic
- * block, constant offsets folded into the bounds checks, scratch memory in local variables.
- */
-export function compileCbpfToJs(prog: readonly CbpfInstruction[], options: CompileJsOptions = {}): CompiledFilter {
-  const body = compileCbpfToSource(prog, options);
-  const factory = new Function('anc', 'loopLimit', `"use strict"; return function cbpfFilter(p, wirelen) {\n${body}\n};`) as (
-    anc: ((which: number, A: number, X: number) => number) | undefined,
+type Ancillary = (which: number, A: number, X: number) => number;
+
+/** Builds the generated function (via `new Function`) with its two free names bound. */
+function instantiate<F>(parameters: string, body: string, options: CompileJsOptions): F {
+  const factory = new Function('anc', 'loopLimit', `"use strict"; return function cbpfFilter(${parameters}) {\n${body}\n};`) as (
+    anc: Ancillary | undefined,
     loopLimit: (pc: number) => Error,
-  ) => CompiledFilter;
+  ) => F;
   const loopLimit = (pc: number): Error => new CbpfError('cbpf/loop-limit', 'too many backward jumps in one run', { insn: pc });
   return factory(options.ancillary ? ancillaryReader(options.ancillary) : undefined, loopLimit);
+}
+
+/**
+ * Compiles a classic program to a JavaScript function: straight-line code for forward-only
+ * programs, one bounds check per block for constant-offset loads, scratch memory in local variables.
+ */
+export function compileCbpfToJs(prog: readonly CbpfInstruction[], options: CompileJsOptions = {}): CompiledFilter {
+  return instantiate<CompiledFilter>('p, wirelen', compileCbpfToSource(prog, options, 'packet'), options);
+}
+
+/**
+ * The same filter over a packet held inside a larger buffer (a capture scanner's window): bytes
+ * `offset .. offset + caplen` of `buffer`, so no per-packet view is made. The caller guarantees
+ * `offset + caplen <= buffer.length`.
+ */
+export function compileCbpfToWindowJs(prog: readonly CbpfInstruction[], options: CompileJsOptions = {}): WindowFilter {
+  return instantiate<WindowFilter>('p, o, n, wirelen', compileCbpfToSource(prog, options, 'window'), options);
 }

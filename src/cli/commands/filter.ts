@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
-import { FILTER_ENGINES, packetFilter, type FilterEngine } from '../../cbpf/apply.js';
+import { FILTER_ENGINES, windowFilter, type FilterEngine } from '../../cbpf/apply.js';
 import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
 import { CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
 import { openScanner } from '../../net/capture.js';
@@ -113,7 +113,7 @@ export const command: Command = {
       reader.close();
       throw err;
     }
-    const matches = packetFilter(prog, engine);
+    const matches = windowFilter(prog, engine);
     if (!values.q) {
       const description = linkTypeInfo(fileLinkType)?.description ?? 'unknown';
       io.stderr(`reading from file ${values.r}, link-type ${linkTypeName(fileLinkType)} (${description}), snapshot length ${reader.info.snaplen}\n`);
@@ -129,8 +129,8 @@ export const command: Command = {
     let matched = 0;
     const started = performance.now();
     const lines: string[] = [];
-    // One reused record for the writers: scanning a pcap file allocates nothing per packet, and
-    // the filter needs only a view of the packet's bytes.
+    // One reused record for the writers: scanning a pcap file allocates nothing per packet; the
+    // filter reads the scanner's window in place, and only matching packets get a view.
     const record: { data: Uint8Array; wireLength: number; seconds: number; nanos: number } = { data: new Uint8Array(0), wireLength: 0, seconds: 0, nanos: 0 };
     let outcome;
     try {
@@ -141,10 +141,10 @@ export const command: Command = {
       let windowOffset = 0;
       outcome = reader.scan((buffer, offset, caplen, wireLength, seconds, nanos, _index, interfaceId) => {
         if (buffer !== window) { window = buffer; windowBuffer = buffer.buffer; windowOffset = buffer.byteOffset; }
-        const data = new Uint8Array(windowBuffer, windowOffset + offset, caplen);
-        if (matches(data, wireLength) === 0) return;
+        if (matches(buffer, offset, caplen, wireLength) === 0) return;
         matched++;
         if (counting) return;
+        const data = new Uint8Array(windowBuffer, windowOffset + offset, caplen);
         record.data = data; record.wireLength = wireLength; record.seconds = seconds; record.nanos = nanos;
         if (file && pcapOut) file.writePcapRecord(record, fileLinkType, nanosecond, littleEndian);
         else if (writer) writer.write(record);
