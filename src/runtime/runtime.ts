@@ -22,6 +22,7 @@ import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
 import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
+import { globalFunctionsFromBtf, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
 
@@ -59,6 +60,8 @@ export interface LoadProgramOptions {
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
   /** Section attach type, for attach-dependent verifier rules. */
   attachType?: string;
+  /** Global subprograms (from the object's BTF), verified on their own. */
+  globalFunctions?: readonly GlobalFunction[];
 }
 
 export class LoadError extends TsbpfError {
@@ -252,6 +255,7 @@ export class Runtime {
         ...(options.fdArray ? { fdArray: options.fdArray } : {}),
         ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
         ...(options.attachType ? { attachType: options.attachType } : {}),
+        ...(options.globalFunctions ? { globalFunctions: options.globalFunctions } : {}),
       });
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
     }
@@ -370,6 +374,7 @@ export class Runtime {
       type,
       license: object.license,
       lineInfo: p.lineInfo,
+      ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions) } : {}),
       ...(p.sectionDef?.attach ? { attachType: p.sectionDef.attach } : {}),
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.checked === undefined ? {} : { checked: options.checked }),

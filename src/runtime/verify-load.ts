@@ -3,7 +3,7 @@ import type { Instruction } from '../isa/instruction.js';
 import { isLdImm64 } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { BpfMap } from '../maps/map.js';
-import { verify, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
+import { verify, type GlobalFunction, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
 
 /**
  * BPF_PROG_LOAD's verification step for the userspace runtime: the program as user space hands it
@@ -29,6 +29,8 @@ export interface VerifyForLoadOptions {
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
   /** The section's attach type (some return ranges depend on it). */
   attachType?: string;
+  /** Global (BTF_FUNC_GLOBAL) subprograms, verified on their own as the kernel does. */
+  globalFunctions?: readonly GlobalFunction[];
   unprivileged?: boolean;
 }
 
@@ -65,6 +67,7 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
       name: options.name,
       ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
       ...(options.attachType ? { attachType: options.attachType } : {}),
+      ...(options.globalFunctions?.length ? { globalFunctions: options.globalFunctions } : {}),
     },
     { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: 1 },
   );

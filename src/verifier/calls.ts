@@ -1,7 +1,7 @@
 import { helperAllowed, helperProto, type ArgType } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
 import { MapFlag } from '../maps/spec.js';
-import { HELPER_NAMES, MapType } from '../uapi/index.js';
+import { HELPER_NAMES, HelperId, MapType } from '../uapi/index.js';
 import type { ProgTypeName } from '../uapi/prog-types.js';
 import { MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { checkHelperMem } from './memory.js';
@@ -53,8 +53,18 @@ function helperName(id: number): string {
 /** Program types that may update or delete sock map entries with the generic map helpers. */
 const SOCKMAP_WRITERS = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'sk_reuseport', 'flow_dissector', 'sk_lookup']);
 
-function checkMapCompat(map: MapSpec, id: number, at: number, progName = ''): void {
-  if ((map.type === MapType.sockmap || map.type === MapType.sockhash) && (id === 2 || id === 3) && !SOCKMAP_WRITERS.has(progName)) {
+/**
+ * The kernel's may_update_sockmap(): the types above hold no socket lock, nor do BPF iterators; sock_ops
+ * may delete but updates only through its dedicated helpers.
+ */
+function mayUpdateSockmap(id: number, progName: string, attachType: string | undefined): boolean {
+  if (SOCKMAP_WRITERS.has(progName)) return true;
+  if (progName === 'tracing') return attachType !== undefined && /^(trace_iter$|iter(\.s)?\/)/.test(attachType);
+  return progName === 'sock_ops' && id === HelperId.map_delete_elem;
+}
+
+function checkMapCompat(map: MapSpec, id: number, at: number, progName = '', attachType?: string): void {
+  if ((map.type === MapType.sockmap || map.type === MapType.sockhash) && (id === 2 || id === 3) && !mayUpdateSockmap(id, progName, attachType)) {
     throw new Reject(`cannot pass map_type ${map.type} into func ${helperName(id)}#${id}`, at);
   }
   const allowedForMap = MAP_HELPERS[map.type];
@@ -113,7 +123,21 @@ function argMem(ctx: VerifierContext, state: State, at: number, regno: number, r
   checkHelperMem(ctx, state, at, regno, reg, size, write);
 }
 
-function checkArg(ctx: VerifierContext, state: State, at: number, id: number, regno: number, arg: ArgType, meta: Meta): void {
+/** Argument kinds the verifier checks: the prototype table's plus per-program-type variants. */
+type VerifierArg = ArgType | 'ctx_or_null';
+
+const SKB_CTX_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'cgroup_skb', 'sk_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector']);
+
+/**
+ * The kernel gives some helpers a different prototype per program type: bpf_get_netns_cookie takes
+ * the ctx for skb programs and ctx-or-NULL elsewhere (sock, sock_addr, sock_ops, sk_msg, sockopt).
+ */
+function argsFor(id: number, args: readonly ArgType[], progName: string): readonly VerifierArg[] {
+  if (id === HelperId.get_netns_cookie) return SKB_CTX_TYPES.has(progName) ? ['ctx'] : ['ctx_or_null'];
+  return args;
+}
+
+function checkArg(ctx: VerifierContext, state: State, at: number, id: number, regno: number, arg: VerifierArg, meta: Meta): void {
   const frame = state.frames[state.frames.length - 1]!;
   const reg = frame.regs[regno]!;
   if (reg.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
@@ -126,7 +150,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'const_map_ptr':
       if (reg.type !== 'map_ptr' || reg.nullable) expect('map_ptr');
       meta.map = reg.map!;
-      checkMapCompat(reg.map!, id, at, ctx.prog.name);
+      checkMapCompat(reg.map!, id, at, ctx.prog.name, ctx.attachType);
       return;
     case 'map_key':
     case 'map_value':
@@ -139,8 +163,11 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       argMem(ctx, state, at, regno, reg, size, arg === 'map_value_uninit');
       return;
     }
+    case 'ctx_or_null':
     case 'ctx':
+      if (arg === 'ctx_or_null' && isNullConst(reg)) return;
       if (reg.type !== 'ctx') expect('ctx');
+      if (reg.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${reg.off} disallowed`, at);
       if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
       return;
     case 'mem':
@@ -235,7 +262,7 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   if (!helperAllowed(proto, ctx.prog.name as ProgTypeName)) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   if (ctx.unpriv && proto.privileged) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   const meta: Meta = {};
-  proto.args.forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
+  argsFor(id, proto.args, ctx.prog.name).forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
   if (meta.memArg && !meta.memArg.nullable) {
     // A mem argument without a following size: the helper reads a fixed-size object; accept as is.
   }

@@ -11,6 +11,8 @@ export interface VerifierContext {
   /** R0's allowed range at program exit (depends on the attach point for some types). */
   returnRange: readonly [number, number] | undefined;
   unpriv: boolean;
+  /** Section name or attach type name (`iter/task`, `trace_iter`), when known. */
+  attachType?: string;
   /** BPF_F_ANY_ALIGNMENT / STRICT_ALIGNMENT semantics for packet and map accesses. */
   strictAlignment: boolean;
   /** Map an LD_IMM64 at `insn` refers to. */

@@ -56,6 +56,11 @@ export interface ExploreOptions {
   initialRegisters?: ReadonlyMap<number, { type: 'scalar' | 'ctx' | 'fp' | 'pkt' | 'pkt_end' | 'pkt_meta'; range?: readonly [bigint, bigint]; offset?: number }>;
   /** Insn limit (tests may lower it). */
   insnLimit?: number;
+  /**
+   * Verify one global function on its own (kernel "Validating f() func#N"): start at `insn` with R1-R5
+   * set from its BTF arguments; at its exit R0 must be a scalar when it returns a value.
+   */
+  globalEntry?: { insn: number; args: readonly Reg[]; returnsValue: boolean };
 }
 
 export class Explorer {
@@ -97,8 +102,11 @@ export class Explorer {
         }
       }
     }
-    let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog: 0 }], refs: [], path: undefined };
-    let insn = 0;
+    const globalEntry = this.options.globalEntry;
+    if (globalEntry) for (let r = 1; r <= 5; r++) regs[r] = globalEntry.args[r - 1] ?? NOT_INIT;
+    const subprog = globalEntry ? this.ctx.cfg.subprogOf[globalEntry.insn]! : 0;
+    let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog }], refs: [], path: undefined };
+    let insn = globalEntry?.insn ?? 0;
     let parent: Checkpoint | undefined;
     const limit = this.options.insnLimit ?? INSN_LIMIT;
     if (this.options.logLevel >= 1) this.log.push(`0: ${formatState(state)}`);
@@ -498,7 +506,9 @@ export class Explorer {
    */
   private packetCompare(state: State, dst: Reg, src: Reg, cond: Cond): boolean {
     let ptr: Reg, c: Cond;
-    const endOf = (p: Reg, e: Reg): boolean => (p.type === 'pkt' && e.type === 'pkt_end') || (p.type === 'pkt_meta' && e.type === 'pkt');
+    // pkt_meta is bounded only by the packet start itself (kernel reg_is_init_pkt_pointer), not data+N.
+    const packetStart = (r: Reg): boolean => r.type === 'pkt' && r.off === 0 && isConst(r.b) && r.b.var.value === 0n;
+    const endOf = (p: Reg, e: Reg): boolean => (p.type === 'pkt' && e.type === 'pkt_end') || (p.type === 'pkt_meta' && packetStart(e));
     if (endOf(dst, src)) {
       ptr = dst;
       c = cond;
@@ -553,6 +563,14 @@ export class Explorer {
   private exit(state: State, at: number): number | 'end' {
     const frame = curFrame(state);
     const r0 = frame.regs[0]!;
+    const globalEntry = this.options.globalEntry;
+    if (globalEntry && state.frames.length === 1) {
+      if (globalEntry.returnsValue && r0.type === 'not_init') throw new Reject('R0 !read_ok', at);
+      if (globalEntry.returnsValue && r0.type !== 'scalar') throw new Reject(`At subprogram exit the register R0 is not a scalar value (${typeName(r0)})`, at);
+      if (state.refs.length) throw new Reject(`Unreleased reference id=${state.refs[0]!.id} alloc_insn=${state.refs[0]!.insn}`, at);
+      this.checkStackDepth(at);
+      return 'end';
+    }
     if (r0.type === 'not_init' && (state.frames.length === 1 || frame.callback)) throw new Reject('R0 !read_ok', at);
     if (state.frames.length > 1) {
       if (frame.callback) {

@@ -9,6 +9,7 @@ import {
   type Frame, type Reg, type Slot, type State,
 } from './state.js';
 import { tnumFormat } from './tnum.js';
+import { checkStrictAlignment } from './alignment.js';
 
 /**
  * Loads and stores through typed pointers: stack (with spills), context (per program type), map
@@ -117,6 +118,12 @@ function stackAccess(
     // The low half of a spilled 64-bit scalar that fits in 32 bits is that scalar (and keeps its id).
     if (slot.spilled.type === 'scalar' && spillSize === 8 && size === 4 && within === 0 && slot.spilled.b.umax <= 0xffffffffn) return slot.spilled;
     if (slot.spilled.type !== 'scalar') throw new Reject('invalid size of register fill', at);
+    const lowMask = (1n << BigInt(size * 8)) - 1n;
+    if (within === 0 && size < spillSize && (slot.spilled.b.var.mask & lowMask) === 0n) {
+      // Little-endian narrowing fill whose low bytes are known (kernel coerce_reg_to_size). Only
+      // constants are kept: wider facts would split states that prune today, without precision tracking.
+      return constReg(slot.spilled.b.var.value & lowMask);
+    }
     if (isConst(slot.spilled.b) && spillSize === 8) {
       // Any bytes of a spilled constant are known.
       const mask = (1n << BigInt(size * 8)) - 1n;
@@ -231,6 +238,7 @@ export function checkMemAccess(
 ): Reg | undefined {
   if (ptr.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
   if (ptr.nullable) throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
+  if (ptr.type !== 'scalar') checkStrictAlignment(ctx, at, ptr, off, size);
   switch (ptr.type) {
     case 'fp':
       return stackAccess(ctx, state, at, regno, ptr, off, size, kind, value);
@@ -333,7 +341,8 @@ export function checkHelperMem(
       }
       for (let a = lo; a < hi + maxSize; a++) {
         if (stackByteKind(frame, a) === '?') {
-          if (ctx.unpriv || !isConst(ptr.b)) throw new Reject(`invalid ${isConst(ptr.b) ? '' : 'variable-offset '}indirect read from stack R${regno} off ${lo}+${a - lo} size ${maxSize}`, at);
+          // Privileged programs may read uninitialised stack, at a variable offset too (allow_uninit_stack).
+          if (ctx.unpriv) throw new Reject(`invalid ${isConst(ptr.b) ? '' : 'variable-offset '}indirect read from stack R${regno} off ${lo}+${a - lo} size ${maxSize}`, at);
         }
       }
       // Privileged reads of uninitialised bytes are allowed and make them misc.

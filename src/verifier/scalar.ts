@@ -251,7 +251,8 @@ function foldConst(op: string, a: bigint, b: bigint, bits: 32 | 64): bigint | un
 export function scalarAlu(op: string, dst: Bounds, src: Bounds, bits: 32 | 64): Bounds {
   const srcConst = bits === 64 ? isConst(src) : isConst32(src);
   const dstConst = bits === 64 ? isConst(dst) : isConst32(dst);
-  if (srcConst && dstConst) {
+  // Linux 6.18 leaves div/mod results unknown even for constants (is_safe_to_compute_dst_reg_range).
+  if (srcConst && dstConst && TRACKED.has(op)) {
     const folded = foldConst(op, dst.var.value, src.var.value, bits);
     if (folded !== undefined) return constBounds(folded);
   }
@@ -265,6 +266,11 @@ export function scalarAlu(op: string, dst: Bounds, src: Bounds, bits: 32 | 64): 
   if (bits === 64) {
     const v = tnumOp(op, dst.var, src.var, k, 64);
     const r64 = isShift ? shiftRange(op, range64(dst), BigInt(k), 64) : rangeOp(op, range64(dst), range64(src), 64, v);
+    if (op === 'lsh' && k === 32) {
+      // `<<32 s>>32` sign-extends a subregister: non-negative 32-bit bounds carry over (kernel __scalar64_min_max_lsh).
+      if (dst.s32max >= 0n) r64.smax = dst.s32max << 32n;
+      if (dst.s32min >= 0n) r64.smin = dst.s32min << 32n;
+    }
     // The low half of add/sub/mul/and/or/xor depends only on the low halves.
     const v32 = tnumSubreg(v);
     const r32 = isShift ? { smin: S32_MIN, smax: S32_MAX, umin: 0n, umax: U32 } : rangeOp(op, range32(dst), range32(src), 32, v32);

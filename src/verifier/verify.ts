@@ -8,7 +8,8 @@ import type { VerifierContext } from './context.js';
 import { MAX_STACK } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
 import { Reject } from './reject.js';
-import { formatState } from './state.js';
+import { constBounds } from './scalar.js';
+import { formatState, pointerReg, scalarReg, type Reg } from './state.js';
 
 /** A map reference of an instruction: by index into `maps` or by map name (object programs). */
 export interface VerifierMapRef {
@@ -32,8 +33,24 @@ export interface VerifierProgram {
   /** C source lines by instruction (BTF line_info), for explanations. */
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
   name?: string;
+  /**
+   * Global (non-static) functions among the subprograms, with their BTF argument kinds: the kernel
+   * verifies each on its own, not knowing the caller's values, besides checking its calls.
+   */
+  globalFunctions?: readonly GlobalFunction[];
   /** Section name or attach type (`cgroup/recvmsg4`, `cgroup_skb/egress`): some return ranges depend on it. */
   attachType?: string;
+}
+
+/** What the kernel assumes of a global function's argument, from its BTF type. */
+export type GlobalArg = { kind: 'scalar' } | { kind: 'ctx' } | { kind: 'mem_or_null'; size: number };
+
+export interface GlobalFunction {
+  /** First instruction of the function in `insns`. */
+  insn: number;
+  name?: string;
+  args: readonly GlobalArg[];
+  returnsValue: boolean;
 }
 
 export interface VerifierOptions {
@@ -148,6 +165,21 @@ function returnRangeFor(info: ProgTypeInfo, attach: string | undefined): readonl
   return info.returnRange;
 }
 
+function globalArgReg(arg: GlobalArg, newId: () => number): Reg {
+  if (arg.kind === 'scalar') return scalarReg();
+  if (arg.kind === 'ctx') return pointerReg('ctx', { b: constBounds(0n) });
+  return pointerReg('mem', { b: constBounds(0n), nullable: true, id: newId(), memSize: arg.size });
+}
+
+/** Tracing attach points that never sleep: raw tracepoints (BTF-enabled or not) run with preemption off. */
+const RAW_TRACEPOINT_ATTACH = /^(trace_raw_tp$|tp_btf(\/|$)|raw_tp(\.w)?(\/|$)|raw_tracepoint(\.w)?(\/|$))/;
+
+/** The kernel's can_be_sleepable(): tracing programs sleep only at fentry/fexit/fmod_ret/iter, never at a raw tracepoint. */
+function canBeSleepable(info: ProgTypeInfo, attach: string | undefined): boolean {
+  if (info.name === 'tracing') return attach === undefined || !RAW_TRACEPOINT_ATTACH.test(attach);
+  return ['lsm', 'struct_ops', 'syscall', 'kprobe'].includes(info.name);
+}
+
 /** Statically verify one program the way Linux's verifier does. Never throws on a bad program. */
 export function verify(program: VerifierProgram, options: VerifierOptions = {}): VerifierResult {
   // performance.now(), not process.hrtime: the verifier runs in browsers too.
@@ -162,16 +194,29 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
   try {
     const unpriv = options.mode === 'unpriv';
     if (unpriv && program.insns.length > 4096) throw new Reject(`BPF program is too large. Processed ${program.insns.length} insn`, 0);
-    if (options.sleepable && !['tracing', 'lsm', 'struct_ops', 'syscall', 'kprobe'].includes(info.name)) {
+    if (options.sleepable && !canBeSleepable(info, program.attachType)) {
       throw new Reject('Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable', 0);
     }
     const cfg = buildCfg(program.insns, unpriv, returnRangeFor(info, program.attachType) !== undefined || unpriv);
     const ctx: VerifierContext = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
       mapAt: resolveMaps(program), newId: () => ++idGen, stackDepth: [],
+      ...(program.attachType === undefined ? {} : { attachType: program.attachType }),
     };
     explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });
     explorer.run();
+    for (const fn of program.globalFunctions ?? []) {
+      if (fn.insn <= 0 || fn.insn >= program.insns.length) continue;
+      const args = fn.args.map((a) => globalArgReg(a, ctx.newId));
+      const separate = new Explorer({ ...ctx, returnRange: undefined }, {
+        logLevel: 0, insnLimit: options.insnLimit ?? INSN_LIMIT, globalEntry: { insn: fn.insn, args, returnsValue: fn.returnsValue },
+      });
+      try {
+        separate.run();
+      } finally {
+        explorer.stats.processedInsns += separate.stats.processedInsns;
+      }
+    }
     checkCallChains(ctx);
     const stats = { ...explorer.stats, timeUs: elapsed() };
     const log = [...explorer.log, summary(stats)].join('\n') + '\n';

@@ -4,8 +4,8 @@ import { gunzipSync } from 'node:zlib';
 import { decode, parseHexBytes, type Instruction } from '../../src/isa/instruction.js';
 import type { MapSpec } from '../../src/maps/spec.js';
 import { openObject } from '../../src/object/index.js';
-import { MapType } from '../../src/uapi/index.js';
-import type { VerifierProgram } from '../../src/verifier/index.js';
+import { AttachType, MapType } from '../../src/uapi/index.js';
+import { globalFunctionsFromBtf, type VerifierProgram } from '../../src/verifier/index.js';
 import { corpus } from '../support/paths.js';
 
 /**
@@ -77,7 +77,9 @@ function readJsonl<T>(path: string, gz = false): T[] {
   return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as T);
 }
 
-interface TvRow { idx: number; descr: string; prog_type: number; insns: string[]; result: string; result_unpriv: string; flags: number; fill_helper: boolean; [k: string]: unknown }
+const ATTACH_TYPE_NAMES = new Map<number, string>(Object.entries(AttachType).map(([k, v]) => [v, k]));
+
+interface TvRow { idx: number; expected_attach_type?: number; descr: string; prog_type: number; insns: string[]; result: string; result_unpriv: string; flags: number; fill_helper: boolean; [k: string]: unknown }
 interface KernelRow { idx?: number; kernel_verdict?: string | null; error_line?: string | null; file?: string; func?: string; object?: string; section?: string; function?: string; prog_type?: number; [k: string]: unknown }
 
 const verdictOf = (v: string | null | undefined): 'accept' | 'reject' | undefined => (v === 'accept' || v === 'reject' ? v : undefined);
@@ -94,7 +96,8 @@ export function testVerifierCases(): Case[] {
       corpus: 'test_verifier', name,
       kernel: verdictOf(k?.kernel_verdict), kernelError: k?.error_line ?? undefined,
       expected: row.result === 'REJECT' ? 'reject' : 'accept',
-      strictAlignment: (row.flags & 1) !== 0,
+      // F_LOAD_WITH_STRICT_ALIGNMENT is bit 1; bit 0 (F_NEEDS_EFFICIENT_UNALIGNED_ACCESS) loads with BPF_F_ANY_ALIGNMENT.
+      strictAlignment: (row.flags & 2) !== 0,
       sleepable: (row.flags & 16) !== 0,
       ...(row.result_unpriv === 'ACCEPT' || row.result_unpriv === 'REJECT' ? { expectedUnpriv: row.result_unpriv === 'REJECT' ? 'reject' : 'accept' } : {}),
     };
@@ -110,7 +113,9 @@ export function testVerifierCases(): Case[] {
       for (const i of at as number[]) if (insns[i]) insns[i] = { ...insns[i]!, imm: index };
     }
     const type = row.prog_type === 0 ? 1 : row.prog_type;
-    return { ...base, program: { insns, type, maps, name } };
+    // expected_attach_type 0 is also "none"; only tracing rows (sleepable checks) need it named.
+    const attachType = type === 26 ? ATTACH_TYPE_NAMES.get(row.expected_attach_type ?? -1) : undefined;
+    return { ...base, program: { insns, type, maps, name, ...(attachType ? { attachType } : {}) } };
   });
 }
 
@@ -189,6 +194,7 @@ export function ebpfSampleCases(): Case[] {
         insns: prog.insns, type: row.prog_type as number, maps: obj.maps,
         mapRefs: prog.mapRefs.map((r) => ({ insn: r.insn, map: r.map, kind: r.kind, offset: r.offset })),
         lineInfo: prog.lineInfo, name, attachType: prog.section,
+        ...(obj.btf ? { globalFunctions: globalFunctionsFromBtf(obj.btf, prog.functions) } : {}),
       },
     });
   }
