@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { btfFromElf, dumpBtfC, dumpBtfRaw, parseBtf, type Btf } from '../../btf/index.js';
+import { BtfError, btfFromElf, dumpBtfC, dumpBtfRaw, parseBtf, type Btf } from '../../btf/index.js';
 import { parseElf } from '../../elf/index.js';
 import { TsbpfError } from '../../errors.js';
 import { EXIT_OK, UsageError, type Command } from '../command.js';
@@ -22,7 +22,12 @@ export function loadBtfFrom(path: string): Btf {
     if (!btf) throw new TsbpfError('cli/no-btf', `${file} has no .BTF section`);
     return btf;
   }
-  return parseBtf(bytes);
+  try {
+    return parseBtf(bytes);
+  } catch (e) {
+    if (e instanceof BtfError) throw e.withLocation({ file });
+    throw e;
+  }
 }
 
 export const command: Command = {

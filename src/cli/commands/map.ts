@@ -1,11 +1,11 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { openCapture } from '../../net/index.js';
 import { BpfMap, type MapInfo } from '../../linux/map.js';
 import { BpfSyscallError } from '../../linux/errors.js';
 import { dumpKernelMap, isDumpable } from '../../linux/map-dump.js';
 import { toJson } from '../../object/index.js';
 import { runOverCapture } from '../../runtime/capture-run.js';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type CliIO, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command } from '../command.js';
 import { dataArgument, formatDecoded, loadObjectFile, parseCommandArgs } from '../object-args.js';
 import { RUN_OPTIONS, dumpAllMaps, loadForRun } from '../run-common.js';
 
@@ -135,6 +135,13 @@ function kernelMapCommand(argv: string[]): ((io: CliIO) => number) | undefined {
   if (target === undefined || trailing.length) return undefined;
   const byId = first === 'id' || (first !== 'pinned' && /^\d+$/.test(target));
   if (!byId && first !== 'pinned' && isElfFile(target)) return undefined;
+  // A path that does not exist is neither an object nor a pin: say so plainly, not as a bpf() errno.
+  if (!byId && !existsSync(target)) {
+    return (io) => {
+      io.stderr(`tsbpf map: ${target}: no such file (expected an ELF object, a bpffs pin or a map id)\n`);
+      return EXIT_USAGE;
+    };
+  }
   return (io) => {
     const map = byId ? BpfMap.fromId(Number(target)) : BpfMap.fromPin(target);
     if (!map) {
