@@ -24,3 +24,4 @@ export { RingBuffer } from './ringbuf.js';
 export { BpfBtf, BtfLoadError } from './btf-object.js';
 export { minimalBtf } from './btf-blob.js';
 export { attachUprobe, symbolFileOffset, type UprobeOptions } from './uprobe.js';
+export { PerfBuffer, type PerfBufferOptions, type SampleHandler, type LostHandler } from './perf-buffer.js';
