@@ -28,7 +28,9 @@ test('uprobe and uretprobe on libc getpid() count calls made through koffi', { s
   // when the test runner runs files in parallel).
   const entries = readU64(counts.lookup(u32(0))!);
   assert.ok(entries >= 7 && entries <= 9, `entries ${entries}`);
-  assert.equal(readU64(counts.lookup(u32(1))!), entries);
+  // Another thread's call may be in flight at detach: its entry counted, its return not.
+  const exits = readU64(counts.lookup(u32(1))!);
+  assert.ok(exits >= 7 && exits <= entries && entries - exits <= 1, `entries ${entries}, exits ${exits}`);
   getpid();
   assert.equal(readU64(counts.lookup(u32(0))!), entries, 'detached');
   assert.throws(() => symbolFileOffset(path, 'no_such_function_here'), (e: unknown) => e instanceof TsbpfError && e.code === 'linux/no-symbol');
