@@ -7,7 +7,7 @@
  */
 import type { Btf } from './btf.js';
 import { BtfError } from './errors.js';
-import type { BtfComposite, BtfEnum, BtfEnum64, BtfType } from './types.js';
+import { forEachTypeReference, type BtfComposite, type BtfEnum, type BtfEnum64, type BtfType } from './types.js';
 
 const POINTER_BITS = 64;
 const MAX_INDENT = 12;
@@ -77,39 +77,7 @@ class CDumper {
     const ref = (id: number): void => {
       this.referenced[id] = 1;
     };
-    for (let id = this.btf.startId; id < this.btf.typeCount; id++) {
-      const t = this.t(id);
-      switch (t.kind) {
-        case 'PTR':
-        case 'TYPEDEF':
-        case 'VOLATILE':
-        case 'CONST':
-        case 'RESTRICT':
-        case 'TYPE_TAG':
-        case 'FUNC':
-        case 'VAR':
-        case 'DECL_TAG':
-          ref(t.type);
-          break;
-        case 'ARRAY':
-          ref(t.type);
-          ref(t.indexType);
-          break;
-        case 'STRUCT':
-        case 'UNION':
-          for (const m of t.members) ref(m.type);
-          break;
-        case 'FUNC_PROTO':
-          ref(t.returnType);
-          for (const p of t.params) ref(p.type);
-          break;
-        case 'DATASEC':
-          for (const v of t.vars) ref(v.type);
-          break;
-        default:
-          break;
-      }
-    }
+    for (let id = this.btf.startId; id < this.btf.typeCount; id++) forEachTypeReference(this.t(id), ref);
   }
 
   dumpType(id: number): void {

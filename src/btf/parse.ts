@@ -2,7 +2,7 @@
 import { Btf } from './btf.js';
 import { BtfError } from './errors.js';
 import { StringTable } from './strings.js';
-import { BTF_KIND_NAMES, type BtfMember, type BtfType } from './types.js';
+import { BTF_KIND_NAMES, forEachTypeReference, type BtfMember, type BtfType } from './types.js';
 
 export const BTF_MAGIC = 0xeb9f;
 const BTF_HEADER_MIN = 24;
@@ -249,35 +249,8 @@ function badReference(t: BtfType, ref: number, what: string, count: number): nev
 function checkReferences(btf: Btf): void {
   const count = btf.typeCount;
   for (const t of btf.types) {
-    switch (t.kind) {
-      case 'PTR':
-      case 'TYPEDEF':
-      case 'VOLATILE':
-      case 'CONST':
-      case 'RESTRICT':
-      case 'TYPE_TAG':
-      case 'FUNC':
-      case 'VAR':
-      case 'DECL_TAG':
-        if (t.type >= count) badReference(t, t.type, 'type', count);
-        break;
-      case 'ARRAY':
-        if (t.type >= count) badReference(t, t.type, 'element type', count);
-        if (t.indexType >= count) badReference(t, t.indexType, 'index type', count);
-        break;
-      case 'STRUCT':
-      case 'UNION':
-        for (const m of t.members) if (m.type >= count) badReference(t, m.type, `member '${m.name}'`, count);
-        break;
-      case 'FUNC_PROTO':
-        if (t.returnType >= count) badReference(t, t.returnType, 'return type', count);
-        for (const p of t.params) if (p.type >= count) badReference(t, p.type, `parameter '${p.name}'`, count);
-        break;
-      case 'DATASEC':
-        for (const v of t.vars) if (v.type >= count) badReference(t, v.type, 'variable', count);
-        break;
-      default:
-        break;
-    }
+    forEachTypeReference(t, (id, role) => {
+      if (id >= count) badReference(t, id, role, count);
+    });
   }
 }

@@ -164,3 +164,40 @@ export interface BtfVoid {
   kind: 'VOID';
   name: '';
 }
+
+/**
+ * Every type id `t` refers to, with what it is for (for error messages): the one place that knows
+ * which kinds point at which ids. Dumps, validation and reference walks all read it.
+ */
+export function forEachTypeReference(t: BtfType, visit: (id: number, role: string) => void): void {
+  switch (t.kind) {
+    case 'PTR':
+    case 'TYPEDEF':
+    case 'VOLATILE':
+    case 'CONST':
+    case 'RESTRICT':
+    case 'TYPE_TAG':
+    case 'FUNC':
+    case 'VAR':
+    case 'DECL_TAG':
+      visit(t.type, 'type');
+      break;
+    case 'ARRAY':
+      visit(t.type, 'element type');
+      visit(t.indexType, 'index type');
+      break;
+    case 'STRUCT':
+    case 'UNION':
+      for (const m of t.members) visit(m.type, `member '${m.name}'`);
+      break;
+    case 'FUNC_PROTO':
+      visit(t.returnType, 'return type');
+      for (const p of t.params) visit(p.type, `parameter '${p.name}'`);
+      break;
+    case 'DATASEC':
+      for (const v of t.vars) visit(v.type, 'variable');
+      break;
+    default:
+      break;
+  }
+}
