@@ -69,12 +69,7 @@ const fmt = (ns: number): string => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} u
 export const runtimeSection: BenchSection = {
   title: 'Runtime fixtures: time per run (BPF_PROG_TEST_RUN average) beside the kernel JIT',
   async run(): Promise<BenchTable | string> {
-    const engines: [string, Engine][] = [['interp', await loadEngine('interp')]];
-    try {
-      engines.push(['jit', await loadEngine('jit')]);
-    } catch {
-      // No JIT in this build: the interpreter alone.
-    }
+    const engines: [string, Engine][] = [['interp', loadEngine('interp')], ['jit', loadEngine('jit')]];
     const rows: string[][] = [];
     for (const c of CASES) {
       const object = openObject(new Uint8Array(readFileSync(join(root, 'test', 'fixtures', 'progs', c.fixture))), { fileName: c.fixture });

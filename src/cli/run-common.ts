@@ -29,7 +29,7 @@ export async function loadForRun(object: BpfObject, values: { prog?: string | un
   if (program === undefined) {
     throw new UsageError(`--prog is required: the object has ${object.programs.length} programs (${object.programs.map((p) => p.name).join(', ')})`);
   }
-  const runtime = new Runtime({ engine: await loadEngine(engineName), cpus });
+  const runtime = new Runtime({ engine: loadEngine(engineName), cpus });
   const match = object.programs.find((p) => p.name === program || p.section === program);
   const loaded = runtime.loadObject(object, {
     programs: [match?.name ?? program],

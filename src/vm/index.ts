@@ -3,4 +3,4 @@ export * from './engine.js';
 export * from './memory.js';
 export * from './int64.js';
 export { interpreter, InterpretedProgram, type InterpreterRunOptions, type PacketWindow } from './interpreter.js';
-export { ENGINE_NAMES, isEngineName, loadEngine } from './engines.js';
+export { ENGINES, ENGINE_NAMES, DEFAULT_ENGINE, isEngineName, loadEngine } from './engines.js';

@@ -35,17 +35,17 @@ export const command: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(argv, {
-        json: { type: 'boolean', default: false },
-        engine: { type: 'string', default: DEFAULT_ENGINE },
-        filter: { type: 'string' },
-      });
+      json: { type: 'boolean', default: false },
+      engine: { type: 'string', default: DEFAULT_ENGINE },
+      filter: { type: 'string' },
+    });
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected one test directory');
     const dir = positionals[0]!;
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
     const engineName = values.engine!;
     if (!isEngineName(engineName)) throw new UsageError(`unknown engine '${engineName}' (interp or jit)`);
-    const engine = await loadEngine(engineName);
+    const engine = loadEngine(engineName);
     const options = values.filter === undefined ? { engine } : { engine, filter: values.filter };
     const outcomes = runDirectory(dir, options);
     const counts = tally(outcomes);

@@ -78,7 +78,7 @@ export const command: Command = {
     const result = counted.run({ args: [limit] });
     counted.dispose();
     const interpNs = measure(interpreter, result.executed);
-    const jitNs = measure(await loadEngine('jit'), result.executed);
+    const jitNs = measure(loadEngine('jit'), result.executed);
     io.stdout([
       'tsbpf demo: counting the primes below r1 with an eBPF program, interpreted and JIT-compiled',
       '',

@@ -55,12 +55,12 @@ export const command: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(argv, {
-        mem: { type: 'string' },
-        'mem-file': { type: 'string' },
-        engine: { type: 'string', default: DEFAULT_ENGINE },
-        checked: { type: 'boolean', default: false },
-        budget: { type: 'string' },
-      });
+      mem: { type: 'string' },
+      'mem-file': { type: 'string' },
+      engine: { type: 'string', default: DEFAULT_ENGINE },
+      checked: { type: 'boolean', default: false },
+      budget: { type: 'string' },
+    });
     const { values, positionals } = parsed;
     if (positionals.length > 1) throw new UsageError(`expected at most one FILE, got ${positionals.length}`);
     if (values.mem !== undefined && values['mem-file'] !== undefined) throw new UsageError('give --mem or --mem-file, not both');
@@ -80,7 +80,7 @@ export const command: Command = {
       ? new Uint8Array(readFileSync(values['mem-file']))
       : memHex !== undefined ? parseHexBytes(memHex) : new Uint8Array(0);
 
-    const engine = await loadEngine(engineName);
+    const engine = loadEngine(engineName);
     const space = new AddressSpace();
     const region = space.allocateWith(mem, 'packet', 'mem');
     const program = engine.load(insns, { space, helpers: CONFORMANCE_HELPERS, checked: values.checked!, name: file ?? 'stdin' });
