@@ -6,7 +6,7 @@ import { TsbpfError } from '../errors.js';
  * The command table: name, one-line summary, and the module that implements it. Modules load lazily
  * so `tsbpf --help` stays fast and one command's dependencies never slow another.
  */
-const COMMANDS: ReadonlyArray<{ name: string; summary: string; module: string }> = [
+export const COMMANDS: ReadonlyArray<{ name: string; summary: string; module: string }> = [
   { name: 'demo', summary: 'assemble and run an example program, and show what it did', module: 'demo' },
   { name: 'asm', summary: 'assemble a program (LLVM or uBPF syntax) to bytecode', module: 'asm' },
   { name: 'disasm', summary: 'disassemble bytecode, hex or an ELF object', module: 'disasm' },
@@ -55,16 +55,7 @@ export async function main(argv: string[], io: CliIO = nodeIO()): Promise<number
     io.stderr(`tsbpf: unknown command '${name}'\n\n${mainHelp()}`);
     return EXIT_USAGE;
   }
-  let command: Command;
-  try {
-    ({ command } = (await import(`./commands/${entry.module}.js`)) as { command: Command });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      io.stderr(`tsbpf: '${name}' is not available in this build yet\n`);
-      return EXIT_USAGE;
-    }
-    throw err;
-  }
+  const { command } = (await import(`./commands/${entry.module}.js`)) as { command: Command };
   if (rest.includes('--help') || rest.includes('-h')) {
     io.stdout(command.usage.endsWith('\n') ? command.usage : command.usage + '\n');
     return EXIT_OK;

@@ -127,3 +127,12 @@ test('test-run shows bpf_printk output as trace lines', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every command in tsbpf --help loads and prints its own usage', async () => {
+  const { COMMANDS } = await import('../../src/cli/main.js');
+  for (const { name } of COMMANDS) {
+    const r = await cli(name, '--help');
+    assert.equal(r.code, 0, `${name}: ${r.err}`);
+    assert.match(r.out, new RegExp(`usage: tsbpf ${name}\\b`), name);
+  }
+});
