@@ -55,3 +55,8 @@ export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(argv: s
     throw new UsageError((e as Error).message);
   }
 }
+
+/** tcpdump spells "no optimiser" -O; the spelling is -O0. Both become --no-optimize. */
+export function tcpdumpOptimizerFlag(arg: string): string {
+  return arg === '-O0' || arg === '-O' ? '--no-optimize' : arg;
+}

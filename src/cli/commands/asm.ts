@@ -30,9 +30,9 @@ export const command: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(argv, {
-        output: { type: 'string', short: 'o' },
-        hex: { type: 'boolean', default: false },
-      });
+      output: { type: 'string', short: 'o' },
+      hex: { type: 'boolean', default: false },
+    });
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
     const file = positionals[0]!;

@@ -1,4 +1,4 @@
-import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
+import { EXIT_OK, UsageError, type CliIO, type Command, parseCommandArgs, tcpdumpOptimizerFlag } from '../command.js';
 import { filterCompiler, formatImage, type ImageLevel } from '../../cbpf/filter-loader.js';
 import { dltFromLinkType, parseLinkType } from '../../net/index.js';
 
@@ -19,11 +19,7 @@ Compile a pcap-filter expression to classic BPF and print it the way tcpdump doe
 Exit codes: 0 ok, 2 usage or a bad expression.`;
 
 function normaliseArgs(argv: string[]): string[] {
-  return argv.map((a) => {
-    if (a === '-O0' || a === '-O') return '--no-optimize';
-    if (a === '-d' || a === '-dd' || a === '-ddd') return `--dump=${a.length - 1}`;
-    return a;
-  });
+  return argv.map((a) => (a === '-d' || a === '-dd' || a === '-ddd' ? `--dump=${a.length - 1}` : tcpdumpOptimizerFlag(a)));
 }
 
 export const command: Command = {
@@ -32,12 +28,12 @@ export const command: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(normaliseArgs(argv), {
-        y: { type: 'string', short: 'y' },
-        s: { type: 'string', short: 's' },
-        'no-optimize': { type: 'boolean', default: false },
-        'libpcap-optimizer': { type: 'boolean', default: false },
-        dump: { type: 'string', multiple: true },
-      });
+      y: { type: 'string', short: 'y' },
+      s: { type: 'string', short: 's' },
+      'no-optimize': { type: 'boolean', default: false },
+      'libpcap-optimizer': { type: 'boolean', default: false },
+      dump: { type: 'string', multiple: true },
+    });
     const { values, positionals } = parsed;
     const dumps = values.dump ?? [];
     if (dumps.length > 1) throw new UsageError('give one of -d, -dd, -ddd');

@@ -127,13 +127,13 @@ export const command: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const parsed = parseCommandArgs(argv, {
-        syntax: { type: 'string', default: 'llvm' },
-        'hex-imm': { type: 'boolean', default: false },
-        bytes: { type: 'boolean', default: false },
-        'no-addresses': { type: 'boolean', default: false },
-        objdump: { type: 'boolean', default: false },
-        source: { type: 'boolean', default: false },
-      });
+      syntax: { type: 'string', default: 'llvm' },
+      'hex-imm': { type: 'boolean', default: false },
+      bytes: { type: 'boolean', default: false },
+      'no-addresses': { type: 'boolean', default: false },
+      objdump: { type: 'boolean', default: false },
+      source: { type: 'boolean', default: false },
+    });
     const { values, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('expected exactly one FILE');
     const syntax = values.syntax;

@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command, parseCommandArgs } from '../command.js';
+import { EXIT_OK, EXIT_USAGE, UsageError, type CliIO, type Command, parseCommandArgs, tcpdumpOptimizerFlag } from '../command.js';
 import { FILTER_ENGINES, windowFilter, type FilterEngine } from '../../cbpf/apply.js';
 import { captureCompileOptions, filterCompiler } from '../../cbpf/filter-loader.js';
 import { CaptureWriter, PcapEncoder, dltFromLinkType, linkTypeInfo, linkTypeName, parseLinkType, summarizePacket, writerOptionsLike, type CapturedPacket } from '../../net/index.js';
@@ -76,25 +76,21 @@ class BufferedFile {
   }
 }
 
-/** tcpdump spells "no optimiser" -O; the brief's spelling is -O0. Both become --no-optimize. */
-function normaliseArgs(argv: string[]): string[] {
-  return argv.map((a) => (a === '-O0' || a === '-O' ? '--no-optimize' : a));
-}
 
 export const command: Command = {
   name: 'filter',
   summary: 'filter a capture with a pcap-filter expression (tcpdump -r)',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const parsed = parseCommandArgs(normaliseArgs(argv), {
-        r: { type: 'string', short: 'r' },
-        w: { type: 'string', short: 'w' },
-        c: { type: 'boolean', short: 'c', default: false },
-        y: { type: 'string', short: 'y' },
-        q: { type: 'boolean', short: 'q', default: false },
-        'no-optimize': { type: 'boolean', default: false },
-        engine: { type: 'string', default: 'js' },
-      });
+    const parsed = parseCommandArgs(argv.map(tcpdumpOptimizerFlag), {
+      r: { type: 'string', short: 'r' },
+      w: { type: 'string', short: 'w' },
+      c: { type: 'boolean', short: 'c', default: false },
+      y: { type: 'string', short: 'y' },
+      q: { type: 'boolean', short: 'q', default: false },
+      'no-optimize': { type: 'boolean', default: false },
+      engine: { type: 'string', default: 'js' },
+    });
     const { values, positionals } = parsed;
     if (values.r === undefined) throw new UsageError('-r FILE is required');
     if (values.c && values.w !== undefined) throw new UsageError('give -c or -w, not both');
