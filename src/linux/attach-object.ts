@@ -1,15 +1,19 @@
 import { existsSync } from 'node:fs';
-import { TsbpfError } from '../errors.js';
 import type { ObjectProgram } from '../object/types.js';
 import type { XdpModeName } from './constants.js';
 import { EVENT_SOURCE_DIR } from './perf.js';
 import type { KernelObject } from './kernel-object.js';
 import { libc } from './libc.js';
+import { BpfSyscallError } from './errors.js';
 import {
   attachRawTracepoint, attachSocketFilter, attachTcx, attachTracepoint, attachXdp, type BpfLink, type SocketFilterAttachment,
 } from './link.js';
 import type { BpfProgram } from './program.js';
+import { attachTcNetlink, type TcAttachment } from './tc-netlink.js';
 import { attachUprobe } from './uprobe.js';
+import { AttachError } from './attach-error.js';
+import { attachHook, hookTargetFromSection, hookTargetFromWords, type HookAttachment, type HookTarget } from './attach-hooks.js';
+import { attachXdpNetlink, type XdpAttachment } from './xdp-netlink.js';
 
 /**
  * Attaching a program of a loaded object where its section says it belongs (libbpf's
@@ -17,23 +21,25 @@ import { attachUprobe } from './uprobe.js';
  * not say (an interface, a socket). Every result detaches on close().
  */
 
+/**
+ * `xdp`: a bpf_link unless `via: 'netlink'` (without `via`, netlink when the kernel has no XDP links);
+ * `tcx`: a tcx link (6.6+; a netlink clsact filter on older kernels); `tc`: a cls_bpf direct-action
+ * filter on the clsact qdisc over netlink.
+ */
 export type AttachTarget =
-  | { kind: 'xdp'; interface: string | number; mode?: XdpModeName }
+  | { kind: 'xdp'; interface: string | number; mode?: XdpModeName; via?: 'link' | 'netlink' }
   | { kind: 'tcx'; interface: string | number; direction: 'ingress' | 'egress' }
+  | { kind: 'tc'; interface: string | number; direction: 'ingress' | 'egress'; priority?: number; handle?: number }
   | { kind: 'tracepoint'; category: string; name: string }
   | { kind: 'raw_tracepoint'; name: string }
   | { kind: 'uprobe'; path: string; symbol?: string; offset?: number; pid?: number; retprobe?: boolean }
   | { kind: 'kprobe'; function: string; retprobe?: boolean }
-  | { kind: 'socket'; fd: number };
+  | { kind: 'socket'; fd: number }
+  | HookTarget;
 
-export type Attachment = BpfLink | SocketFilterAttachment;
+export type Attachment = BpfLink | SocketFilterAttachment | XdpAttachment | TcAttachment | HookAttachment;
 
-export class AttachError extends TsbpfError {
-  override name = 'AttachError';
-  constructor(code: string, message: string) {
-    super(`linux/attach-${code}`, message);
-  }
-}
+export { AttachError };
 
 /** The interface index of a name in the calling thread's network namespace. */
 export function interfaceIndex(name: string | number): number {
@@ -60,7 +66,8 @@ function family(p: ObjectProgram): string {
  * Reads a target from text, as the section would complete it:
  *   xdp: `IFACE` or `IFACE:generic|native|offload`; tc/tcx: `IFACE` (direction from the section,
  *   or `IFACE:ingress|egress`); tracepoint: `CATEGORY:NAME` or `CATEGORY/NAME`; raw_tp: `NAME`;
- *   uprobe/uretprobe: `BINARY:SYMBOL[+OFFSET]`; socket: a socket fd.
+ *   uprobe/uretprobe: `BINARY:SYMBOL[+OFFSET]`; socket: a socket fd; fentry/fexit/tp_btf/lsm, perf_event,
+ *   cgroup*, sk_skb/sk_msg: see hookTargetFromSection.
  */
 export function parseAttachTarget(p: ObjectProgram, text: string | undefined): AttachTarget {
   const f = family(p);
@@ -106,7 +113,9 @@ export function parseAttachTarget(p: ObjectProgram, text: string | undefined): A
     if (text === undefined || !Number.isInteger(fd) || fd < 0) throw new AttachError('no-target', `program ${p.name} (section ${p.section}) needs a socket fd`);
     return { kind: 'socket', fd };
   }
-  throw new AttachError('unsupported', `cannot attach program ${p.name}: section ${p.section} (type ${p.type ?? 'unknown'}) is not one this backend attaches (xdp, tc/tcx, tracepoint, raw_tp, uprobe, socket)`);
+  const hook = hookTargetFromSection(p, f, text);
+  if (hook) return hook;
+  throw new AttachError('unsupported', `cannot attach program ${p.name}: section ${p.section} (type ${p.type ?? 'unknown'}) is not one this backend attaches (xdp, tc/tcx, tracepoint, raw_tp, uprobe, socket, fentry/fexit/fmod_ret/tp_btf/lsm, perf_event, cgroup, sockops, sk_skb, sk_msg)`);
 }
 
 /** Attaches one program of `kernel` to `target` (an AttachTarget, text for parseAttachTarget, or none: the section's own). */
@@ -114,14 +123,42 @@ export function attachProgram(kernel: KernelObject, programName: string, target?
   const spec = kernel.object.programs.find((p) => p.name === programName);
   if (!spec) throw new AttachError('no-program', `no program ${programName} in ${kernel.object.fileName ?? 'the object'}`);
   const resolved = typeof target === 'object' ? target : parseAttachTarget(spec, target);
+  // A sockmap target may name a map of the same object.
+  if (resolved.kind === 'sockmap') return attachHook(kernel.program(programName), resolved, kernel.maps);
   return attachTo(kernel.program(programName), resolved);
+}
+
+/**
+ * A link, or the netlink attachment when LINK_CREATE answers EINVAL: what kernels without this link
+ * type (XDP links before 5.9, tcx before 6.6) say. Should netlink fail too, its error is the one thrown.
+ */
+function linkOrNetlink(link: () => Attachment, netlink: () => Attachment): Attachment {
+  try {
+    return link();
+  } catch (e) {
+    if (!(e instanceof BpfSyscallError && e.command === 'BPF_LINK_CREATE' && e.errnoName === 'EINVAL')) throw e;
+  }
+  return netlink();
 }
 
 /** Attaches a loaded program to a target. */
 export function attachTo(program: BpfProgram, target: AttachTarget): Attachment {
   switch (target.kind) {
-    case 'xdp': return attachXdp(program, interfaceIndex(target.interface), target.mode ?? 'generic');
-    case 'tcx': return attachTcx(program, interfaceIndex(target.interface), target.direction);
+    case 'xdp': {
+      const ifindex = interfaceIndex(target.interface);
+      const mode = target.mode ?? 'generic';
+      if (target.via === 'netlink') return attachXdpNetlink(program, ifindex, mode);
+      if (target.via === 'link') return attachXdp(program, ifindex, mode);
+      return linkOrNetlink(() => attachXdp(program, ifindex, mode), () => attachXdpNetlink(program, ifindex, mode));
+    }
+    case 'tcx': {
+      const ifindex = interfaceIndex(target.interface);
+      return linkOrNetlink(() => attachTcx(program, ifindex, target.direction), () => attachTcNetlink(program, ifindex, target.direction));
+    }
+    case 'tc': return attachTcNetlink(program, interfaceIndex(target.interface), target.direction, {
+      ...(target.priority !== undefined ? { priority: target.priority } : {}),
+      ...(target.handle !== undefined ? { handle: target.handle } : {}),
+    });
     case 'tracepoint': return attachTracepoint(program, target.category, target.name);
     case 'raw_tracepoint': return attachRawTracepoint(program, target.name);
     case 'uprobe': return attachUprobe(program, {
@@ -136,12 +173,15 @@ export function attachTo(program: BpfProgram, target: AttachTarget): Attachment 
       throw new AttachError(why ? 'no-kprobes' : 'unsupported', why ?? `kprobe ${target.function}: kprobe attachment is not implemented by this backend`);
     }
     case 'socket': return attachSocketFilter(target.fd, program);
+    case 'tracing': case 'perf_event': case 'cgroup': case 'sockmap': return attachHook(program, target);
   }
 }
 
 /**
- * A target from command-line words: `xdp dev IFACE [MODE]`, `tcx ingress|egress dev IFACE`,
- * `tracepoint CAT:NAME`, `raw_tp NAME`, `uprobe|uretprobe BIN:SYM[+OFF]`, `kprobe FUNC`.
+ * A target from command-line words: `xdp dev IFACE [MODE] [netlink|link]`, `tcx ingress|egress dev IFACE`,
+ * `tc ingress|egress dev IFACE [priority N] [handle N]`, `tracepoint CAT:NAME`, `raw_tp NAME`,
+ * `uprobe|uretprobe BIN:SYM[+OFF]`, `kprobe FUNC`, and the hooks of hookTargetFromWords
+ * (`fentry`, `perf_event ...`, `cgroup PATH TYPE`, `sockmap MAP HOOK`).
  */
 export function parseTargetWords(words: readonly string[]): AttachTarget {
   const [kind, ...args] = words;
@@ -151,15 +191,36 @@ export function parseTargetWords(words: readonly string[]): AttachTarget {
   const dev = (list: readonly string[]): string | undefined => (list[0] === 'dev' ? list[1] : list[0]);
   switch (kind) {
     case 'xdp': {
-      const iface = dev(args) ?? bad('xdp dev IFACE [generic|native|offload]');
-      const mode = args[args[0] === 'dev' ? 2 : 1];
-      if (mode !== undefined && mode !== 'generic' && mode !== 'native' && mode !== 'offload') bad('xdp dev IFACE [generic|native|offload]');
-      return { kind: 'xdp', interface: iface, ...(mode ? { mode: mode as XdpModeName } : {}) };
+      const usage = 'xdp dev IFACE [generic|native|offload] [netlink|link]';
+      const iface = dev(args) ?? bad(usage);
+      const target: AttachTarget & { kind: 'xdp' } = { kind: 'xdp', interface: iface };
+      for (const word of args.slice(args[0] === 'dev' ? 2 : 1)) {
+        if ((word === 'generic' || word === 'native' || word === 'offload') && !target.mode) target.mode = word;
+        else if ((word === 'netlink' || word === 'link') && !target.via) target.via = word;
+        else bad(usage);
+      }
+      return target;
     }
-    case 'tc': case 'tcx': {
+    case 'tcx': {
       const direction = args[0];
       if (direction !== 'ingress' && direction !== 'egress') return bad('tcx ingress|egress dev IFACE');
       return { kind: 'tcx', direction, interface: dev(args.slice(1)) ?? bad('tcx ingress|egress dev IFACE') };
+    }
+    case 'tc': {
+      const usage = 'tc ingress|egress dev IFACE [priority N] [handle N]';
+      const direction = args[0];
+      if (direction !== 'ingress' && direction !== 'egress') return bad(usage);
+      const iface = dev(args.slice(1)) ?? bad(usage);
+      const target: AttachTarget & { kind: 'tc' } = { kind: 'tc', direction, interface: iface };
+      const options = args.slice(args[1] === 'dev' ? 3 : 2);
+      for (let i = 0; i < options.length; i += 2) {
+        const [name, text] = [options[i], options[i + 1]];
+        const value = text !== undefined && /^(0x[0-9a-f]+|\d+)$/i.test(text) ? Number(text) : NaN;
+        if (name === 'priority' && target.priority === undefined && value >= 1 && value <= 0xffff) target.priority = value;
+        else if (name === 'handle' && target.handle === undefined && value >= 1 && value <= 0xffffffff) target.handle = value;
+        else bad(usage);
+      }
+      return target;
     }
     case 'tracepoint': case 'tp': {
       const parts = (args[0] ?? '').split(/[:/]/);
@@ -175,6 +236,6 @@ export function parseTargetWords(words: readonly string[]): AttachTarget {
     case 'kprobe': case 'kretprobe':
       return { kind: 'kprobe', function: args[0] ?? bad(`${kind} FUNCTION`), retprobe: kind === 'kretprobe' };
     default:
-      return bad('xdp | tcx | tracepoint | raw_tp | uprobe | uretprobe | kprobe ...');
+      return hookTargetFromWords(words) ?? bad('xdp | tcx | tc | tracepoint | raw_tp | uprobe | uretprobe | kprobe | fentry | fexit | fmod_ret | tp_btf | lsm | perf_event | cgroup | sockmap ...');
   }
 }

@@ -24,4 +24,18 @@ export { RingBuffer } from './ringbuf.js';
 export { BpfBtf, BtfLoadError } from './btf-object.js';
 export { minimalBtf } from './btf-blob.js';
 export { attachUprobe, symbolFileOffset, type UprobeOptions } from './uprobe.js';
+export { NetlinkSocket, NetlinkError } from './netlink.js';
+export { attachXdpNetlink, queryXdp, XdpAttachment, type XdpQuery, type XdpAttachedMode } from './xdp-netlink.js';
+export { attachTcNetlink, listTcFilters, TcAttachment, type TcDirection, type TcFilterInfo, type TcFilterOptions } from './tc-netlink.js';
 export { PerfBuffer, type PerfBufferOptions, type SampleHandler, type LostHandler } from './perf-buffer.js';
+export { AttachError } from './attach-error.js';
+export {
+  attachTracing, loadTracingProgram, tracingAttachBtfId, tracingLoadOptions, attachBtfIdForSection, tracingUnavailableReason,
+  TRACING_KINDS, type TracingKind,
+} from './attach-tracing.js';
+export {
+  attachPerfEventProgram, openSamplingEvent, onlineCpus, PerfEventLinks, SoftwareEvent, HardwareEvent,
+  type PerfEventAttachOptions, type PerfEventName,
+} from './perf-event.js';
+export { attachCgroup, attachCgroupLegacy, CgroupAttachment, CgroupAttachFlag, cgroup2Root, cgroupAttachType, openCgroup } from './attach-cgroup.js';
+export { attachSockmap, SockmapAttachment, SockmapHook, sockmapAttachType, type SockmapHookName } from './attach-sockmap.js';

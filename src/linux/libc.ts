@@ -34,9 +34,13 @@ interface LibcBindings {
   syscall2: Native<[number, number, number]>;
   close: Native<[number]>;
   ioctlInt: Native<[number, number, number]>;
+  fcntlInt: Native<[number, number, number]>;
   setsockopt: Native<[number, number, number, Ptr, number]>;
   socket: Native<[number, number, number]>;
   bind: Native<[number, Ptr, number]>;
+  listen: Native<[number, number]>;
+  connect: Native<[number, Ptr, number]>;
+  accept4: Native<[number, Ptr, Ptr, number]>;
   sendto: Native<[number, Ptr, number, number, Ptr, number]>;
   recv: Native<[number, Ptr, number, number]>;
   open: Native<[string, number, number]>;
@@ -76,9 +80,13 @@ export function libc(): LibcBindings {
     syscall2: fn('syscall', 'long', ['long', 'long', 'long']),
     close: fn('close', 'int', ['int']),
     ioctlInt: fn('ioctl', 'int', ['int', 'ulong', 'ulong']),
+    fcntlInt: fn('fcntl', 'int', ['int', 'int', 'int']),
     setsockopt: fn('setsockopt', 'int', ['int', 'int', 'int', 'void *', 'uint']),
     socket: fn('socket', 'int', ['int', 'int', 'int']),
     bind: fn('bind', 'int', ['int', 'void *', 'uint']),
+    listen: fn('listen', 'int', ['int', 'int']),
+    connect: fn('connect', 'int', ['int', 'void *', 'uint']),
+    accept4: fn('accept4', 'int', ['int', 'void *', 'void *', 'int']),
     sendto: fn('sendto', 'long', ['int', 'void *', 'size_t', 'int', 'void *', 'uint']),
     recv: fn('recv', 'long', ['int', 'void *', 'size_t', 'int']),
     open: fn('open', 'int', ['str', 'int', 'uint']),
@@ -107,6 +115,13 @@ export function bufferAddress(bytes: Uint8Array): bigint {
 
 /** Reads errno right after a failed call (koffi saves it per call). */
 export const lastErrno = (): number => libc().errno();
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A second descriptor for the same kernel object (close-on-exec), or -1 with errno set. */
+export function dupFd(fd: number): number {
+  return libc().fcntlInt(fd, F_DUPFD_CLOEXEC, 0);
+}
 
 /** Closes a file descriptor, ignoring errors (used on cleanup paths). */
 export function closeFd(fd: number): void {

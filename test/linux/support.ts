@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { probeSyscall } from '../../src/linux/probe.js';
-import { lastErrno, libc, syscallNumbers } from '../../src/linux/libc.js';
+import { closeFd, lastErrno, libc, syscallNumbers } from '../../src/linux/libc.js';
 
 /** Why the kernel tests cannot run here, or undefined when they can (Linux, root, bpf() working). */
 export const skipReason: string | undefined = (() => {
@@ -114,3 +114,29 @@ export function getpidSyscall(): number {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends `count` UDP datagrams from namespace `from` to `to`:port (one every 5 ms), then returns how many
+ * a socket bound to `bind`:port in namespace `into` received.
+ */
+export async function sendUdpAcross(
+  path: { from: string; into: string; bind: string; to?: string },
+  count: number,
+  port: number,
+): Promise<number> {
+  const receiver = inNetns(path.into, () => udpSocket(path.bind, port));
+  const sender = inNetns(path.from, () => udpSocket());
+  try {
+    for (let i = 0; i < count; i++) {
+      sendUdp(sender, path.to ?? path.bind, port, new TextEncoder().encode(`packet ${i}`));
+      await sleep(5);
+    }
+    await sleep(50);
+    let received = 0;
+    while (recvUdp(receiver) !== undefined) received++;
+    return received;
+  } finally {
+    closeFd(sender);
+    closeFd(receiver);
+  }
+}

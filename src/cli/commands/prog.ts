@@ -5,13 +5,14 @@ import { BpfSyscallError, BpfVerifierError } from '../../linux/errors.js';
 import { loadObjectIntoKernel, pinName, type KernelObject } from '../../linux/kernel-object.js';
 import { openObjectForKernel } from '../../linux/vmlinux.js';
 import { attachProgram, attachTo, parseTargetWords, type Attachment } from '../../linux/attach-object.js';
-import { BpfLink } from '../../linux/link.js';
+import { BpfLink, SocketFilterAttachment } from '../../linux/link.js';
+import { PerfEventLinks } from '../../linux/perf-event.js';
 import { TsbpfError } from '../../errors.js';
 
 const USAGE = `usage: tsbpf prog list [--json]
        tsbpf prog show ID [--json]
        tsbpf prog load OBJ [--pin DIR] [--type TYPE] [--prog NAME]... [--pin-root DIR] [--json]
-       tsbpf prog attach PROG [TARGET...] [--pin-link PATH | --duration SECONDS]
+       tsbpf prog attach PROG [TARGET...] [--pin PATH | --duration SECONDS]
 
 list/show: the programs loaded in the kernel (id, type, name, tag, maps), like 'bpftool prog list'.
 
@@ -23,12 +24,26 @@ load: opens OBJ (CO-RE relocated against this kernel's BTF), creates its maps an
 
 attach: PROG is a pinned program (/sys/fs/bpf/...), a program id, or OBJ:NAME (loaded first).
   TARGET (optional for OBJ:NAME when its section names the attach point, e.g. tracepoint/x/y):
-    xdp dev IFACE [generic|native|offload]     tcx ingress|egress dev IFACE
+    xdp dev IFACE [generic|native|offload] [netlink|link]
+    tcx ingress|egress dev IFACE               tc ingress|egress dev IFACE [priority N] [handle N]
     tracepoint CATEGORY:NAME                   raw_tp NAME
     uprobe BINARY:SYMBOL[+OFFSET]              uretprobe BINARY:SYMBOL[+OFFSET]
-  The program stays attached until Ctrl-C (or --duration SECONDS), or, with --pin-link PATH, the
-  link is pinned and stays after the command exits (remove the pin to detach). kprobes: this
-  kernel may have none (see 'tsbpf feature probe'); attaching one then says so.
+    fentry | fexit | fmod_ret | tp_btf | lsm   (the function or event was fixed at load: fentry/FUNC)
+    perf_event [EVENT] [period N | freq N] [pid N | cpu N]   (default: cpu-clock, 99 Hz, every CPU)
+    cgroup PATH ATTACH_TYPE                    (cgroup v2 directory; inet_ingress, inet4_connect ...)
+    sockmap MAP HOOK                           (pinned map or id; stream_parser, stream_verdict,
+                                                skb_verdict, msg_verdict)
+  For OBJ:NAME the section supplies what it can: cgroup_skb/egress needs only PATH, sk_msg only
+  MAP (a map of the object by name, a pin or an id), perf_event nothing.
+  xdp is a bpf_link (generic mode unless told), or over netlink with 'netlink' (as 'ip link set
+  dev IFACE xdp...'; also the fallback on kernels without XDP links). tcx is a tcx link (Linux
+  6.6+; a netlink tc filter before that). tc is a cls_bpf direct-action filter on the clsact qdisc
+  (created if absent, removed on detach when it was created and is empty), as 'tc filter add'.
+  The program stays attached until Ctrl-C (or --duration SECONDS), or, with --pin PATH (or
+  --pin-link PATH), the link is pinned and stays after the command exits (remove the pin to detach;
+  netlink attachments are not links and cannot be pinned; a perf_event link per CPU is pinned at
+  PATH/cpuN). kprobes: this kernel may have none (see 'tsbpf feature probe'); attaching one then
+  says so.
 
 Needs root.
 
@@ -167,14 +182,20 @@ function attach(flags: Flags): { attachment: Attachment; owned: { close(): void 
 async function attachCommand(flags: Flags, io: CliIO): Promise<number> {
   const { attachment, owned, what } = attach(flags);
   try {
-    if (flags.pinLink) {
-      if (!(attachment instanceof BpfLink)) throw new UsageError('--pin-link: this attachment is not a link');
-      attachment.pin(flags.pinLink);
+    const pinPath = flags.pinLink ?? flags.pin;
+    if (pinPath) {
+      if (attachment instanceof PerfEventLinks) {
+        const paths = attachment.pin(pinPath);
+        io.stdout(`${what}: ${attachment.description}: ${paths.length} link${paths.length === 1 ? '' : 's'} pinned at ${paths.join(', ')}; remove the pins to detach\n`);
+        return EXIT_OK;
+      }
+      if (!(attachment instanceof BpfLink)) throw new UsageError(`--pin: ${attachment instanceof SocketFilterAttachment ? 'a socket filter' : attachment.description} is not a link and cannot be pinned`);
+      attachment.pin(pinPath);
       const info = attachment.info();
-      io.stdout(`${what}: link ${info.id} (${info.typeName.toLowerCase()}) pinned at ${flags.pinLink}; remove the pin to detach\n`);
+      io.stdout(`${what}: link ${info.id} (${info.typeName.toLowerCase()}) pinned at ${pinPath}; remove the pin to detach\n`);
       return EXIT_OK;
     }
-    io.stdout(`${what}: attached (${attachment instanceof BpfLink ? attachment.description : 'socket filter'}); ${flags.duration !== undefined ? `detaching in ${flags.duration} s` : 'Ctrl-C to detach'}\n`);
+    io.stdout(`${what}: attached (${attachment instanceof SocketFilterAttachment ? 'socket filter' : attachment.description}); ${flags.duration !== undefined ? `detaching in ${flags.duration} s` : 'Ctrl-C to detach'}\n`);
     await new Promise<void>((resolve) => {
       const done = (): void => {
         process.off('SIGINT', done);
