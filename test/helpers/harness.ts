@@ -4,11 +4,12 @@ import type { Instruction } from '../../src/isa/instruction.js';
 import type { BpfMap as UserMap } from '../../src/maps/map.js';
 import type { TaskInfo } from '../../src/helpers/env.js';
 import { Runtime, type LoadedProgram } from '../../src/runtime/index.js';
-import { jit } from '../../src/vm/jit/index.js';
+import type { Engine, EngineName } from '../../src/vm/engine.js';
 import { TestRunError } from '../../src/runtime/test-run.js';
 import { MapType } from '../../src/uapi/map-types.js';
 import { HelperId } from '../../src/uapi/helper-ids.js';
 import { skipReason } from '../linux/support.js';
+import { TEST_ENGINES, onEachEngine } from '../support/engines.js';
 
 /**
  * The helper conformance harness: one program (LLVM-syntax assembly) loaded into the userspace
@@ -16,8 +17,9 @@ import { skipReason } from '../linux/support.js';
  * same input; everything observable (errno of the run, retval, data_out, ctx_out, map contents,
  * per-CPU maps as sums over CPUs) must be equal. In `ll` loads, `map(NAME)` is a declared map,
  * `mapval(NAME)` the address of its value, `callback(N)` the Nth function of `callbacks`.
- * TSBPF_HELPERS_ENGINE=jit runs the runtime side on the JIT; SHOW_DIFFERENCES=1 prints the known
- * differences some tests tolerate.
+ * `withPair` runs each case once per engine (the interpreter, then the JIT), each time against a fresh
+ * kernel side, so both engines are held to the kernel's results; `runtimeOnly` compares the engines
+ * with each other. SHOW_DIFFERENCES=1 prints the known differences some tests tolerate.
  */
 
 type LinuxIndex = typeof import('../../src/linux/index.js');
@@ -190,20 +192,21 @@ export class Pair {
   readonly userMaps = new Map<string, UserMap>();
   readonly kernMaps = new Map<string, InstanceType<LinuxIndex['BpfMap']>>();
   readonly decl: ProgramDecl;
+  readonly engineName: EngineName;
   readonly cpus: number;
   /** Trace lines (bpf_trace_printk) the runtime side wrote. */
   readonly userTrace: string[] = [];
 
-  constructor(decl: ProgramDecl) {
+  constructor(decl: ProgramDecl, engine: Engine) {
     const sys = linux!;
     this.decl = decl;
+    this.engineName = engine.name;
     this.cpus = sys.possibleCpuCount();
-    // TSBPF_HELPERS_ENGINE=jit runs the runtime side on the WebAssembly JIT instead of the interpreter.
     this.runtime = new Runtime({
       cpus: this.cpus,
+      engine,
       onTrace: (line) => this.userTrace.push(line),
       ...(decl.task ? { task: decl.task } : {}),
-      ...(process.env.TSBPF_HELPERS_ENGINE === 'jit' ? { engine: jit } : {}),
     });
     const maps = decl.maps ?? [];
     try {
@@ -278,7 +281,7 @@ export class Pair {
   agree(input: RunInput, label: string): Outcome {
     const u = this.runUser(input);
     const k = this.runKernel(input);
-    assert.deepEqual(brief(u), brief(k), `${label}: runtime vs kernel`);
+    assert.deepEqual(brief(u), brief(k), `${label}: runtime (${this.engineName}) vs kernel`);
     this.agreeMaps(label);
     return k;
   }
@@ -286,7 +289,7 @@ export class Pair {
   agreeMaps(label: string): void {
     for (const m of this.decl.maps ?? []) {
       if (UNCOMPARED_MAPS.has(m.type)) continue;
-      assert.deepEqual(this.userEntries(m), this.kernEntries(m), `${label}: map ${m.name}`);
+      assert.deepEqual(this.userEntries(m), this.kernEntries(m), `${label}: map ${m.name} (${this.engineName})`);
     }
   }
 
@@ -322,14 +325,16 @@ export class Pair {
   }
 }
 
-/** Runs `body` with a fresh pair, closing it afterwards. */
+/** Runs `body` with a fresh pair on each engine, closing it afterwards. */
 export function withPair(decl: ProgramDecl, body: (p: Pair) => void): void {
-  const p = new Pair(decl);
-  try {
-    body(p);
-  } finally {
-    p.close();
-  }
+  onEachEngine((engine) => {
+    const p = new Pair(decl, engine);
+    try {
+      body(p);
+    } finally {
+      p.close();
+    }
+  });
 }
 
 /** A results array: programs store u64 results in stack slots then publish them with `PUBLISH`. */
@@ -407,10 +412,17 @@ export function kernelResults(p: Pair): bigint[] {
 
 /**
  * The runtime side alone, for programs the kernel refuses at load (formats its verifier rejects):
- * the run's outcome and the u64 results the program published.
+ * the run's outcome and the u64 results the program published. Runs on every engine; the engines
+ * must agree on both.
  */
 export function runtimeOnly(decl: ProgramDecl, input: RunInput): { outcome: Outcome; results: bigint[] } {
-  using runtime = new Runtime({ cpus: 1 });
+  const [first, ...others] = onEachEngine((engine) => runOnRuntime(decl, input, engine));
+  for (const [i, other] of others.entries()) assert.deepEqual(other, first, `${TEST_ENGINES[i + 1]!.name} vs ${TEST_ENGINES[0]!.name}: outcome and results`);
+  return first!;
+}
+
+function runOnRuntime(decl: ProgramDecl, input: RunInput, engine: Engine): { outcome: Outcome; results: bigint[] } {
+  using runtime = new Runtime({ cpus: 1, engine });
   const maps = decl.maps ?? [];
   const created = maps.map((m) => runtime.createMap({ name: m.name, type: MapType[m.type], keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags ?? 0 }));
   maps.forEach((m, i) => {

@@ -8,11 +8,14 @@ import { MapType } from '../../src/uapi/map-types.js';
 import { ethernet, ipv4, ipv6, tcp, udp, icmp, arp } from '../../src/net/build.js';
 import { fixturesDir } from '../support/paths.js';
 import { skipReason } from '../linux/support.js';
+import { onEachEngine } from '../support/engines.js';
+import type { Engine } from '../../src/vm/engine.js';
 
 /**
  * The runtime issue's oracle: every fixture object runs in the userspace runtime and in the kernel
  * (BPF_PROG_TEST_RUN through tsbpf's own object loader) on the same inputs; retval, data_out and the
- * contents of every map must be equal. Skips, saying why, where bpf() is not available.
+ * contents of every map must be equal. Each test runs once per engine (interpreter, JIT), each time
+ * against a freshly loaded kernel object. Skips, saying why, where bpf() is not available.
  */
 
 type Kernel = typeof import('../../src/linux/kernel-object.js');
@@ -34,9 +37,9 @@ interface Pair {
   runtime: Runtime;
 }
 
-function both(name: string, setup?: (p: Pair) => void): Pair {
+function both(name: string, engine: Engine, setup?: (p: Pair) => void): Pair {
   const object = fixture(name);
-  const runtime = new Runtime({ cpus: linux!.possibleCpuCount() });
+  const runtime = new Runtime({ cpus: linux!.possibleCpuCount(), engine });
   const user = runtime.loadObject(object);
   const kern = kernel!.loadObjectIntoKernel(object);
   const pair = { user, kern, runtime };
@@ -47,6 +50,18 @@ function both(name: string, setup?: (p: Pair) => void): Pair {
 function close(p: Pair): void {
   p.kern.close();
   p.runtime.close();
+}
+
+/** Loads `name` on both sides for each engine in turn and runs `body`, closing both afterwards. */
+function onBothSides(name: string, body: (p: Pair) => void, setup?: (p: Pair) => void): void {
+  onEachEngine((engine) => {
+    const p = both(name, engine, setup);
+    try {
+      body(p);
+    } finally {
+      close(p);
+    }
+  });
 }
 
 /** Sum per-CPU slots (u64 words) so the CPU the kernel happened to run on does not matter. */
@@ -99,100 +114,91 @@ const tcpTo = (src: string, dst: string, dport: number) =>
 const options = { skip: skipReason };
 
 test('differential: XDP firewall (LPM deny list, per-flow hash, per-CPU counters)', options, () => {
-  const p = both('xdp_firewall.bpf.o', ({ user, kern }) => {
+  const deny = ({ user, kern }: Pair): void => {
     const key = new Uint8Array([16, 0, 0, 0, 10, 9, 0, 0]);
     user.map('deny_v4').update(key, u32(1));
     kern.map('deny_v4').update(key, u32(1));
-  });
-  try {
-    compareRuns(p, 'xdp_firewall', [
-      tcpTo('10.9.1.1', '10.0.0.1', 80),
-      udpTo('10.1.1.1', '10.0.0.2', 53),
-      udpTo('10.1.1.1', '10.0.0.2', 53, 200),
-      tcpTo('10.1.1.2', '10.0.0.2', 443),
-      ethernet({ type: 0x0800, payload: ipv4({ src: '10.1.1.3', dst: '10.0.0.2', payload: icmp({ type: 8, code: 0 }) }) }),
-      ethernet({ type: 0x86dd, payload: ipv6({ src: '2001:db8::1', dst: '2001:db8::2', payload: tcp({ srcPort: 1, dstPort: 2 }) }) }),
-      ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
-      ethernet({ type: 0x0800, vlans: [{ id: 42 }], payload: ipv4({ src: '10.1.1.4', dst: '10.0.0.2', payload: udp({ srcPort: 1, dstPort: 2 }) }) }),
-      new Uint8Array(14).fill(0xff),
-    ]);
-  } finally {
-    close(p);
-  }
+  };
+  onBothSides('xdp_firewall.bpf.o', (p) => compareRuns(p, 'xdp_firewall', [
+    tcpTo('10.9.1.1', '10.0.0.1', 80),
+    udpTo('10.1.1.1', '10.0.0.2', 53),
+    udpTo('10.1.1.1', '10.0.0.2', 53, 200),
+    tcpTo('10.1.1.2', '10.0.0.2', 443),
+    ethernet({ type: 0x0800, payload: ipv4({ src: '10.1.1.3', dst: '10.0.0.2', payload: icmp({ type: 8, code: 0 }) }) }),
+    ethernet({ type: 0x86dd, payload: ipv6({ src: '2001:db8::1', dst: '2001:db8::2', payload: tcp({ srcPort: 1, dstPort: 2 }) }) }),
+    ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
+    ethernet({ type: 0x0800, vlans: [{ id: 42 }], payload: ipv4({ src: '10.1.1.4', dst: '10.0.0.2', payload: udp({ srcPort: 1, dstPort: 2 }) }) }),
+    new Uint8Array(14).fill(0xff),
+  ]), deny);
 });
 
 test('differential: tc rewrite with l3/l4 checksum helpers', options, () => {
-  const p = both('tc_rewrite.bpf.o');
-  try {
-    compareRuns(p, 'tc_rewrite', [
-      udpTo('10.5.5.5', '10.0.0.1', 53),
-      tcpTo('10.5.5.5', '10.0.0.1', 80),
-      udpTo('10.5.5.5', '10.0.0.3', 53),
-      ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
-    ]);
-  } finally {
-    close(p);
-  }
+  onBothSides('tc_rewrite.bpf.o', (p) => compareRuns(p, 'tc_rewrite', [
+    udpTo('10.5.5.5', '10.0.0.1', 53),
+    tcpTo('10.5.5.5', '10.0.0.1', 80),
+    udpTo('10.5.5.5', '10.0.0.3', 53),
+    ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
+  ]));
 });
 
 test('differential: socket filter', options, () => {
-  const p = both('socket_filter.bpf.o');
-  try {
-    compareRuns(p, 'dns_filter', [
-      udpTo('10.1.1.1', '10.0.0.2', 53),
-      udpTo('10.1.1.1', '10.0.0.2', 53, 300),
-      udpTo('10.1.1.1', '10.0.0.2', 54),
-      tcpTo('10.1.1.1', '10.0.0.2', 53),
-      ethernet({ type: 0x86dd, payload: ipv6({ src: '::1', dst: '::2', payload: udp({ srcPort: 1, dstPort: 53 }) }) }),
-    ]);
-  } finally {
-    close(p);
-  }
+  onBothSides('socket_filter.bpf.o', (p) => compareRuns(p, 'dns_filter', [
+    udpTo('10.1.1.1', '10.0.0.2', 53),
+    udpTo('10.1.1.1', '10.0.0.2', 53, 300),
+    udpTo('10.1.1.1', '10.0.0.2', 54),
+    tcpTo('10.1.1.1', '10.0.0.2', 53),
+    ethernet({ type: 0x86dd, payload: ipv6({ src: '::1', dst: '::2', payload: udp({ srcPort: 1, dstPort: 53 }) }) }),
+  ]));
 });
 
 test('differential: tail calls through a prog array', options, () => {
-  const p = both('tailcall.bpf.o', ({ user, kern, runtime }) => {
+  const jumps = ({ user, kern, runtime }: Pair): void => {
     runtime.setTailCall(user.map('jump_table'), 0, user.program('handle_ipv4'));
     runtime.setTailCall(user.map('jump_table'), 1, user.program('handle_ipv6'));
     kern.map('jump_table').update(u32(0), u32(kern.program('handle_ipv4').fd));
     kern.map('jump_table').update(u32(1), u32(kern.program('handle_ipv6').fd));
-  });
-  try {
-    compareRuns(p, 'dispatch', [
-      udpTo('10.1.1.1', '10.0.0.2', 53),
-      ethernet({ type: 0x86dd, payload: ipv6({ src: '::1', dst: '::2', payload: udp({ srcPort: 1, dstPort: 53 }) }) }),
-      ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
-    ]);
-  } finally {
-    close(p);
-  }
+  };
+  onBothSides('tailcall.bpf.o', (p) => compareRuns(p, 'dispatch', [
+    udpTo('10.1.1.1', '10.0.0.2', 53),
+    ethernet({ type: 0x86dd, payload: ipv6({ src: '::1', dst: '::2', payload: udp({ srcPort: 1, dstPort: 53 }) }) }),
+    ethernet({ type: 0x0806, payload: arp({ op: 1, senderIp: '10.0.0.1', targetIp: '10.0.0.2' }) }),
+  ]), jumps);
 });
 
 test('differential: BPF-to-BPF calls and global data', options, () => {
-  const p = both('calls_globals.bpf.o');
-  try {
-    compareRuns(p, 'xdp_calls', [20, 63, 64, 100, 511, 512, 1400].map((n) => new Uint8Array(n).fill(n & 0xff)));
-  } finally {
-    close(p);
-  }
+  onBothSides('calls_globals.bpf.o', (p) => compareRuns(p, 'xdp_calls', [20, 63, 64, 100, 511, 512, 1400].map((n) => new Uint8Array(n).fill(n & 0xff))));
 });
 
 test('differential: bpf_loop prime counting', options, () => {
-  const p = both('loop.bpf.o');
-  try {
-    compareRuns(p, 'xdp_loop', [new Uint8Array(64)]);
-  } finally {
-    close(p);
-  }
+  onBothSides('loop.bpf.o', (p) => compareRuns(p, 'xdp_loop', [new Uint8Array(64)]));
 });
 
 test('differential: ring buffer producer (verdicts and global state)', options, () => {
-  const p = both('ringbuf.bpf.o');
-  try {
+  onBothSides('ringbuf.bpf.o', (p) => {
     compareRuns(p, 'xdp_events', [udpTo('10.1.1.1', '10.0.0.2', 53), new Uint8Array(14), tcpTo('10.1.1.1', '10.0.0.2', 1), new Uint8Array(100)]);
     const records = (p.user.map('events') as import('../../src/maps/ringbuf.js').RingBufMap).drain();
     assert.equal(records.length, 5, '4 events and 1 summary');
-  } finally {
-    close(p);
-  }
+  });
+});
+
+/** Frames of 14 to 1500 bytes (odd and even lengths, a 1500-byte MTU frame) with varied bytes. */
+const checksumFrames = [14, 15, 60, 255, 256, 257, 1023, 1499, 1500].map((n) => new Uint8Array(n).map((_, i) => (i * 37 + n) & 0xff));
+
+test('differential: 16-bit checksum over whole packets (bounded loop and bpf_csum_diff agree)', options, () => {
+  onBothSides('checksum.bpf.o', (p) => {
+    compareRuns(p, 'xdp_csum_loop', checksumFrames);
+    const loopSums = checksumFrames.map((data) => {
+      p.user.program('xdp_csum_loop').testRun({ data });
+      p.user.program('xdp_csum_diff').testRun({ data });
+      const bss = p.user.map('.bss').lookup(u32(0))!;
+      assert.equal(hex(bss.subarray(0, 2)), hex(bss.subarray(2, 4)), `${data.length} bytes: loop_sum = diff_sum`);
+      return hex(bss.subarray(0, 2));
+    });
+    assert.equal(new Set(loopSums).size, checksumFrames.length, 'each frame has its own checksum');
+    compareRuns(p, 'xdp_csum_diff', checksumFrames);
+  });
+});
+
+test('differential: bpf_loop updating and looking up a hash map', options, () => {
+  onBothSides('hash_loop.bpf.o', (p) => compareRuns(p, 'xdp_hash_loop', [udpTo('10.1.1.1', '10.0.0.2', 53), new Uint8Array(14), new Uint8Array(1500), udpTo('10.1.1.1', '10.0.0.2', 53)]));
 });

@@ -11,6 +11,7 @@ import { interpreter } from '../../src/vm/interpreter.js';
 import { jit } from '../../src/vm/jit/index.js';
 import type { RingBufMap } from '../../src/maps/ringbuf.js';
 import { fixturesDir } from '../support/paths.js';
+import { onEachEngine } from '../support/engines.js';
 
 /**
  * Both engines everywhere: every fixture object runs in one runtime on the interpreter and in another
@@ -130,4 +131,40 @@ test('engines: bpf_loop prime counting (nested callbacks, inlined under the JIT)
 
 test('engines: ring buffer producer (verdicts, records, global state)', () => {
   compareEngines('ringbuf.bpf.o', 'xdp_events', [udpTo('10.1.1.1', '10.0.0.2', 53), new Uint8Array(14), tcpTo('10.1.1.1', '10.0.0.2', 1), new Uint8Array(100)]);
+});
+
+/** RFC 1071 over `data` as the program computes it: little-endian 16-bit words, folded, inverted. */
+function internetChecksum(data: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 2) sum += data[i]! | ((data[i + 1] ?? 0) << 8);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+test('engines: 16-bit checksum of whole packets up to 1500 bytes (bounded loop, bpf_csum_diff)', () => {
+  const frames = [14, 15, 64, 255, 256, 257, 1024, 1499, 1500].map((n) => new Uint8Array(n).map((_, i) => (i * 131 + n) & 0xff));
+  compareEngines('checksum.bpf.o', 'xdp_csum_loop', frames);
+  compareEngines('checksum.bpf.o', 'xdp_csum_diff', frames);
+  onEachEngine((engine) => {
+    using runtime = new Runtime({ engine });
+    const object = runtime.loadObject(fixture('checksum.bpf.o'));
+    for (const data of frames) {
+      object.program('xdp_csum_loop').testRun({ data });
+      object.program('xdp_csum_diff').testRun({ data });
+      const sums = new Uint16Array(object.map('.bss').lookup(u32(0))!.slice(0, 4).buffer);
+      assert.deepEqual([...sums], [internetChecksum(data), internetChecksum(data)], `${data.length} bytes: loop_sum, diff_sum`);
+    }
+  });
+});
+
+test('engines: bpf_loop updating and looking up 256 keys of a hash map', () => {
+  compareEngines('hash_loop.bpf.o', 'xdp_hash_loop', [udpTo('10.1.1.1', '10.0.0.2', 53), new Uint8Array(14), new Uint8Array(1500), udpTo('10.1.1.1', '10.0.0.2', 53)]);
+  onEachEngine((engine) => {
+    using runtime = new Runtime({ engine });
+    const object = runtime.loadObject(fixture('hash_loop.bpf.o'));
+    object.program('xdp_hash_loop').testRun({ data: new Uint8Array(64) });
+    // The odd multiplier makes 256 consecutive iterations 256 distinct keys, each counted once.
+    assert.equal([...object.map('counters').entries()].length, 256, 'keys in the map');
+    assert.equal(hex(object.map('.bss').lookup(u32(0))!), hex(new Uint8Array(new BigUint64Array([256n]).buffer)), 'last_total');
+  });
 });
