@@ -7,8 +7,7 @@ import {
 } from '../../src/linux/index.js';
 import { closeFd } from '../../src/linux/libc.js';
 import {
-  deleteNetns, getpidSyscall, ifindexIn, inNetns, ip, netnsName, netnsSkipReason, readU64, recvUdp, sendUdp, skipReason,
-  sleep, u32, udpSocket,
+  deleteNetns, getpidSyscall, ifindexIn, inNetns, ip, netnsName, netnsSkipReason, readU64, recvUdp, sendUdp, sendUdpAcross, skipReason, u32, udpSocket,
 } from './support.js';
 
 /**
@@ -42,23 +41,7 @@ after(() => {
 const netOpts = { skip: netnsSkipReason };
 
 /** Sends `count` UDP datagrams from namespace a to b:port; returns how many b's socket received. */
-async function sendAcross(count: number, port: number): Promise<number> {
-  const receiver = inNetns(nsB, () => udpSocket(ADDR_B, port));
-  const sender = inNetns(nsA, () => udpSocket());
-  try {
-    for (let i = 0; i < count; i++) {
-      sendUdp(sender, ADDR_B, port, new TextEncoder().encode(`packet ${i}`));
-      await sleep(5);
-    }
-    await sleep(50);
-    let received = 0;
-    while (recvUdp(receiver) !== undefined) received++;
-    return received;
-  } finally {
-    closeFd(sender);
-    closeFd(receiver);
-  }
-}
+const sendAcross = (count: number, port: number): Promise<number> => sendUdpAcross({ from: nsA, into: nsB, bind: ADDR_B }, count, port);
 
 for (const mode of ['generic', 'native'] as const) {
   test(`XDP (${mode}) on a veth in a namespace counts real packets; closing the link detaches`, netOpts, async () => {
