@@ -16,6 +16,7 @@ if (!samples || !verdicts) {
 const verbose = process.argv.includes('--verbose');
 const jsonAt = process.argv.indexOf('--json');
 const started = Date.now();
+const cpuAtStart = process.cpuUsage();
 const results = sweep(samples, readOracle(verdicts), (r) => {
   if (verbose && r.got !== r.row.kernel_verdict) {
     console.log(`DIFF ${r.row.object} ${r.row.section} ${r.row.function} [${r.row.prog_type_name ?? '?'} via ${r.row.via}]: kernel ${r.row.kernel_verdict}, tsbpf ${r.got}${r.detail ? `: ${r.detail}` : ''}`);
@@ -23,7 +24,9 @@ const results = sweep(samples, readOracle(verdicts), (r) => {
 });
 const a = agreement(results);
 const pct = (n: number, d: number): string => `${((100 * n) / Math.max(1, d)).toFixed(1)}%`;
-console.log(`ebpf-samples through tsbpf's backend: ${a.agree}/${a.total} verdicts agree (${pct(a.agree, a.total)}); kernel-accepted loaded and accepted: ${a.acceptedAgree}/${a.accepted} (${pct(a.acceptedAgree, a.accepted)}); ${((Date.now() - started) / 1000).toFixed(1)} s`);
+// CPU time includes the kernel's verification, which runs in this process's bpf() calls.
+const cpu = process.cpuUsage(cpuAtStart);
+console.log(`ebpf-samples through tsbpf's backend: ${a.agree}/${a.total} verdicts agree (${pct(a.agree, a.total)}); kernel-accepted loaded and accepted: ${a.acceptedAgree}/${a.accepted} (${pct(a.acceptedAgree, a.accepted)}); ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU, ${((Date.now() - started) / 1000).toFixed(1)} s wall`);
 const byVia = new Map<string, { agree: number; total: number }>();
 for (const r of results) {
   const k = r.row.via ?? '?';

@@ -12,7 +12,7 @@ export {
 export { AddressSpace, MemoryAccessError } from './vm/memory.js';
 export { interpreter } from './vm/interpreter.js';
 export type { Engine, ExecutableProgram, RunOptions, RunResult } from './vm/engine.js';
-export { openObject, type BpfObject, type ObjectMap, type ObjectProgram } from './object/index.js';
+export { editMap, objectMap, openObject, type BpfObject, type MapEdit, type ObjectMap, type ObjectProgram } from './object/index.js';
 export { createMap, MapError, type MapSpec, type BpfMap } from './maps/index.js';
 export {
   Runtime, LoadedObject, LoadedProgram, runOverCapture,

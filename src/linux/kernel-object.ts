@@ -11,6 +11,7 @@ import { BpfBtf } from './btf-object.js';
 import { BpfSyscallError } from './errors.js';
 import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
+import { attachBtfIdForSection } from './attach-tracing.js';
 import { possibleCpuCount } from './cpus.js';
 import { mapTypeName } from '../maps/spec.js';
 
@@ -35,6 +36,11 @@ export interface KernelObjectOptions {
   pinRoot?: string;
   /** Treat every map as unpinned (no bpffs access): for one-off loads such as verification sweeps. */
   ignorePinning?: boolean;
+  /**
+   * Template maps for map-in-maps, by outer map name (libbpf's bpf_map__set_inner_map_fd): for
+   * objects that declare no inner map, or to use an existing map's shape.
+   */
+  innerMaps?: Readonly<Record<string, BpfMap>>;
 }
 
 /** libbpf's LIBBPF_PIN_BY_NAME. */
@@ -45,8 +51,8 @@ export function pinName(name: string): string {
   return name.replace(/\./g, '_');
 }
 
-/** Kernel map names: at most 15 characters of [A-Za-z0-9_.]. */
-export function kernelMapName(name: string): string {
+/** Kernel map and program names: at most 15 characters of [A-Za-z0-9_.]. */
+export function kernelName(name: string): string {
   return name.replace(/[^A-Za-z0-9_.]/g, '_').slice(0, 15);
 }
 
@@ -59,7 +65,7 @@ export class KernelObject {
     readonly maps: ReadonlyMap<string, BpfMap>,
     readonly programs: ReadonlyMap<string, BpfProgram>,
     private readonly btf: BpfBtf | undefined,
-    /** Maps pinned by name (pinning: 1): map name -> path, whether created now or reused. */
+    /** Maps pinned by name (pinning: 1) or at their pinPath: map name -> path, whether created now or reused. */
     readonly pinnedByName: ReadonlyMap<string, string> = new Map(),
   ) {}
 
@@ -144,17 +150,19 @@ function mapBtfIds(object: BpfObject, spec: ObjectMap): { keyTypeId: number; val
   return { keyTypeId: spec.btfKeyTypeId ?? 0, valueTypeId: spec.btfValueTypeId ?? 0 };
 }
 
-function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number; valueTypeId: number }): BpfMap {
-  const inner = spec.innerMap ? createKernelMap({ ...spec.innerMap, origin: 'btf', section: '.maps' } as ObjectMap) : undefined;
+function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number; valueTypeId: number }, innerTemplate?: BpfMap): BpfMap {
+  const inner = innerTemplate ? undefined : spec.innerMap ? createKernelMap({ ...spec.innerMap, origin: 'btf', section: '.maps' } as ObjectMap) : undefined;
+  if (isMapInMap(spec.type) && !innerTemplate && !inner) {
+    throw new TsbpfError('linux/no-inner-map', `map ${spec.name} (${mapTypeName(spec.type)}) declares no inner map: give its shape with editMap(object, '${spec.name}', { innerMap }) or a template with the innerMaps load option`);
+  }
   const sizes = kernelSizes(spec);
   const options = {
     type: spec.type,
     ...sizes,
-    // libbpf sizes a perf event array declared without max_entries to the possible CPUs.
-    maxEntries: spec.type === MapType.perf_event_array && spec.maxEntries === 0 ? possibleCpuCount() : spec.maxEntries,
+    maxEntries: kernelMaxEntries(spec),
     flags: spec.flags ?? 0,
-    name: kernelMapName(spec.name),
-    ...(inner ? { innerMap: inner } : {}),
+    name: kernelName(spec.name),
+    ...(innerTemplate ?? inner ? { innerMap: innerTemplate ?? inner } : {}),
     ...(spec.mapExtra !== undefined ? { extra: spec.mapExtra } : {}),
   };
   try {
@@ -175,6 +183,23 @@ function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number;
   } finally {
     inner?.close();
   }
+}
+
+/** Local storage maps are sized by their owners and must declare 0 entries. */
+const SIZED_BY_OWNER: ReadonlySet<number> = new Set([
+  MapType.cgroup_storage, MapType.percpu_cgroup_storage, MapType.sk_storage, MapType.inode_storage,
+  MapType.task_storage, MapType.cgrp_storage,
+]);
+
+/**
+ * max_entries for the kernel: libbpf sizes a perf event array declared without one to the possible
+ * CPUs; any other map with 0 entries is refused here, saying how to set it (objects such as falco's
+ * leave per-CPU scratch maps at 0 for their loader to fill in).
+ */
+function kernelMaxEntries(spec: ObjectMap): number {
+  if (spec.maxEntries !== 0 || SIZED_BY_OWNER.has(spec.type)) return spec.maxEntries;
+  if (spec.type === MapType.perf_event_array) return possibleCpuCount();
+  throw new TsbpfError('linux/no-max-entries', `map ${spec.name} (${mapTypeName(spec.type)}) declares max_entries 0: its loader must set it before load, with editMap(object, '${spec.name}', { maxEntries })`);
 }
 
 const isMapInMap = (type: number): boolean => type === MapType.array_of_maps || type === MapType.hash_of_maps;
@@ -202,7 +227,7 @@ const NO_BTF_TYPES: ReadonlySet<number> = new Set([
 /** A pinned map that matches the declaration, or an error saying what differs (libbpf refuses the same way). */
 function reusePinnedMap(spec: ObjectMap, path: string): BpfMap {
   const map = BpfMap.fromPin(path);
-  const want = { type: spec.type, ...kernelSizes(spec), maxEntries: spec.maxEntries, flags: spec.flags ?? 0 };
+  const want = { type: spec.type, ...kernelSizes(spec), maxEntries: kernelMaxEntries(spec), flags: spec.flags ?? 0 };
   const got = map.spec;
   for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
     if (got[field] !== want[field]) {
@@ -222,14 +247,15 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
   try {
     btf = loadBtf(object);
     for (const spec of object.maps) {
-      const pinPath = spec.pinning === PIN_BY_NAME && !options.ignorePinning ? join(options.pinRoot ?? BPFFS_ROOT, pinName(spec.name)) : undefined;
+      const pinPath = options.ignorePinning ? undefined
+        : spec.pinPath ?? (spec.pinning === PIN_BY_NAME ? join(options.pinRoot ?? BPFFS_ROOT, pinName(spec.name)) : undefined);
       if (pinPath && existsSync(pinPath)) {
         maps.set(spec.name, reusePinnedMap(spec, pinPath));
         pinnedByName.set(spec.name, pinPath);
         continue;
       }
       const ids = btf && !NO_BTF_TYPES.has(spec.type) ? mapBtfIds(object, spec) : undefined;
-      const map = createKernelMap(spec, btf && ids ? { fd: btf.fd, ...ids } : undefined);
+      const map = createKernelMap(spec, btf && ids ? { fd: btf.fd, ...ids } : undefined, options.innerMaps?.[spec.name]);
       maps.set(spec.name, map);
       if (spec.initialValue && spec.type === MapType.array) {
         map.update(new Uint8Array(4), spec.initialValue);
@@ -241,17 +267,13 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
         pinnedByName.set(spec.name, pinPath);
       }
     }
-    for (const spec of object.maps) {
-      for (const slot of spec.innerSlots ?? []) {
-        const inner = maps.get(slot.map);
-        if (inner) maps.get(spec.name)!.update(new Uint8Array(new Uint32Array([slot.index]).buffer), new Uint8Array(new Uint32Array([inner.fd]).buffer));
-      }
-    }
+    fillSlots(object, maps, maps);
     const wanted = options.programs ? new Set(options.programs) : undefined;
     for (const p of object.programs) {
       if (wanted && !wanted.has(p.name)) continue;
       programs.set(p.name, loadKernelProgram(object, p, maps, btf, options));
     }
+    fillSlots(object, maps, programs);
   } catch (e) {
     for (const p of programs.values()) p.close();
     for (const m of maps.values()) m.close();
@@ -260,6 +282,23 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
     throw e;
   }
   return new KernelObject(object, maps, programs, btf, pinnedByName);
+}
+
+/**
+ * Initial slots from the object (BTF `values` initialisers): inner maps of a map-in-map once the
+ * maps exist, programs of a prog_array once they are loaded (libbpf fills both at load).
+ */
+function fillSlots(object: BpfObject, maps: ReadonlyMap<string, BpfMap>, members: ReadonlyMap<string, BpfMap | BpfProgram>): void {
+  for (const spec of object.maps) {
+    const holder = maps.get(spec.name);
+    if (!holder || !spec.innerSlots) continue;
+    if (spec.type !== MapType.prog_array && !isMapInMap(spec.type)) continue;
+    for (const slot of spec.innerSlots) {
+      const member = members.get(slot.map);
+      const fits = spec.type === MapType.prog_array ? member instanceof BpfProgram : member instanceof BpfMap;
+      if (member && fits) holder.update(new Uint8Array(new Uint32Array([slot.index]).buffer), new Uint8Array(new Uint32Array([member.fd]).buffer));
+    }
+  }
 }
 
 /** The object's BTF, if the kernel accepts it as is (objects from recent clang); else none. */
@@ -291,12 +330,16 @@ function loadKernelProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMa
   }
   const funcInfo = btf && object.btf ? funcInfoRecords(object, p) : undefined;
   const attach = p.sectionDef?.attach;
+  // fentry/fexit/tp_btf/lsm programs are verified against their target's type in the kernel BTF.
+  const attachBtfId = attachBtfIdForSection(p.section);
   return BpfProgram.load({
     type,
     insns,
     license: object.license || 'GPL',
-    name: p.name.slice(0, 15),
+    // A program named after its section ('cgroup/x' in objects without symbols) loses its slashes.
+    name: kernelName(p.name),
     ...(attach !== undefined ? { expectedAttachType: (AttachType as Readonly<Record<string, number>>)[attach] ?? 0 } : {}),
+    ...(attachBtfId !== undefined ? { attachBtfId } : {}),
     ...(object.kernelVersion !== undefined ? { kernVersion: object.kernelVersion } : {}),
     ...(btf && funcInfo ? { btfFd: btf.fd, funcInfo } : {}),
     ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),

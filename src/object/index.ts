@@ -1,4 +1,5 @@
 export * from './types.js';
 export { openObject, type OpenObjectOptions } from './open.js';
 export { isDataSection } from './maps.js';
+export { editMap, objectMap, type MapEdit } from './edit.js';
 export * from './decode.js';

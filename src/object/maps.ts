@@ -57,15 +57,41 @@ export function dataMaps(elf: ElfFile, btf: Btf | undefined): ObjectMap[] {
   return out;
 }
 
-/** Legacy `maps` section: consecutive `struct bpf_map_def`, one per symbol. */
 /** Is this a legacy map section: `maps`, or old libbpf's one-map-per-section `maps/NAME`? */
 export const isLegacyMapSection = (name: string): boolean => name === 'maps' || name.startsWith('maps/');
 
+/** A legacy definition with the fields that tie map-in-map templates and slots together. */
+type LegacyMap = ObjectMap & { offset: number; layout: 'libbpf' | 'samples' | 'iproute2'; elfId?: number; innerId?: number; innerIndex?: number };
+
+/**
+ * Legacy `struct bpf_map_def` maps, in every legacy map section in section order. Map-in-map
+ * templates follow the layout: samples/bpf's (28-byte) inner_map_idx counts the object's legacy
+ * maps in that order (one `maps` section, or PREVAIL's `maps/NAME` sections); iproute2's outer map
+ * names its template by inner_id, and a map with an id and inner_idx goes into the slot inner_idx
+ * of each outer map whose inner_id is that id.
+ */
 export function legacyMaps(elf: ElfFile): ObjectMap[] {
-  return elf.sections.filter((s) => isLegacyMapSection(s.name)).flatMap((section) => legacyMapsIn(elf, section));
+  const maps = elf.sections.filter((s) => isLegacyMapSection(s.name)).flatMap((section) => legacyMapsIn(elf, section));
+  const template = (m: LegacyMap): LegacyMap | undefined =>
+    m.layout === 'samples' ? maps[m.innerIndex!] : m.layout === 'iproute2' && m.innerId ? maps.find((t) => t.elfId === m.innerId) : undefined;
+  for (const map of maps) {
+    if (!isMapInMap(map.type)) continue;
+    const inner = template(map);
+    if (inner && inner !== map) map.innerMap = { name: inner.name, type: inner.type, keySize: inner.keySize, valueSize: inner.valueSize, maxEntries: inner.maxEntries, flags: inner.flags ?? 0 };
+    if (map.layout !== 'iproute2' || !map.innerId) continue;
+    for (const member of maps) {
+      if (member !== map && member.elfId === map.innerId && !isMapInMap(member.type) && member.innerIndex !== undefined && member.innerIndex !== NO_SLOT) {
+        (map.innerSlots ??= []).push({ index: member.innerIndex, map: member.name });
+      }
+    }
+  }
+  return maps.map(({ layout: _layout, elfId: _id, innerId: _innerId, innerIndex: _innerIndex, ...m }) => m);
 }
 
-function legacyMapsIn(elf: ElfFile, section: ElfSection): ObjectMap[] {
+const NO_SLOT = 0xffffffff;
+const isMapInMap = (type: number): boolean => type === MapType.array_of_maps || type === MapType.hash_of_maps;
+
+function legacyMapsIn(elf: ElfFile, section: ElfSection): LegacyMap[] {
   const symbols = symbolsIn(elf, section);
   if (symbols.length === 0) return [];
   const bytes = elf.sectionBytes(section);
@@ -76,10 +102,9 @@ function legacyMapsIn(elf: ElfFile, section: ElfSection): ObjectMap[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = elf.littleEndian;
   // iproute2's struct bpf_elf_map (36+ bytes) adds id, pinning, inner_id and inner_idx after the
-  // five libbpf fields.
-  const iproute2 = defSize >= 36;
-  type LegacyMap = ObjectMap & { offset: number; elfId?: number; innerId?: number; innerIndex?: number };
-  const maps = symbols.map((sym): LegacyMap => {
+  // five libbpf fields; samples/bpf's bpf_load.c (28 bytes) inner_map_idx and numa_node.
+  const layout = defSize >= 36 ? 'iproute2' : defSize === 28 ? 'samples' : 'libbpf';
+  return symbols.map((sym): LegacyMap => {
     if (sym.value + 20 > bytes.length) {
       throw new ObjectError('bad-map-def', `map ${sym.name} lies outside section ${section.name}`, { file: elf.fileName, section: section.name });
     }
@@ -94,19 +119,11 @@ function legacyMapsIn(elf: ElfFile, section: ElfSection): ObjectMap[] {
       origin: 'legacy' as const,
       section: section.name,
       offset: sym.value,
-      ...(iproute2 ? { pinning: u32(6), elfId: u32(5), innerId: u32(7), innerIndex: u32(8) } : {}),
-      // samples/bpf's bpf_load.c format: inner_map_idx and numa_node after the five fields.
-      ...(defSize === 28 ? { innerIndex: u32(5) } : {}),
+      layout,
+      ...(layout === 'iproute2' ? { pinning: u32(6), elfId: u32(5), innerId: u32(7), innerIndex: u32(8) } : {}),
+      ...(layout === 'samples' ? { innerIndex: u32(5) } : {}),
     };
   });
-  // Map-in-map templates: by inner_idx (position in the section) or inner_id (another map's id).
-  for (const map of maps) {
-    if (map.type !== MapType.array_of_maps && map.type !== MapType.hash_of_maps) continue;
-    const byIndex = map.innerIndex !== undefined && map.innerIndex !== 0xffffffff ? maps[map.innerIndex] : undefined;
-    const inner = byIndex ?? (map.innerId ? maps.find((m) => m !== map && m.elfId === map.innerId) : undefined);
-    if (inner) map.innerMap = { name: inner.name, type: inner.type, keySize: inner.keySize, valueSize: inner.valueSize, maxEntries: inner.maxEntries, flags: inner.flags };
-  }
-  return maps.map(({ elfId: _id, innerId: _innerId, innerIndex: _innerIndex, ...m }) => m);
 }
 
 /** `__uint(name, n)` is a pointer to an array of n elements; `__type(name, T)` a pointer to T. */

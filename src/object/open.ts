@@ -1,5 +1,5 @@
 import { applyCoreRelocation, btfExtFromElf, btfFromElf, relocateCore, type Btf } from '../btf/index.js';
-import { EM_BPF, SHF_EXECINSTR, SHT_PROGBITS, parseElf } from '../elf/index.js';
+import { EM_BPF, SHF_EXECINSTR, SHT_PROGBITS, parseElf, type ElfFile } from '../elf/index.js';
 import { TsbpfError } from '../errors.js';
 import { fixupDatasecs } from './btf-fixup.js';
 import { btfMaps, dataMaps, legacyMaps } from './maps.js';
@@ -25,7 +25,8 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
   if (elf.header.machine !== EM_BPF && elf.header.machine !== 0) {
     throw new ObjectError('not-bpf', `ELF machine ${elf.header.machine} is not BPF (${EM_BPF})`, file);
   }
-  const btf = btfFromElf(elf);
+  const warnings: string[] = [];
+  const btf = readBtf(elf, warnings);
   const btfExt = btf ? btfExtFromElf(elf, btf) : undefined;
 
   const licenseSection = elf.sectionByName('license');
@@ -88,5 +89,33 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
       return m;
     }),
     programs,
+    ...(warnings.length ? { warnings } : {}),
   };
+}
+
+/**
+ * The object's BTF. A .BTF the parser refuses is dropped with a warning when nothing needs it (no
+ * BTF-defined maps, no CO-RE relocations), as libbpf ignores it and goes on: programs then load
+ * without func_info/line_info.
+ */
+function readBtf(elf: ElfFile, warnings: string[]): Btf | undefined {
+  try {
+    return btfFromElf(elf);
+  } catch (e) {
+    if (!(e instanceof TsbpfError)) throw e;
+    if (elf.sectionByName('.maps') || declaresCoreRelocations(elf)) throw e;
+    warnings.push(`${e.message}: .BTF ignored, continuing without BTF`);
+    return undefined;
+  }
+}
+
+/** Does .BTF.ext hold CO-RE relocations? Read from its header alone (the records need the BTF). */
+function declaresCoreRelocations(elf: ElfFile): boolean {
+  const section = elf.sectionByName('.BTF.ext');
+  if (!section || section.size < 32) return false;
+  const bytes = elf.sectionBytes(section);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const le = bytes[0] === 0x9f;
+  // btf_ext_header: magic, version, flags, hdr_len, then func/line info and (hdr_len >= 32) core_relo off/len.
+  return view.getUint32(4, le) >= 32 && view.getUint32(28, le) > 0;
 }

@@ -11,9 +11,9 @@ import { ObjectError, type MapReference, type ObjectMap, type ObjectProgram } fr
 
 /**
  * Programs and their linking, as libbpf does it: every function in an executable section other than
- * .text is a program; functions it calls (in .text or elsewhere) are appended after it, once each,
- * and call offsets rewritten; LD_IMM64 relocations become map references (maps, global data) or
- * callback addresses.
+ * .text is a program (and .text functions when there is no such section); functions it calls (in
+ * .text or elsewhere) are appended after it, once each, and call offsets rewritten; LD_IMM64
+ * relocations become map references (maps, global data) or callback addresses.
  */
 
 interface Func {
@@ -179,6 +179,16 @@ function collectLineInfo(ctx: Context, placed: Map<Func, number>): Map<number, L
   return out;
 }
 
+/**
+ * libbpf's rule: .text holds subprograms of the programs in named sections. An object with no
+ * named program section (hand-written or PREVAIL-style samples) has nothing else to load, so its
+ * global .text functions (or its only function) are programs, each loadable on its own.
+ */
+function textFunctionIsProgram(funcs: readonly Func[], f: Func): boolean {
+  if (funcs.some((g) => g.section.name !== '.text')) return false;
+  return f.global || funcs.length === 1;
+}
+
 export interface ProgramExtraction {
   elf: ElfFile;
   /** Section bytes after CO-RE patching, by section index. */
@@ -210,10 +220,8 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
     ...(input.btfExt ? { btfExt: input.btfExt } : {}),
   };
   const programs: ObjectProgram[] = [];
-  // libbpf's prog_is_subprog: a .text function is a subprogram unless it is the object's only function.
-  const textIsProgram = ctx.funcs.length === 1;
   for (const f of ctx.funcs) {
-    if (f.section.name === '.text' && !textIsProgram) continue;
+    if (f.section.name === '.text' && !textFunctionIsProgram(ctx.funcs, f)) continue;
     const match = matchSection(f.section.name);
     // A program that cannot be linked (an unresolved extern, a bad relocation) keeps its error: the
     // rest of the object stays usable, and loading that program reports it.

@@ -24,8 +24,13 @@ export interface ObjectMap extends MapSpec {
   section: string;
   /** For global data: the variables in the section (name, offset, size), from symbols or BTF. */
   variables?: { name: string; offset: number; size: number }[];
-  /** map-in-map: initial inner maps by slot (BTF `values` initialiser). */
+  /**
+   * Initial contents by slot from a BTF `values` initialiser (or iproute2's inner_idx): inner maps
+   * of a map-in-map, or programs of a prog_array, by name.
+   */
   innerSlots?: { index: number; map: string }[];
+  /** Where the map is pinned in bpffs (set with editMap): reused when it exists, else pinned there. */
+  pinPath?: string;
 }
 
 /** A reference from an instruction to a map, patched with a real map id/fd at load. */
@@ -72,4 +77,6 @@ export interface BpfObject {
   btfExt?: BtfExt;
   maps: ObjectMap[];
   programs: ObjectProgram[];
+  /** What the loader skipped and went on without (a .BTF it cannot parse ...), as libbpf warns. */
+  warnings?: string[];
 }

@@ -6,7 +6,6 @@ import { attachProgram, parseAttachTarget, parseTargetWords } from '../../src/li
 import { attachCgroupLegacy, CgroupAttachFlag } from '../../src/linux/attach-cgroup.js';
 import { attachTracing, loadTracingProgram, tracingUnavailableReason } from '../../src/linux/attach-tracing.js';
 import { counterProgram } from '../../src/linux/asm.js';
-import { BpfVerifierError } from '../../src/linux/errors.js';
 import { loadObjectIntoKernel } from '../../src/linux/kernel-object.js';
 import { closeFd } from '../../src/linux/libc.js';
 import { PerfEventLinks } from '../../src/linux/perf-event.js';
@@ -97,17 +96,8 @@ test('a clang object\'s perf_event, cgroup and sockmap programs attach from thei
   assert.ok(read(Slot.SKB_VERDICT) >= 1, 'sk_skb saw the server\'s receive');
 });
 
-test('a clang object\'s tp_btf and fentry programs, loaded against vmlinux BTF', { skip: skipReason }, (t) => {
-  let kernel;
-  try {
-    kernel = loadObjectIntoKernel(hooksObject(), { programs: ['on_sys_enter'] });
-  } catch (e) {
-    if (e instanceof BpfVerifierError && /btf_id|attach_btf/i.test(e.log)) {
-      return t.todo('kernel-object.ts does not pass attach_btf_id yet: its loadKernelProgram must add attachBtfId: attachBtfIdForSection(p.section)');
-    }
-    throw e;
-  }
-  using loaded = kernel;
+test('a clang object\'s tp_btf and fentry programs, loaded against vmlinux BTF', { skip: skipReason }, () => {
+  using loaded = loadObjectIntoKernel(hooksObject(), { programs: ['on_sys_enter'] });
   loaded.map('config').update(u32(0), u32(process.pid));
   {
     using _link = attachProgram(loaded, 'on_sys_enter');

@@ -11,8 +11,10 @@ import { verifyInKernel } from '../../src/linux/verify.js';
 import { dumpKernelMap } from '../../src/linux/map-dump.js';
 import { BpfMap, BpfLink, RingBuffer, BpfVerifierError, dynamicPmuType, ensureBpffs } from '../../src/linux/index.js';
 import { TsbpfError } from '../../src/errors.js';
-import { openObject } from '../../src/object/index.js';
-import { fixturesDir, repoRoot } from '../support/paths.js';
+import { editMap, objectMap, openObject } from '../../src/object/index.js';
+import { possibleCpuCount } from '../../src/linux/cpus.js';
+import { MapType } from '../../src/uapi/map-types.js';
+import { corpus, fixturesDir, missingCorpus, repoRoot } from '../support/paths.js';
 import { getpidSyscall, readU64, skipReason, u32 } from './support.js';
 
 const SYSCALLS_OBJ = join(repoRoot, 'test', 'linux', 'fixtures', 'syscalls.bpf.o');
@@ -70,7 +72,8 @@ test('a tracepoint program from an object counts real getpid() calls and streams
   const mine: number[] = [];
   const collect = (r: Uint8Array): void => {
     const view = new DataView(r.buffer, r.byteOffset, r.byteLength);
-    if (view.getUint32(0, true) === process.pid) mine.push(Number(view.getBigUint64(8, true)));
+    // The main thread only (tgid and tid both the pid): other Node threads may call getpid too.
+    if (view.getUint32(0, true) === process.pid && view.getUint32(4, true) === process.pid) mine.push(Number(view.getBigUint64(8, true)));
   };
   {
     using _link = attachProgram(kernel, 'count_getpid');
@@ -186,5 +189,68 @@ test('global data maps pin as _bss/_data/_rodata (bpffs refuses dots) and dump d
     assert.ok(paths.includes(join(dir, 'maps', '_rodata')), paths.join(', '));
     using rodata = BpfMap.fromPin(join(dir, 'maps', '_rodata'));
     assert.deepEqual(dumpKernelMap(rodata), [{ key: 0, value: { multiplier: 3 } }]);
+  });
+});
+
+const samples = corpus('verifier', 'ebpf-samples');
+const samplesSkip = skipReason ?? (samples ? undefined : missingCorpus('verifier/ebpf-samples'));
+const openSampleFile = (name: string) => openObjectForKernel(new Uint8Array(readFileSync(join(samples!, name))), { fileName: name });
+
+test('max_entries 0: a clear error until the loader sets it with editMap (falco sizes its scratch maps per CPU)', { skip: samplesSkip }, () => {
+  const object = openSampleFile('falco/probe.o');
+  assert.throws(() => loadObjectIntoKernel(object, { programs: [], ignorePinning: true }),
+    (e: unknown) => e instanceof TsbpfError && e.code === 'linux/no-max-entries'
+      && e.message === "map frame_scratch_map (array) declares max_entries 0: its loader must set it before load, with editMap(object, 'frame_scratch_map', { maxEntries })");
+  for (const name of ['frame_scratch_map', 'tmp_scratch_map', 'local_state_map']) editMap(object, name, { maxEntries: possibleCpuCount() });
+  using kernel = loadObjectIntoKernel(object, { programs: ['bpf_sys_empty'], ignorePinning: true });
+  assert.equal(kernel.map('frame_scratch_map').info().maxEntries, possibleCpuCount());
+  assert.equal(kernel.map('perf_map').info().maxEntries, possibleCpuCount(), 'a perf event array without entries gets one per CPU');
+  assert.equal(kernel.program('bpf_sys_empty').typeName, 'RAW_TRACEPOINT');
+});
+
+test('map-in-map templates: legacy inner_map_idx, editMap innerMap, the innerMaps option, and a clear error without one', { skip: samplesSkip }, () => {
+  {
+    using kernel = loadObjectIntoKernel(openSampleFile('build/map_in_map_legacy.o'), { type: 'socket_filter', ignorePinning: true });
+    assert.equal(kernel.map('array_of_maps').info().typeName, 'ARRAY_OF_MAPS');
+    // The template is inner_map's shape: an array of 8-byte values fits, a 4-byte one does not.
+    using fits = BpfMap.create({ type: 'ARRAY', keySize: 4, valueSize: 8, maxEntries: 1 });
+    kernel.map('array_of_maps').update(u32(0), u32(fits.fd));
+    using other = BpfMap.create({ type: 'ARRAY', keySize: 4, valueSize: 4, maxEntries: 1 });
+    assert.throws(() => kernel.map('array_of_maps').update(u32(0), u32(other.fd)), /EINVAL/);
+  }
+  const bare = openSampleFile('build/map_in_map_legacy.o');
+  delete objectMap(bare, 'array_of_maps').innerMap;
+  assert.throws(() => loadObjectIntoKernel(bare, { programs: [], ignorePinning: true }),
+    (e: unknown) => e instanceof TsbpfError && e.code === 'linux/no-inner-map' && /array_of_maps \(array_of_maps\) declares no inner map/.test(e.message));
+  {
+    using template = BpfMap.create({ type: 'ARRAY', keySize: 4, valueSize: 4, maxEntries: 1 });
+    using kernel = loadObjectIntoKernel(bare, { programs: [], ignorePinning: true, innerMaps: { array_of_maps: template } });
+    kernel.map('array_of_maps').update(u32(0), u32(template.fd));
+  }
+  editMap(bare, 'array_of_maps', { innerMap: { name: 'tpl', type: MapType.hash, keySize: 4, valueSize: 16, maxEntries: 4 } });
+  using kernel = loadObjectIntoKernel(bare, { programs: [], ignorePinning: true });
+  using member = BpfMap.create({ type: 'HASH', keySize: 4, valueSize: 16, maxEntries: 4 });
+  kernel.map('array_of_maps').update(u32(0), u32(member.fd));
+});
+
+test('prog_array initialisers: the .text programs of prog_array.o fill their slots once loaded', { skip: samplesSkip }, () => {
+  using kernel = loadObjectIntoKernel(openSampleFile('build/prog_array.o'), { type: 'socket_filter', ignorePinning: true });
+  const ids = [0, 1, 2, 3].map((i) => new DataView(kernel.map('prog_array_map').lookup(u32(i))!.buffer).getUint32(0, true));
+  assert.deepEqual(ids, ['func0', 'func1', 'func2', 'func3'].map((name) => kernel.program(name).id));
+  assert.equal(kernel.program('func3').testRun({ data: new Uint8Array(64) }).retval, 3);
+});
+
+test('editMap pinPath: the map is pinned there, and the next load reuses it', { skip: samplesSkip }, () => {
+  withPinDir((dir) => {
+    const path = join(dir, 'inner');
+    const load = () => {
+      const object = openSampleFile('build/map_in_map_legacy.o');
+      editMap(object, 'inner_map', { pinPath: path });
+      return loadObjectIntoKernel(object, { programs: [] });
+    };
+    using first = load();
+    assert.equal(first.pinnedByName.get('inner_map'), path);
+    using second = load();
+    assert.equal(second.map('inner_map').id, first.map('inner_map').id);
   });
 });

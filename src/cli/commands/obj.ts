@@ -17,6 +17,7 @@ function summary(object: BpfObject) {
     license: object.license,
     kernel_version: object.kernelVersion,
     byte_order: object.littleEndian ? 'little' : 'big',
+    warnings: object.warnings ?? [],
     btf: object.btf
       ? {
           types: object.btf.typeCount - 1,
@@ -65,6 +66,7 @@ export const command: Command = {
     }
     const lines = [`${path}: license ${JSON.stringify(s.license)}${s.kernel_version !== undefined ? `, kernel version ${s.kernel_version}` : ''}, ${s.byte_order}-endian`];
     lines.push(s.btf ? `BTF: ${s.btf.types} types, ${s.btf.func_info} func_info, ${s.btf.line_info} line_info, ${s.btf.core_relocations} CO-RE relocations` : 'BTF: none');
+    for (const w of s.warnings) lines.push(`warning: ${w}`);
     lines.push('', `programs (${s.programs.length}):`);
     for (const p of s.programs) {
       lines.push(`  ${p.name}  section ${p.section}  type ${p.type ?? '? (section does not say; use --type)'}${p.attach_target ? `  target ${p.attach_target}` : ''}  ${p.insns} insns`
