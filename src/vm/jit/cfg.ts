@@ -1,5 +1,6 @@
 import { TsbpfError } from '../../errors.js';
 import { PseudoLdImm64, jumpTarget, type Instruction, type Op } from '../../isa/index.js';
+import type { BlockRole } from './check-hoist.js';
 
 /**
  * Control-flow graphs of the subprograms of one eBPF program: where each subprogram starts, its basic
@@ -20,6 +21,8 @@ export interface BasicBlock {
   end: number;
   terminator: Terminator;
   successors: number[];
+  /** Set on the blocks checked-mode loop versioning adds (check-hoist.ts). */
+  role?: BlockRole;
 }
 
 export interface Subprogram {
@@ -142,7 +145,8 @@ export function buildSubprogram(insns: readonly Instruction[], ops: readonly (Op
   return analyse(start, end, blocks);
 }
 
-function analyse(start: number, end: number, blocks: BasicBlock[]): Subprogram {
+/** Orders, dominators and loops of a graph (blocks[0] is the entry). */
+export function analyse(start: number, end: number, blocks: BasicBlock[]): Subprogram {
   const n = blocks.length;
   // Iterative DFS for the postorder (programs can be long; no recursion).
   const post: number[] = [];

@@ -1,6 +1,7 @@
 import { imm64Parts, type Instruction, type Op as BpfOp, type Width } from '../../isa/index.js';
 import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { JitCompileError, type Subprogram } from './cfg.js';
+import { needsCheck, versionLoops, type LoopGuard } from './check-hoist.js';
 import {
   BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local,
   MAP_LOOKUP_HELPER_ID, registerLocal,
@@ -72,13 +73,18 @@ export class FunctionCompiler implements BlockEmitter {
   readonly w = new ByteWriter(1024);
   private readonly insns: readonly Instruction[];
   private readonly ops: readonly (BpfOp | undefined)[];
+  /** The subprogram, with its loops versioned in checked mode (check-hoist.ts). */
+  private readonly sub: Subprogram;
+  /** Accesses left unchecked in the block being emitted (an unchecked copy of a loop block). */
+  private covered: ReadonlySet<number> | undefined;
 
   /** Offsets in the code of `if`s that guard slow paths (for the branch-hint section). */
   readonly unlikely: number[] = [];
 
-  constructor(private readonly ctx: CodegenContext, private readonly sub: Subprogram) {
+  constructor(private readonly ctx: CodegenContext, sub: Subprogram) {
     this.insns = ctx.insns;
     this.ops = ctx.ops;
+    this.sub = ctx.checked ? versionLoops(sub, ctx.insns, ctx.ops, { frameIsFixed: ctx.frameIsFixed }) : sub;
   }
 
   /** Code of the function (without the locals vector). */
@@ -150,16 +156,28 @@ export class FunctionCompiler implements BlockEmitter {
 
   body(b: number): void {
     const block = this.sub.blocks[b]!;
+    if (block.role?.kind === 'loop-entry') {
+      this.findRanges(block.role.guard);
+      return;
+    }
+    this.covered = block.role?.kind === 'unchecked' ? block.role.guard.covered : undefined;
     const t = block.terminator;
     const last = t.kind === 'falloff' || t.insn < 0 ? block.end : t.insn;
     for (let i = block.start; i < last; i++) {
       const op = this.ops[i];
       if (op !== undefined) this.instruction(i, op);
     }
+    this.covered = undefined;
   }
 
-  condition(b: number): void {
-    const t = this.sub.blocks[b]!.terminator;
+  condition(b: number): boolean {
+    const block = this.sub.blocks[b]!;
+    if (block.role?.kind === 'loop-test') {
+      this.rangesFit(block.role.guard);
+      this.op(Op.i32_eqz);
+      return true;
+    }
+    const t = block.terminator;
     if (t.kind !== 'cond') throw new JitCompileError('jit/internal', 'condition of a block without a conditional jump');
     const insn = this.insns[t.insn]!;
     const op = this.ops[t.insn]!;
@@ -171,7 +189,7 @@ export class FunctionCompiler implements BlockEmitter {
       this.op(Op.i32_sub);
       this.gset(Global.mayGoto);
       this.get(Local.t32a);
-      return;
+      return false;
     }
     if (op.kind !== 'jcond') throw new JitCompileError('jit/internal', 'unexpected terminator');
     if (op.is32) {
@@ -185,6 +203,7 @@ export class FunctionCompiler implements BlockEmitter {
       this.op(op.is32 ? Op.i32_and : Op.i64_and);
       if (!op.is32) { this.op(Op.i64_eqz); this.op(Op.i32_eqz); }
     } else this.op(op.is32 ? COMPARE[op.cond]!.i32 : COMPARE[op.cond]!.i64);
+    return false;
   }
 
   exit(): void {
@@ -273,9 +292,11 @@ export class FunctionCompiler implements BlockEmitter {
 
   /** Push the i32 address of `reg + off` (checked mode: after checking it). */
   private address(base: number, off: number, size: number, write: boolean, insn: number): void {
-    const elided = base === 10 && this.ctx.frameIsFixed && off >= -STACK_FRAME_BYTES && off + size <= 0;
-    if (this.ctx.checked && !elided) this.check(base, off, size, write, insn);
-    // Inside the stack frame (elided) or checked: the same address computation as unchecked mode.
+    if (this.ctx.checked && !this.covered?.has(insn) && needsCheck({ base, off, width: size }, this.ctx)) {
+      this.check(base, off, size, write, insn);
+    }
+    // Inside the stack frame, covered by its loop's range check, or checked: the same address
+    // computation as unchecked mode.
     this.reg(base); this.op(Op.i32_wrap_i64);
     if (off < 0) { this.i32(off); this.op(Op.i32_add); }
   }
@@ -284,7 +305,8 @@ export class FunctionCompiler implements BlockEmitter {
    * Checked mode: each access site caches the region it last touched as (start - off, limit) in two
    * globals, so the hit test is one subtraction and one unsigned compare of the base register:
    * (base - (start - off)) <u limit  <=>  base + off lies in [start, start + size - width].
-   * A miss calls `check`, which throws for a bad access and refills the cache.
+   * A miss calls `check`, which throws for a bad access and refills the cache. Innermost loops test
+   * whole ranges per iteration instead, from these caches (check-hoist.ts).
    */
   private check(base: number, off: number, size: number, write: boolean, insn: number): void {
     const site = this.ctx.siteOf[insn]!;
@@ -303,6 +325,71 @@ export class FunctionCompiler implements BlockEmitter {
     this.op(Op.i64_extend_i32_u); this.i64s(off); this.op(Op.i64_sub); this.gset(start);
     this.gget(Global.regfile); this.mem(Op.i64_load32_u, CHECK_LIMIT_SLOT); this.gset(limit);
     this.op(Op.end);
+  }
+
+  /**
+   * Versioned loop, on entry and after a checked iteration: take each range's region from its source
+   * site's cache (empty: no room).
+   */
+  private findRanges(guard: LoopGuard): void {
+    for (const range of guard.ranges) {
+      const { insn, off, width } = range.source;
+      const cache = Global.firstSiteCache + 2 * this.ctx.siteOf[insn]!;
+      const start = Local.firstRange + 2 * range.slot;
+      const room = start + 1;
+      // Site cache: (region start - off, region size - width + 1); 0 when empty.
+      this.gget(cache); this.i64Number(off - range.low); this.op(Op.i64_add);
+      for (const r of range.invariant) { this.reg(r); this.op(Op.i64_sub); }
+      this.set(start);
+      this.gget(cache + 1); this.i64Number(width - (range.high - range.low)); this.op(Op.i64_add); this.tee(room);
+      this.i64(0, 0);
+      this.get(room); this.i64(0, 0); this.op(Op.i64_gt_s);
+      this.op(Op.select); this.set(room);
+      if (range.stride !== 0) this.strideBound(range.varying[0]!, range.stride, start);
+    }
+  }
+
+  /**
+   * A range whose one varying register r moves by `stride` per iteration: when r fits now, keep one
+   * bound in the room local, the end r moves towards (stride > 0: start + room, exclusive; < 0:
+   * start - 1), else a bound no r passes (0 / 2^64 - 1). With 0 <= start < 2^63 (and |stride| <=
+   * start going down) and room < 2^33, r cannot wrap around 2^64 past the bound; so from the entry to
+   * the first failed compare, r stays in [start, start + room) as the full test requires.
+   */
+  private strideBound(r: number, stride: number, start: number): void {
+    const room = start + 1;
+    if (stride > 0) { this.get(start); this.get(room); this.op(Op.i64_add); this.i64(0, 0); }
+    else { this.get(start); this.i64(1, 0); this.op(Op.i64_sub); this.i64(-1, -1); }
+    this.reg(r); this.get(start); this.op(Op.i64_sub); this.get(room); this.op(Op.i64_lt_u);
+    this.get(start); this.i64(stride > 0 ? 0 : -stride, 0); this.op(Op.i64_ge_s); this.op(Op.i32_and);
+    this.op(Op.select); this.set(room);
+  }
+
+  /**
+   * Push 1 when every range fits: (sum of the varying registers) - start <u room, or for a strided
+   * register, one compare with its bound.
+   */
+  private rangesFit(guard: LoopGuard): void {
+    guard.ranges.forEach((range, k) => {
+      const start = Local.firstRange + 2 * range.slot;
+      if (range.stride !== 0) {
+        this.reg(range.varying[0]!); this.get(start + 1);
+        this.op(range.stride > 0 ? Op.i64_lt_u : Op.i64_gt_u);
+        if (k > 0) this.op(Op.i32_and);
+        return;
+      }
+      if (range.varying.length === 0) this.i64(0, 0);
+      range.varying.forEach((r, j) => { this.reg(r); if (j > 0) this.op(Op.i64_add); });
+      this.get(start); this.op(Op.i64_sub);
+      this.get(start + 1); this.op(Op.i64_lt_u);
+      if (k > 0) this.op(Op.i32_and);
+    });
+  }
+
+  /** An i64 constant from an exact integer of at most 53 bits. */
+  private i64Number(value: number): void {
+    const lo = value | 0;
+    this.i64(lo, Math.floor((value - (lo >>> 0)) / 2 ** 32) | 0);
   }
 
   private callArgs(insn: number): void {

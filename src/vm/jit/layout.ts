@@ -79,6 +79,9 @@ export const FaultKind = {
   badCallx: 5,
 } as const;
 
+/** Checked mode: address ranges a versioned loop checks per iteration (check-hoist.ts). */
+export const MAX_RANGES_PER_LOOP = 4;
+
 /** Local slots of a subprogram function: params r1..r5 and the frame pointer, then locals. */
 export const Local = {
   fp: 5,
@@ -89,11 +92,17 @@ export const Local = {
   fuel: 13,
   /** The iteration counter of an inlined bpf_loop. */
   loopCounter: 14,
-  t32a: 15,
-  label: 16,
+  /**
+   * Checked mode: the ranges of a versioned loop (check-hoist.ts), two per range: the region's start
+   * minus the range's low end (and its invariant registers), and the room the range has in it (0:
+   * none) or, for a strided register, the bound it is compared with.
+   */
+  firstRange: 15,
+  t32a: 15 + 2 * MAX_RANGES_PER_LOOP,
+  label: 16 + 2 * MAX_RANGES_PER_LOOP,
 } as const;
-/** i64 locals after the params: r0, r6..r9, two temporaries, fuel, loop counter. */
-export const I64_LOCALS = 9;
+/** i64 locals after the params: r0, r6..r9, two temporaries, fuel, loop counter, loop ranges. */
+export const I64_LOCALS = 9 + 2 * MAX_RANGES_PER_LOOP;
 export const I32_LOCALS = 2;
 
 export function registerLocal(reg: number): number {

@@ -15,10 +15,15 @@ import { JitCompileError, type Subprogram } from './cfg.js';
 
 export interface BlockEmitter {
   readonly w: ByteWriter;
+  /** Offsets in the code of `if`s and `br_if`s whose branch is rarely taken (branch hints). */
+  readonly unlikely: number[];
   /** Straight-line code of block `b` (everything but a final jump). */
   body(b: number): void;
-  /** Push the i32 condition of block `b`'s conditional terminator (nonzero: jump taken). */
-  condition(b: number): void;
+  /**
+   * Push the i32 condition of block `b`'s conditional terminator (nonzero: jump taken); true when the
+   * jump is rarely taken.
+   */
+  condition(b: number): boolean;
   /** Return r0 (block ends with exit). */
   exit(b: number): void;
   /** Control ran off the end of the subprogram. */
@@ -103,7 +108,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
       case 'falloff': e.fallOff(x); return;
       case 'goto': doBranch(x, t.target); return;
       case 'cond': {
-        e.condition(x);
+        const rare = e.condition(x);
         if (t.taken === t.fallthrough) {
           w.byte(Op.drop);
           doBranch(x, t.taken);
@@ -111,6 +116,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
         }
         const takenDepth = plainBranch(x, t.taken);
         if (takenDepth >= 0) {
+          if (rare) e.unlikely.push(w.length);
           w.byte(Op.br_if); w.u32(takenDepth);
           doBranch(x, t.fallthrough);
           return;
@@ -123,7 +129,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
           return;
         }
         schedule(
-          () => { w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' }); },
+          () => { if (rare) e.unlikely.push(w.length); w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' }); },
           () => doBranch(x, t.taken),
           () => w.byte(Op.else),
           () => doBranch(x, t.fallthrough),
