@@ -20,14 +20,20 @@ export { objectIds, fdFromId, type ObjectKind } from './objects.js';
 export { tracepointId, perfEventOpen, dynamicPmuType } from './perf.js';
 export { asm, Helper, XdpAction, counterProgram } from './asm.js';
 export { probeFeatures, probeProgramType, probeMapType, probeHelpers, probeAttachPoints, helperNames, type FeatureReport, type ProbeResult } from './probe.js';
-export { RingBuffer } from './ringbuf.js';
+export { RingBuffer, ReadableWaiter } from './ringbuf.js';
+export { GlobalsView, objectGlobals, type GlobalValue, type GlobalVariable } from './globals.js';
+export { MappedArray, mmapableArraysSupported } from './mmap-map.js';
 export { BpfBtf, BtfLoadError } from './btf-object.js';
 export { minimalBtf } from './btf-blob.js';
 export { attachUprobe, symbolFileOffset, type UprobeOptions } from './uprobe.js';
+export {
+  attachUsdt, readUsdtProbes, parseUsdtArguments, encodeUsdtSpec, raiseUsdtSemaphore, UsdtAttachment, USDT_SPECS_MAP,
+  type UsdtProbe, type UsdtArgument, type UsdtLocation, type UsdtAttachOptions,
+} from './usdt.js';
 export { NetlinkSocket, NetlinkError } from './netlink.js';
 export { attachXdpNetlink, queryXdp, XdpAttachment, type XdpQuery, type XdpAttachedMode } from './xdp-netlink.js';
 export { attachTcNetlink, listTcFilters, TcAttachment, type TcDirection, type TcFilterInfo, type TcFilterOptions } from './tc-netlink.js';
-export { PerfBuffer, type PerfBufferOptions, type SampleHandler, type LostHandler } from './perf-buffer.js';
+export { PerfBuffer, type PerfBufferOptions, type PerfSample, type SampleHandler, type LostHandler } from './perf-buffer.js';
 export { AttachError } from './attach-error.js';
 export {
   attachTracing, loadTracingProgram, tracingAttachBtfId, tracingLoadOptions, attachBtfIdForSection, tracingUnavailableReason,

@@ -13,7 +13,9 @@ import { BpfMap } from './map.js';
 import { BpfProgram } from './program.js';
 import { attachBtfIdForSection } from './attach-tracing.js';
 import { possibleCpuCount } from './cpus.js';
-import { mapTypeName } from '../maps/spec.js';
+import { MapFlag, mapTypeName } from '../maps/spec.js';
+import { globalDataMap, GlobalsView } from './globals.js';
+import { mmapableArraysSupported } from './mmap-map.js';
 
 /**
  * Put an opened object (src/object) into the kernel, as libbpf's bpf_object__load does: create the
@@ -59,6 +61,8 @@ export function kernelName(name: string): string {
 export class KernelObject {
   /** Paths this object pinned with pin() (removed again by unpin()). */
   readonly #pinned: string[] = [];
+  /** Global data views handed out by globals(), by section (one mapping each, unmapped on close). */
+  readonly #globals = new Map<string, GlobalsView>();
 
   constructor(
     readonly object: BpfObject,
@@ -129,7 +133,25 @@ export class KernelObject {
     return m;
   }
 
+  /**
+   * The global variables of `section` (`.bss`, `.data`, `.rodata`, `.data.NAME` ...) read and written
+   * through the section's mmap'd map (lookup/update when the kernel cannot map it): the programs see
+   * writes at once and user space sees theirs. `.rodata` is read-only here: set it before load with
+   * objectGlobals(). The view stays valid until this object is closed.
+   */
+  globals(section: string): GlobalsView {
+    let view = this.#globals.get(section);
+    if (!view) {
+      const spec = globalDataMap(this.object, section);
+      view = GlobalsView.forKernelMap(this.object, spec, this.map(spec.name));
+      this.#globals.set(section, view);
+    }
+    return view;
+  }
+
   close(): void {
+    for (const view of this.#globals.values()) view.close();
+    this.#globals.clear();
     for (const p of this.programs.values()) p.close();
     for (const m of this.maps.values()) m.close();
     this.btf?.close();
@@ -160,7 +182,7 @@ function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number;
     type: spec.type,
     ...sizes,
     maxEntries: kernelMaxEntries(spec),
-    flags: spec.flags ?? 0,
+    flags: kernelFlags(spec),
     name: kernelName(spec.name),
     ...(innerTemplate ?? inner ? { innerMap: innerTemplate ?? inner } : {}),
     ...(spec.mapExtra !== undefined ? { extra: spec.mapExtra } : {}),
@@ -177,12 +199,18 @@ function createKernelMap(spec: ObjectMap, btf?: { fd: number; keyTypeId: number;
     try {
       return BpfMap.create(options);
     } catch (e) {
-      if (e instanceof BpfSyscallError) throw new BpfSyscallError(e.command, e.errno, `map ${spec.name} (${mapTypeName(spec.type)}, key ${spec.keySize} B, value ${options.valueSize} B, ${options.maxEntries} entries, flags 0x${(spec.flags ?? 0).toString(16)})`, { cause: e });
+      if (e instanceof BpfSyscallError) throw new BpfSyscallError(e.command, e.errno, `map ${spec.name} (${mapTypeName(spec.type)}, key ${spec.keySize} B, value ${options.valueSize} B, ${options.maxEntries} entries, flags 0x${options.flags.toString(16)})`, { cause: e });
       throw e;
     }
   } finally {
     inner?.close();
   }
+}
+
+/** Declared flags, less BPF_F_MMAPABLE on kernels before 5.5 (global data is then read with lookups). */
+function kernelFlags(spec: ObjectMap): number {
+  const flags = spec.flags ?? 0;
+  return flags & MapFlag.MMAPABLE && !mmapableArraysSupported() ? flags & ~MapFlag.MMAPABLE : flags;
 }
 
 /** Local storage maps are sized by their owners and must declare 0 entries. */
@@ -227,7 +255,7 @@ const NO_BTF_TYPES: ReadonlySet<number> = new Set([
 /** A pinned map that matches the declaration, or an error saying what differs (libbpf refuses the same way). */
 function reusePinnedMap(spec: ObjectMap, path: string): BpfMap {
   const map = BpfMap.fromPin(path);
-  const want = { type: spec.type, ...kernelSizes(spec), maxEntries: kernelMaxEntries(spec), flags: spec.flags ?? 0 };
+  const want = { type: spec.type, ...kernelSizes(spec), maxEntries: kernelMaxEntries(spec), flags: kernelFlags(spec) };
   const got = map.spec;
   for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
     if (got[field] !== want[field]) {

@@ -48,7 +48,8 @@ interface LibcBindings {
   ifNameToIndex: Native<[string]>;
   /** memmove(dst, dst, 0) returns dst: the one portable way to learn a buffer's address through koffi. */
   addressOf: (dst: Ptr, src: Ptr, n: number) => number | bigint;
-  mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => unknown;
+  /** `addr`: null, or a pointer from an earlier mmap (MAP_FIXED replaces that mapping). */
+  mmap: (addr: unknown, length: number, prot: number, flags: number, fd: number, offset: number) => unknown;
   munmap: (addr: unknown, length: number) => number;
   view: (ptr: unknown, length: number) => ArrayBuffer;
   errno: () => number;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import koffi, { type node as koffiNode } from 'koffi';
 import { TsbpfError } from '../errors.js';
 import { MapType } from './constants.js';
 import { parseCpuList } from './cpus.js';
 import { BpfSyscallError } from './errors.js';
 import { closeFd, lastErrno, libc, syscallNumbers } from './libc.js';
 import type { BpfMap } from './map.js';
+import { ReadableWaiter } from './ringbuf.js';
 
 /**
  * Reader of a BPF_MAP_TYPE_PERF_EVENT_ARRAY (what bpf_perf_event_output writes to): one
@@ -40,6 +40,12 @@ export interface PerfBufferOptions {
 export type SampleHandler = (cpu: number, data: Uint8Array) => void;
 export type LostHandler = (cpu: number, lost: number) => void;
 
+/** A sample as the async iterator yields it. */
+export interface PerfSample {
+  cpu: number;
+  data: Uint8Array;
+}
+
 /** One CPU's event and ring. */
 class CpuRing {
   readonly #header: BigUint64Array;
@@ -57,12 +63,12 @@ class CpuRing {
     return Number(Atomics.load(this.#header, DATA_HEAD_INDEX) - Atomics.load(this.#header, DATA_TAIL_INDEX));
   }
 
-  /** Reads every record up to data_head, then releases the space by advancing data_tail. */
-  consume(onSample: SampleHandler, onLost: LostHandler | undefined): number {
+  /** Reads records up to data_head (at most `limit` samples), then releases their space by advancing data_tail. */
+  consume(onSample: SampleHandler, onLost: LostHandler | undefined, limit = Infinity): number {
     const head = Atomics.load(this.#header, DATA_HEAD_INDEX); // before reading any data
     let tail = Atomics.load(this.#header, DATA_TAIL_INDEX);
     let samples = 0;
-    while (tail < head) {
+    while (tail < head && samples < limit) {
       const offset = Number(tail & BigInt(this.#mask));
       const header = this.#read(offset, RECORD_HEADER_SIZE);
       const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
@@ -97,15 +103,18 @@ class CpuRing {
   }
 }
 
-export class PerfBuffer implements Disposable {
+export class PerfBuffer implements Disposable, AsyncIterable<PerfSample> {
   readonly map: BpfMap;
   readonly #rings: CpuRing[];
-  #pollers: koffiNode.PollHandle[] = [];
+  readonly #waiter: ReadableWaiter;
+  /** Where the async iterator looks first, so a busy CPU does not starve the others. */
+  #nextRing = 0;
   #closed = false;
 
   private constructor(map: BpfMap, rings: CpuRing[]) {
     this.map = map;
     this.#rings = rings;
+    this.#waiter = new ReadableWaiter(() => rings.map((ring) => ring.fd));
   }
 
   /** Opens one event and ring per online CPU below the map's max_entries. The map stays the caller's. */
@@ -156,27 +165,45 @@ export class PerfBuffer implements Disposable {
     this.#checkOpen();
     const ready = this.pending;
     if (ready > 0) return Promise.resolve(ready);
-    return new Promise((resolve) => {
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        for (const poller of this.#pollers) poller.stop();
-        resolve(this.#closed ? 0 : this.pending);
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      if (this.#pollers.length === 0) this.#pollers = this.#rings.map((ring) => koffi.node.poll(ring.fd, { readable: true }, finish));
-      for (const poller of this.#pollers) poller.start({ readable: true }, finish);
-    });
+    return this.#waiter.wait(undefined, timeoutMs).then(() => (this.#closed ? 0 : this.pending));
+  }
+
+  /**
+   * Samples as they arrive from any CPU, waiting on epoll in between: `for await (const { cpu, data }
+   * of reader)`. Lost-record counts go to `onLost`. The loop ends when the reader is closed and
+   * throws `signal.reason` when `signal` aborts; samples are taken one at a time, so leaving the
+   * loop early loses none.
+   */
+  async *samples(options: { signal?: AbortSignal; onLost?: LostHandler } = {}): AsyncGenerator<PerfSample, void, undefined> {
+    const { signal, onLost } = options;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.#closed) return;
+      const sample = this.#takeOne(onLost);
+      if (sample) yield sample;
+      else await this.#waiter.wait(signal);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<PerfSample, void, undefined> {
+    return this.samples();
+  }
+
+  /** One sample from the first ring that has one, starting after the ring that gave the last. */
+  #takeOne(onLost: LostHandler | undefined): PerfSample | undefined {
+    let sample: PerfSample | undefined;
+    for (let i = 0; i < this.#rings.length && !sample; i++) {
+      const index = (this.#nextRing + i) % this.#rings.length;
+      if (this.#rings[index]!.consume((cpu, data) => (sample = { cpu, data }), onLost, 1) > 0) this.#nextRing = index + 1;
+    }
+    return sample;
   }
 
   /** Removes our events from the map, unmaps the rings and closes the events. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const poller of this.#pollers) poller.close();
-    this.#pollers = [];
+    this.#waiter.close();
     for (const ring of this.#rings) {
       if (!this.map.closed) {
         try {

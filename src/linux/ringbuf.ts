@@ -18,7 +18,52 @@ const HEADER_SIZE = 8;
 const BUSY_BIT = 0x80000000;
 const DISCARD_BIT = 0x40000000;
 
-export class RingBuffer implements Disposable {
+/**
+ * Promises that settle when one of some descriptors becomes readable (epoll through libuv poll
+ * handles, watched only while someone waits), when a timeout passes, when a signal aborts, or when
+ * the owner closes. Shared by poll() and the async iterators, so both may wait at once.
+ */
+export class ReadableWaiter {
+  #handles: koffiNode.PollHandle[] = [];
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
+
+  constructor(private readonly fds: () => readonly number[]) {}
+
+  /** Resolves (never rejects) on readiness, timeout, abort or close; the caller checks which. */
+  wait(signal?: AbortSignal, timeoutMs?: number): Promise<void> {
+    if (this.#closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.#waiters.delete(wake);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', wake);
+        if (this.#waiters.size === 0) for (const handle of this.#handles) handle.stop();
+        resolve();
+      };
+      const timer = timeoutMs === undefined ? undefined : setTimeout(wake, timeoutMs);
+      signal?.addEventListener('abort', wake, { once: true });
+      this.#waiters.add(wake);
+      const onReadable = (): void => this.#wakeAll();
+      if (this.#handles.length === 0) this.#handles = this.fds().map((fd) => koffi.node.poll(fd, { readable: true }, onReadable));
+      for (const handle of this.#handles) handle.start({ readable: true }, onReadable);
+    });
+  }
+
+  /** Wakes every waiter and releases the poll handles. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#wakeAll();
+    for (const handle of this.#handles) handle.close();
+    this.#handles = [];
+  }
+
+  #wakeAll(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+}
+
+export class RingBuffer implements Disposable, AsyncIterable<Uint8Array> {
   readonly map: BpfMap;
   #consumerPtr: unknown;
   #producerPtr: unknown;
@@ -27,7 +72,7 @@ export class RingBuffer implements Disposable {
   #data: Uint8Array;
   #dataWords: Int32Array;
   #mask: number;
-  #poller: koffiNode.PollHandle | undefined;
+  readonly #waiter: ReadableWaiter;
   #closed = false;
 
   /** The map stays owned by the caller; close the reader before the map. */
@@ -36,6 +81,7 @@ export class RingBuffer implements Disposable {
     const size = map.maxEntries;
     const { mmap } = libc();
     this.map = map;
+    this.#waiter = new ReadableWaiter(() => [map.fd]);
     this.#mask = size - 1;
     this.#consumerPtr = mmap(null, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, map.fd, 0);
     if (isMapFailed(this.#consumerPtr)) throw new BpfSyscallError('mmap(ringbuf consumer page)', lastErrno());
@@ -88,23 +134,34 @@ export class RingBuffer implements Disposable {
     this.#checkOpen();
     const ready = this.consume(onRecord);
     if (ready > 0) return Promise.resolve(ready);
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.#poller?.stop();
-        resolve(this.#closed ? 0 : this.consume(onRecord));
-      };
-      const timer = setTimeout(finish, timeoutMs);
-      this.#poller ??= koffi.node.poll(this.map.fd, { readable: true }, finish);
-      this.#poller.start({ readable: true }, finish);
-    });
+    return this.#waiter.wait(undefined, timeoutMs).then(() => (this.#closed ? 0 : this.consume(onRecord)));
+  }
+
+  /**
+   * Records as they arrive, waiting on epoll in between: `for await (const record of reader)`.
+   * The loop ends when the reader is closed and throws `signal.reason` when `signal` aborts.
+   * Records are taken one at a time, so leaving the loop early loses none.
+   */
+  async *records(options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const { signal } = options;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.#closed) return;
+      let record: Uint8Array | undefined;
+      this.consume((r) => (record = r), 1);
+      if (record) yield record;
+      else await this.#waiter.wait(signal);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    return this.records();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#poller?.close();
-    this.#poller = undefined;
+    this.#waiter.close();
     libc().munmap(this.#producerPtr, PAGE_SIZE + 2 * this.map.maxEntries);
     libc().munmap(this.#consumerPtr, PAGE_SIZE);
   }

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { AluOp, Size } from '../../src/isa/index.js';
 import { asm, BpfMap, BpfProgram, Helper, RingBuffer, XdpAction } from '../../src/linux/index.js';
 import { TsbpfError } from '../../src/errors.js';
-import { skipReason } from './support.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { attachProgram } from '../../src/linux/attach-object.js';
+import { objectGlobals } from '../../src/linux/globals.js';
+import { loadObjectIntoKernel } from '../../src/linux/kernel-object.js';
+import { openObjectForKernel } from '../../src/linux/vmlinux.js';
+import { repoRoot } from '../support/paths.js';
+import { getpidSyscall, skipReason, sleep } from './support.js';
+
+const STREAMS_OBJ = join(repoRoot, 'test', 'linux', 'fixtures', 'streams.bpf.o');
 
 /** XDP program: bpf_ringbuf_output(&rb, &(u64){0x1234 + packet length}, 8, 0); return PASS. */
 function producer(ringFd: number) {
@@ -43,4 +52,70 @@ test('ring buffer reader over mmap: records in order, consumer position advances
 test('ring buffer reader refuses other map types', { skip: skipReason }, () => {
   using map = BpfMap.create({ type: 'ARRAY', keySize: 4, valueSize: 4, maxEntries: 1 });
   assert.throws(() => new RingBuffer(map), (e: unknown) => e instanceof TsbpfError && e.code === 'linux/not-ringbuf');
+});
+
+/** The streams fixture loaded for this process's getpid calls, its tracepoint attached. */
+function streamGetpid() {
+  const object = openObjectForKernel(new Uint8Array(readFileSync(STREAMS_OBJ)), { fileName: 'streams.bpf.o' });
+  objectGlobals(object, '.rodata').set('target_tgid', process.pid);
+  const kernel = loadObjectIntoKernel(object);
+  const link = attachProgram(kernel, 'stream_getpid');
+  return { kernel, [Symbol.dispose]: () => { link.close(); kernel.close(); } };
+}
+
+/** struct event { u32 tgid, pid; u64 seq } from this process's main thread (other threads call getpid too). */
+function ownEvent(record: Uint8Array): bigint | undefined {
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  return view.getUint32(0, true) === process.pid && view.getUint32(4, true) === process.pid ? view.getBigUint64(8, true) : undefined;
+}
+
+test('ring buffer async iterator: getpid tracepoint records in order; break loses none', { skip: skipReason }, async () => {
+  using stream = streamGetpid();
+  using reader = new RingBuffer(stream.kernel.map('ring_events'));
+  setTimeout(() => { for (let i = 0; i < 30; i++) getpidSyscall(); }, 20);
+  const seqs: bigint[] = [];
+  for await (const record of reader.records({ signal: AbortSignal.timeout(5000) })) {
+    const seq = ownEvent(record);
+    if (seq !== undefined) seqs.push(seq);
+    if (seqs.length === 20) break;
+  }
+  assert.equal(seqs.length, 20);
+  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!));
+  // The 10 records left behind are still there for the next loop.
+  const rest: bigint[] = [];
+  for await (const record of reader.records({ signal: AbortSignal.timeout(2000) })) {
+    const seq = ownEvent(record);
+    if (seq !== undefined) rest.push(seq);
+    if (rest.length === 10) break;
+  }
+  assert.ok(rest[0]! > seqs[19]!);
+});
+
+test('ring buffer async iterator: close() ends the loop, an abort throws its reason', { skip: skipReason }, async () => {
+  using ring = BpfMap.create({ type: 'RINGBUF', keySize: 0, valueSize: 0, maxEntries: 4096, name: 'events' });
+  using prog = BpfProgram.load({ type: 'XDP', insns: producer(ring.fd) });
+  const reader = new RingBuffer(ring);
+  setTimeout(() => prog.testRun({ data: new Uint8Array(20) }), 10);
+  setTimeout(() => reader.close(), 50);
+  const seen: number[] = [];
+  for await (const record of reader) seen.push(record.byteLength);
+  assert.deepEqual(seen, [8]);
+
+  using again = new RingBuffer(ring);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  await assert.rejects(async () => {
+    for await (const _record of again.records({ signal: controller.signal })) assert.fail('no records were written');
+  }, { name: 'AbortError' });
+  // poll() and an iterator may wait at the same time: both wake, one of them takes the record.
+  const iterated = (async () => {
+    let count = 0;
+    for await (const _record of again) count++;
+    return count;
+  })();
+  const polled = again.poll(() => {}, 2000);
+  setTimeout(() => prog.testRun({ data: new Uint8Array(30) }), 10);
+  await sleep(100);
+  again.close();
+  assert.equal((await iterated) + (await polled), 1);
 });
