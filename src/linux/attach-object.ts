@@ -8,9 +8,11 @@ import { BpfSyscallError } from './errors.js';
 import {
   attachRawTracepoint, attachSocketFilter, attachTcx, attachTracepoint, attachXdp, type BpfLink, type SocketFilterAttachment,
 } from './link.js';
+import type { BpfMap } from './map.js';
 import type { BpfProgram } from './program.js';
 import { attachTcNetlink, type TcAttachment } from './tc-netlink.js';
 import { attachUprobe } from './uprobe.js';
+import { attachUsdt, USDT_SPECS_MAP, type UsdtAttachment } from './usdt.js';
 import { AttachError } from './attach-error.js';
 import { attachHook, hookTargetFromSection, hookTargetFromWords, type HookAttachment, type HookTarget } from './attach-hooks.js';
 import { attachXdpNetlink, type XdpAttachment } from './xdp-netlink.js';
@@ -33,11 +35,12 @@ export type AttachTarget =
   | { kind: 'tracepoint'; category: string; name: string }
   | { kind: 'raw_tracepoint'; name: string }
   | { kind: 'uprobe'; path: string; symbol?: string; offset?: number; pid?: number; retprobe?: boolean }
+  | { kind: 'usdt'; path: string; provider: string; name: string; pid?: number }
   | { kind: 'kprobe'; function: string; retprobe?: boolean }
   | { kind: 'socket'; fd: number }
   | HookTarget;
 
-export type Attachment = BpfLink | SocketFilterAttachment | XdpAttachment | TcAttachment | HookAttachment;
+export type Attachment = BpfLink | SocketFilterAttachment | XdpAttachment | TcAttachment | HookAttachment | UsdtAttachment;
 
 export { AttachError };
 
@@ -66,7 +69,7 @@ function family(p: ObjectProgram): string {
  * Reads a target from text, as the section would complete it:
  *   xdp: `IFACE` or `IFACE:generic|native|offload`; tc/tcx: `IFACE` (direction from the section,
  *   or `IFACE:ingress|egress`); tracepoint: `CATEGORY:NAME` or `CATEGORY/NAME`; raw_tp: `NAME`;
- *   uprobe/uretprobe: `BINARY:SYMBOL[+OFFSET]`; socket: a socket fd; fentry/fexit/tp_btf/lsm, perf_event,
+ *   uprobe/uretprobe: `BINARY:SYMBOL[+OFFSET]`; usdt: `BINARY:PROVIDER:NAME`; socket: a socket fd; fentry/fexit/tp_btf/lsm, perf_event,
  *   cgroup*, sk_skb/sk_msg: see hookTargetFromSection.
  */
 export function parseAttachTarget(p: ObjectProgram, text: string | undefined): AttachTarget {
@@ -108,6 +111,7 @@ export function parseAttachTarget(p: ObjectProgram, text: string | undefined): A
   if (f === 'kprobe' || f === 'kretprobe' || f === 'ksyscall' || f === 'kretsyscall') {
     return { kind: 'kprobe', function: need('a kernel function'), retprobe: f.startsWith('kret') };
   }
+  if (f === 'usdt' || f === 'usdt.s') return usdtTarget(need('BINARY:PROVIDER:NAME'));
   if (f.startsWith('socket')) {
     const fd = Number(text);
     if (text === undefined || !Number.isInteger(fd) || fd < 0) throw new AttachError('no-target', `program ${p.name} (section ${p.section}) needs a socket fd`);
@@ -115,7 +119,14 @@ export function parseAttachTarget(p: ObjectProgram, text: string | undefined): A
   }
   const hook = hookTargetFromSection(p, f, text);
   if (hook) return hook;
-  throw new AttachError('unsupported', `cannot attach program ${p.name}: section ${p.section} (type ${p.type ?? 'unknown'}) is not one this backend attaches (xdp, tc/tcx, tracepoint, raw_tp, uprobe, socket, fentry/fexit/fmod_ret/tp_btf/lsm, perf_event, cgroup, sockops, sk_skb, sk_msg)`);
+  throw new AttachError('unsupported', `cannot attach program ${p.name}: section ${p.section} (type ${p.type ?? 'unknown'}) is not one this backend attaches (xdp, tc/tcx, tracepoint, raw_tp, uprobe, usdt, socket, fentry/fexit/fmod_ret/tp_btf/lsm, perf_event, cgroup, sockops, sk_skb, sk_msg)`);
+}
+
+/** `BINARY:PROVIDER:NAME` (the binary's path may itself contain ':'). */
+function usdtTarget(text: string): AttachTarget {
+  const m = /^(.+):([^:]+):([^:]+)$/.exec(text);
+  if (!m) throw new AttachError('bad-target', `usdt target must be BINARY:PROVIDER:NAME (got ${text})`);
+  return { kind: 'usdt', path: m[1]!, provider: m[2]!, name: m[3]! };
 }
 
 /** Attaches one program of `kernel` to `target` (an AttachTarget, text for parseAttachTarget, or none: the section's own). */
@@ -125,7 +136,17 @@ export function attachProgram(kernel: KernelObject, programName: string, target?
   const resolved = typeof target === 'object' ? target : parseAttachTarget(spec, target);
   // A sockmap target may name a map of the same object.
   if (resolved.kind === 'sockmap') return attachHook(kernel.program(programName), resolved, kernel.maps);
+  // A USDT program built on libbpf's usdt.bpf.h reads its argument specs from the object's spec map.
+  if (resolved.kind === 'usdt') return attachUsdtTarget(kernel.program(programName), resolved, kernel.maps.get(USDT_SPECS_MAP));
   return attachTo(kernel.program(programName), resolved);
+}
+
+function attachUsdtTarget(program: BpfProgram, target: AttachTarget & { kind: 'usdt' }, specs?: BpfMap): UsdtAttachment {
+  return attachUsdt(program, {
+    path: target.path, provider: target.provider, name: target.name,
+    ...(target.pid !== undefined ? { pid: target.pid } : {}),
+    ...(specs ? { specs } : {}),
+  });
 }
 
 /**
@@ -172,6 +193,7 @@ export function attachTo(program: BpfProgram, target: AttachTarget): Attachment 
       const why = kprobeUnavailableReason();
       throw new AttachError(why ? 'no-kprobes' : 'unsupported', why ?? `kprobe ${target.function}: kprobe attachment is not implemented by this backend`);
     }
+    case 'usdt': return attachUsdtTarget(program, target);
     case 'socket': return attachSocketFilter(target.fd, program);
     case 'tracing': case 'perf_event': case 'cgroup': case 'sockmap': return attachHook(program, target);
   }
@@ -180,7 +202,7 @@ export function attachTo(program: BpfProgram, target: AttachTarget): Attachment 
 /**
  * A target from command-line words: `xdp dev IFACE [MODE] [netlink|link]`, `tcx ingress|egress dev IFACE`,
  * `tc ingress|egress dev IFACE [priority N] [handle N]`, `tracepoint CAT:NAME`, `raw_tp NAME`,
- * `uprobe|uretprobe BIN:SYM[+OFF]`, `kprobe FUNC`, and the hooks of hookTargetFromWords
+ * `uprobe|uretprobe BIN:SYM[+OFF]`, `usdt BIN:PROVIDER:NAME`, `kprobe FUNC`, and the hooks of hookTargetFromWords
  * (`fentry`, `perf_event ...`, `cgroup PATH TYPE`, `sockmap MAP HOOK`).
  */
 export function parseTargetWords(words: readonly string[]): AttachTarget {
@@ -235,7 +257,9 @@ export function parseTargetWords(words: readonly string[]): AttachTarget {
     }
     case 'kprobe': case 'kretprobe':
       return { kind: 'kprobe', function: args[0] ?? bad(`${kind} FUNCTION`), retprobe: kind === 'kretprobe' };
+    case 'usdt':
+      return usdtTarget(args[0] ?? bad('usdt BINARY:PROVIDER:NAME'));
     default:
-      return hookTargetFromWords(words) ?? bad('xdp | tcx | tc | tracepoint | raw_tp | uprobe | uretprobe | kprobe | fentry | fexit | fmod_ret | tp_btf | lsm | perf_event | cgroup | sockmap ...');
+      return hookTargetFromWords(words) ?? bad('xdp | tcx | tc | tracepoint | raw_tp | uprobe | uretprobe | usdt | kprobe | fentry | fexit | fmod_ret | tp_btf | lsm | perf_event | cgroup | sockmap ...');
   }
 }

@@ -261,6 +261,11 @@ export class UsdtAttachment implements Disposable {
     private readonly release: (() => void)[],
   ) {}
 
+  get description(): string {
+    const probe = this.probes[0];
+    return probe ? `usdt ${probe.provider}:${probe.name} (${this.links.length} site${this.links.length === 1 ? '' : 's'})` : 'usdt';
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

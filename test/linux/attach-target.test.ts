@@ -23,6 +23,8 @@ test('targets from sections and text (no kernel needed)', () => {
   assert.deepEqual(parseAttachTarget(prog('uprobe'), '/lib/libc.so.6:getpid+0x4'), { kind: 'uprobe', path: '/lib/libc.so.6', symbol: 'getpid', offset: 4, retprobe: false });
   assert.deepEqual(parseAttachTarget(prog('kprobe/do_unlinkat', 'do_unlinkat'), undefined), { kind: 'kprobe', function: 'do_unlinkat', retprobe: false });
   assert.deepEqual(parseAttachTarget(prog('socket'), '5'), { kind: 'socket', fd: 5 });
+  assert.deepEqual(parseAttachTarget(prog('usdt'), '/opt/a:b/app:myapp:tick'), { kind: 'usdt', path: '/opt/a:b/app', provider: 'myapp', name: 'tick' });
+  assert.throws(() => parseAttachTarget(prog('usdt'), '/bin/app:tick'), code('linux/attach-bad-target'));
   assert.throws(() => parseAttachTarget(prog('xdp'), undefined), code('linux/attach-no-target'));
   assert.throws(() => parseAttachTarget(prog('tc'), 'eth0'), code('linux/attach-bad-target'));
   assert.throws(() => parseAttachTarget(prog('tracepoint/x'), 'justone'), code('linux/attach-bad-target'));
@@ -36,6 +38,7 @@ test('targets from command-line words', () => {
   assert.deepEqual(parseTargetWords(['tracepoint', 'syscalls:sys_enter_getpid']), { kind: 'tracepoint', category: 'syscalls', name: 'sys_enter_getpid' });
   assert.deepEqual(parseTargetWords(['raw_tp', 'sys_exit']), { kind: 'raw_tracepoint', name: 'sys_exit' });
   assert.deepEqual(parseTargetWords(['uretprobe', '/bin/bash:readline']), { kind: 'uprobe', path: '/bin/bash', symbol: 'readline', retprobe: true });
+  assert.deepEqual(parseTargetWords(['usdt', '/usr/bin/node:node:http__server__request']), { kind: 'usdt', path: '/usr/bin/node', provider: 'node', name: 'http__server__request' });
   for (const bad of [['xdp'], ['xdp', 'dev', 'x', 'turbo'], ['tcx', 'sideways', 'dev', 'x'], ['tracepoint', 'nocolon'], ['uprobe', 'nosymbol'], ['warp', '9']]) {
     assert.throws(() => parseTargetWords(bad), code('linux/attach-bad-target'), bad.join(' '));
   }

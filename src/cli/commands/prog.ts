@@ -28,6 +28,7 @@ attach: PROG is a pinned program (/sys/fs/bpf/...), a program id, or OBJ:NAME (l
     tcx ingress|egress dev IFACE               tc ingress|egress dev IFACE [priority N] [handle N]
     tracepoint CATEGORY:NAME                   raw_tp NAME
     uprobe BINARY:SYMBOL[+OFFSET]              uretprobe BINARY:SYMBOL[+OFFSET]
+    usdt BINARY:PROVIDER:NAME                  (every site of the probe; semaphores raised)
     fentry | fexit | fmod_ret | tp_btf | lsm   (the function or event was fixed at load: fentry/FUNC)
     perf_event [EVENT] [period N | freq N] [pid N | cpu N]   (default: cpu-clock, 99 Hz, every CPU)
     cgroup PATH ATTACH_TYPE                    (cgroup v2 directory; inet_ingress, inet4_connect ...)
