@@ -17,10 +17,12 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string; module: st
   { name: 'verify', summary: 'run the verifier over an object or bundle', module: 'verify' },
   { name: 'test-run', summary: 'run a program once over data, like BPF_PROG_TEST_RUN', module: 'test-run' },
   { name: 'run', summary: 'run an XDP or tc program over a capture', module: 'run' },
-  { name: 'map', summary: 'inspect maps', module: 'map' },
+  { name: 'map', summary: 'inspect maps; look up, update, create and pin kernel maps', module: 'map' },
   { name: 'filter', summary: 'filter a capture with a pcap-filter expression (tcpdump -r)', module: 'filter' },
   { name: 'compile-filter', summary: 'compile a pcap-filter expression to classic BPF (tcpdump -d)', module: 'compile-filter' },
-  { name: 'prog', summary: 'load, list and attach programs in the kernel', module: 'prog' },
+  { name: 'prog', summary: 'load, attach, list, dump and pin programs in the kernel', module: 'prog' },
+  { name: 'link', summary: 'list, show, pin and detach bpf links in the kernel', module: 'link' },
+  { name: 'net', summary: 'list the XDP, tcx and tc programs on network interfaces', module: 'net' },
   { name: 'feature', summary: 'probe what the running kernel supports', module: 'feature' },
 ];
 

@@ -79,6 +79,12 @@ export const LinkCreateAttr = defineLayout('bpf_attr(LINK_CREATE)', {
   relative_fd: u32(16), expected_revision: u64(24), bpf_cookie: u64(16),
 });
 
+/** PROG_QUERY: `target_fd` doubles as `target_ifindex` (tcx, netkit); `count` is in/out. */
+export const ProgQueryAttr = defineLayout('bpf_attr(PROG_QUERY)', {
+  target_fd: u32(0), attach_type: u32(4), query_flags: u32(8), attach_flags: u32(12), prog_ids: ptr(16),
+  count: u32(24), prog_attach_flags: ptr(32), link_ids: ptr(40), link_attach_flags: ptr(48), revision: u64(56),
+});
+
 export const LinkUpdateAttr = defineLayout('bpf_attr(LINK_UPDATE)', {
   link_fd: u32(0), new_prog_fd: u32(4), flags: u32(8), old_prog_fd: u32(12),
 });

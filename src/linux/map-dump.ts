@@ -55,8 +55,14 @@ export function isDumpable(type: number): boolean {
   return !NOT_DUMPABLE.has(type);
 }
 
-/** Every entry of `map`, decoded through its BTF where it has one. */
-export function dumpKernelMap(map: BpfMap, info: MapInfo = map.info()): KernelMapEntry[] {
+export interface KernelMapDecoder {
+  key(bytes: Uint8Array): Decoded;
+  /** One value (per-CPU maps: one CPU's slot). */
+  value(bytes: Uint8Array): Decoded;
+}
+
+/** Decoding of a kernel map's keys and values through the BTF it was created with (hex without one). */
+export function kernelMapDecoder(info: MapInfo): KernelMapDecoder {
   const btf = info.btfId ? btfById(info.btfId) : undefined;
   const decode = (typeId: number, bytes: Uint8Array): Decoded => {
     if (!btf || !typeId) return hex(bytes);
@@ -66,14 +72,20 @@ export function dumpKernelMap(map: BpfMap, info: MapInfo = map.info()): KernelMa
       return hex(bytes);
     }
   };
+  return {
+    // Global data maps have BTF for the value only; their key is the u32 index 0.
+    key: (bytes) => btf && !info.btfKeyTypeId && bytes.byteLength === 4 ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true) : decode(info.btfKeyTypeId, bytes),
+    value: (bytes) => decode(info.btfValueTypeId, bytes),
+  };
+}
+
+/** Every entry of `map`, decoded through its BTF where it has one. */
+export function dumpKernelMap(map: BpfMap, info: MapInfo = map.info()): KernelMapEntry[] {
+  const decoder = kernelMapDecoder(info);
   const out: KernelMapEntry[] = [];
   for (const [key, value] of map.entries()) {
-    const decodedValue = map.isPerCpu
-      ? splitPerCpu(value, info.valueSize).map((v) => decode(info.btfValueTypeId, v))
-      : decode(info.btfValueTypeId, value);
-    // Global data maps have BTF for the value only; their key is the u32 index 0.
-    const decodedKey = btf && !info.btfKeyTypeId && key.byteLength === 4 ? new DataView(key.buffer, key.byteOffset).getUint32(0, true) : decode(info.btfKeyTypeId, key);
-    out.push({ key: decodedKey, value: decodedValue });
+    const decodedValue = map.isPerCpu ? splitPerCpu(value, info.valueSize).map((v) => decoder.value(v)) : decoder.value(value);
+    out.push({ key: decoder.key(key), value: decodedValue });
   }
   return out;
 }

@@ -42,6 +42,7 @@ test('CPU lists', () => {
 const C_PREFIX: Record<string, string> = {
   MapBatchAttr: 'batch.', TestRunAttr: 'test.', ObjInfoAttr: 'info.', RawTracepointAttr: 'raw_tracepoint.',
   LinkCreateAttr: 'link_create.', LinkUpdateAttr: 'link_update.', LinkDetachAttr: 'link_detach.', EnableStatsAttr: 'enable_stats.',
+  ProgQueryAttr: 'query.',
 };
 const C_RENAME: Record<string, string> = {
   'GetIdAttr.id': 'start_id', 'LinkCreateAttr.relative_fd': 'link_create.tcx.relative_fd',

@@ -8,11 +8,16 @@ import { attachProgram, attachTo, parseTargetWords, type Attachment } from '../.
 import { BpfLink, SocketFilterAttachment } from '../../linux/link.js';
 import { PerfEventLinks } from '../../linux/perf-event.js';
 import { TsbpfError } from '../../errors.js';
+import { formatInstruction, slotsAt, type Instruction } from '../../isa/index.js';
+import { NoSuchObjectError, openProgramRef, takeObjectRef } from '../../linux/object-ref.js';
+import { xlatedProgram, type SourceLine, type XlatedProgram } from '../../linux/prog-dump.js';
 
 const USAGE = `usage: tsbpf prog list [--json]
        tsbpf prog show ID [--json]
        tsbpf prog load OBJ [--pin DIR] [--type TYPE] [--prog NAME]... [--pin-root DIR] [--json]
        tsbpf prog attach PROG [TARGET...] [--pin PATH | --duration SECONDS]
+       tsbpf prog dump xlated|jited ID|PIN [--json]
+       tsbpf prog pin ID|PIN PATH
 
 list/show: the programs loaded in the kernel (id, type, name, tag, maps), like 'bpftool prog list'.
 
@@ -21,6 +26,12 @@ load: opens OBJ (CO-RE relocated against this kernel's BTF), creates its maps an
   command unless --pin DIR pins them at DIR/progs/NAME and the maps at DIR/maps/NAME. Maps declared
   with pinning LIBBPF_PIN_BY_NAME are pinned (or reused) at /sys/fs/bpf/NAME (--pin-root DIR).
   On a verifier rejection the whole log is printed, after a one-line summary.
+
+dump xlated: the instructions as the kernel rewrote them (BPF_OBJ_GET_INFO_BY_FD), with function
+  names and source lines when the program has BTF, helper calls named through /proc/kallsyms and
+  map loads as map[id:N]. dump jited: the native code's size only (tsbpf does not disassemble
+  machine code; 'bpftool prog dump jited' does).
+pin: pins a loaded program (by id or an existing pin) at PATH in bpffs.
 
 attach: PROG is a pinned program (/sys/fs/bpf/...), a program id, or OBJ:NAME (loaded first).
   TARGET (optional for OBJ:NAME when its section names the attach point, e.g. tracepoint/x/y):
@@ -216,9 +227,84 @@ async function attachCommand(flags: Flags, io: CliIO): Promise<number> {
   }
 }
 
+interface DumpedInsn {
+  index: number;
+  opcode: string;
+  text: string;
+  function?: string;
+  source?: SourceLine;
+}
+
+const LD_IMM64 = 0x18;
+const PSEUDO_MAP_FD = 1;
+const PSEUDO_MAP_VALUE = 2;
+
+/** One instruction as bpftool shows xlated code: map loads by map id, helper calls by kernel symbol. */
+function xlatedText(program: XlatedProgram, index: number): string {
+  const insn: Instruction = program.insns[index]!;
+  const helper = program.helperCalls.get(index);
+  if (helper) return `call ${helper}`;
+  if (insn.code === LD_IMM64 && (insn.src === PSEUDO_MAP_FD || insn.src === PSEUDO_MAP_VALUE)) {
+    const offset = program.insns[index + 1]?.imm ?? 0;
+    return `r${insn.dst} = map[id:${insn.imm}]${insn.src === PSEUDO_MAP_VALUE ? `[0]+${offset}` : ''} ll`;
+  }
+  return formatInstruction(program.insns, index);
+}
+
+function dumpXlated(program: XlatedProgram): DumpedInsn[] {
+  const out: DumpedInsn[] = [];
+  for (let i = 0; i < program.insns.length; i += slotsAt(program.insns, i)) {
+    const name = program.functions.get(i);
+    const source = program.lines.get(i);
+    out.push({
+      index: i, opcode: program.insns[i]!.code.toString(16).padStart(2, '0'), text: xlatedText(program, i),
+      ...(name !== undefined ? { function: name } : {}), ...(source ? { source } : {}),
+    });
+  }
+  return out;
+}
+
+function dumpCommand(words: string[], json: boolean, io: CliIO): number {
+  const [form, ...rest] = words;
+  if (form !== 'xlated' && form !== 'jited') throw new UsageError('expected: prog dump xlated|jited ID|PIN');
+  const { ref, rest: extra } = takeObjectRef(rest, 'program');
+  if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  using program = openProgramRef(ref);
+  const info = program.info();
+  if (form === 'jited') {
+    io.stdout(json ? JSON.stringify({ id: info.id, jitedSize: info.jitedSize }) + '\n'
+      : `${info.id}: ${info.jitedSize ? `jited ${info.jitedSize} bytes of native code` : 'not jited'} (tsbpf does not disassemble machine code; 'bpftool prog dump jited' does)\n`);
+    return EXIT_OK;
+  }
+  const insns = dumpXlated(xlatedProgram(program));
+  if (json) {
+    io.stdout(JSON.stringify(insns, null, 2) + '\n');
+    return EXIT_OK;
+  }
+  const width = Math.max(4, String(insns.at(-1)?.index ?? 0).length);
+  const lines: string[] = [];
+  for (const insn of insns) {
+    if (insn.function !== undefined) lines.push(`${insn.function || '(anonymous)'}:`);
+    if (insn.source) lines.push(`; ${insn.source.text.trim()}  [${insn.source.file}:${insn.source.line}:${insn.source.column}]`);
+    lines.push(`${String(insn.index).padStart(width)}: (${insn.opcode}) ${insn.text}`);
+  }
+  io.stdout(lines.join('\n') + '\n');
+  return EXIT_OK;
+}
+
+function pinCommand(words: string[], io: CliIO): number {
+  const { ref, rest } = takeObjectRef(words, 'program');
+  const [path, ...extra] = rest;
+  if (path === undefined || extra.length) throw new UsageError('expected: prog pin ID|PIN PATH');
+  using program = openProgramRef(ref);
+  program.pin(path);
+  io.stdout(`program ${program.id} pinned at ${path}\n`);
+  return EXIT_OK;
+}
+
 export const command: Command = {
   name: 'prog',
-  summary: 'load, attach, list and inspect programs in the kernel',
+  summary: 'load, attach, list, dump and pin programs in the kernel',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const [sub, ...restArgs] = argv;
@@ -228,6 +314,8 @@ export const command: Command = {
     try {
       if (sub === 'load') return load(flags, io);
       if (sub === 'attach') return await attachCommand(flags, io);
+      if (sub === 'dump') return dumpCommand(rest, json, io);
+      if (sub === 'pin') return pinCommand(rest, io);
       if (sub === 'list' || sub === 'show' && rest.length === 0) {
         if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'`);
         const infos = listPrograms();
@@ -251,13 +339,13 @@ export const command: Command = {
         }
         return EXIT_OK;
       }
-      throw new UsageError(sub === undefined ? 'missing subcommand (list, show, load, attach)' : `unknown subcommand '${sub}'`);
+      throw new UsageError(sub === undefined ? 'missing subcommand (list, show, load, attach, dump, pin)' : `unknown subcommand '${sub}'`);
     } catch (err) {
       if (err instanceof BpfVerifierError) {
         io.stderr(`tsbpf prog: ${err.fullReport()}`);
         return EXIT_FAILURE;
       }
-      if (err instanceof BpfSyscallError) {
+      if (err instanceof BpfSyscallError || err instanceof NoSuchObjectError) {
         io.stderr(`tsbpf prog: ${err.message}\n`);
         return EXIT_FAILURE;
       }
