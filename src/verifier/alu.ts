@@ -159,6 +159,9 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
     if (BITWISE.has(name)) throw new Reject(`R${dst} bitwise operator ${ALU_SYMBOL[name]} on pointer prohibited`, at);
     if (name === 'sub' && !dstPtr) throw new Reject(`R${dst} tried to subtract pointer from scalar`, at);
     if (name !== 'add' && name !== 'sub') throw new Reject(`R${dst} pointer arithmetic with ${ALU_SYMBOL[name] ?? name} operator prohibited`, at);
+    // The scalar becomes part of the pointer's offset: its value matters from here on.
+    if (!dstPtr) ctx.markPrecise(dst);
+    else if (op.useReg) ctx.markPrecise(insn.src);
     frame.regs[dst] = pointerPlusScalar(ctx, at, dst, ptr, scalar.b, name);
     return;
   }

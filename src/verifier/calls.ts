@@ -110,6 +110,30 @@ interface Meta {
   callback?: number;
   releaseRef?: number;
   callbackCtx?: Reg;
+  /** The map key pointer argument. */
+  key?: Reg;
+}
+
+/** Array maps whose lookup with a constant in-range key cannot fail (the kernel's can_elide_value_nullness). */
+const NEVER_NULL_WITH_CONST_KEY = new Set<number>([MapType.array, MapType.percpu_array]);
+
+/**
+ * The key a stack pointer points at, when the stack holds it as a known constant: zero bytes, or a
+ * spilled constant of exactly the key's size (kernel get_constant_map_key). The slot's value then
+ * decides the lookup's result, so it is made precise.
+ */
+function constantMapKey(ctx: VerifierContext, state: State, key: Reg, keySize: number): bigint | undefined {
+  if (key.type !== 'fp' || !isConst(key.b)) return undefined;
+  const off = key.off + Number(toS64(key.b.var.value));
+  const spi = Math.floor((-off - 1) / 8);
+  const within = off + 8 * (spi + 1);
+  const slot = state.frames[key.frame]?.stack[spi];
+  if (!slot || spi < 0 || within + keySize > 8) return undefined;
+  let value: bigint | undefined;
+  if (/^0+$/.test(slot.bytes.slice(within, within + keySize))) value = 0n;
+  else if (within === 0 && slot.spilled?.type === 'scalar' && isConst(slot.spilled.b) && slot.bytes.lastIndexOf('r') + 1 === keySize) value = slot.spilled.b.var.value;
+  if (value !== undefined) ctx.markSlotPrecise(key.frame, spi);
+  return value;
 }
 
 /** Helpers the kernel lets take packet pointers (pkt_access). */
@@ -143,6 +167,12 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
   if (reg.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
   if ((reg.type === 'pkt' || reg.type === 'pkt_meta') && arg !== 'anything' && !PKT_ACCESS.has(id)) throw new Reject('helper access to the packet is not allowed', at);
   const expect = (what: string): never => { throw new Reject(`R${regno} type=${typeName(reg)} expected=${what}`, at); };
+  // A scalar passed where a pointer may be NULL: whether it is 0 decides the check.
+  const nullArg = (): boolean => {
+    if (reg.type !== 'scalar') return false;
+    ctx.markPrecise(regno);
+    return isNullConst(reg);
+  };
   switch (arg) {
     case 'anything':
       if (ctx.unpriv && isPointer(reg)) throw new Reject(`R${regno} leaks addr into helper function`, at);
@@ -161,11 +191,12 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       // Sock maps take the socket itself as the value to store.
       if (arg === 'map_value' && sockMap && ['sock', 'sock_common', 'tcp_sock'].includes(reg.type) && !reg.nullable) return;
       argMem(ctx, state, at, regno, reg, size, arg === 'map_value_uninit');
+      if (arg === 'map_key') meta.key = reg;
       return;
     }
     case 'ctx_or_null':
     case 'ctx':
-      if (arg === 'ctx_or_null' && isNullConst(reg)) return;
+      if (arg === 'ctx_or_null' && nullArg()) return;
       if (reg.type !== 'ctx') expect('ctx');
       if (reg.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${reg.off} disallowed`, at);
       if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
@@ -173,7 +204,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'mem':
     case 'mem_or_null':
     case 'uninit_mem':
-      if (arg === 'mem_or_null' && isNullConst(reg)) {
+      if (arg === 'mem_or_null' && nullArg()) {
         meta.memArg = { regno, reg, write: false, nullable: true };
         return;
       }
@@ -183,6 +214,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'const_size':
     case 'const_size_or_zero': {
       if (reg.type !== 'scalar') expect('scalar');
+      ctx.markPrecise(regno);
       const b = reg.b;
       if (b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned or 'var &= const'`, at);
       if (b.umin === 0n && arg === 'const_size' ) throw new Reject(`R${regno} invalid zero-sized read: u64=[${b.umin},${b.umax}]`, at);
@@ -201,6 +233,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     }
     case 'const_alloc_size_or_zero':
       if (reg.type !== 'scalar') expect('scalar');
+      ctx.markPrecise(regno);
       if (!isConst(reg.b)) throw new Reject(`R${regno} is not a known constant'`, at);
       meta.constSize = reg.b.var.value;
       return;
@@ -215,7 +248,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       meta.callback = reg.subprog;
       return;
     case 'stack_or_null':
-      if (isNullConst(reg)) {
+      if (nullArg()) {
         meta.callbackCtx = reg;
         return;
       }
@@ -305,7 +338,10 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
         const inner = map.innerMap ?? { name: `${map.name}.inner`, type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1 };
         frame.regs[0] = pointerReg('map_ptr', { map: inner, nullable: true, id: ctx.newId() });
       } else {
-        frame.regs[0] = pointerReg('map_value', { map, nullable: true, id: ctx.newId(), b: constBounds(0n) });
+        const key = proto.name === 'map_lookup_elem' && NEVER_NULL_WITH_CONST_KEY.has(map.type) && meta.key
+          ? constantMapKey(ctx, state, meta.key, map.keySize) : undefined;
+        const nullable = key === undefined || key >= BigInt(map.maxEntries);
+        frame.regs[0] = pointerReg('map_value', { map, nullable, id: nullable ? ctx.newId() : 0, b: constBounds(0n) });
       }
       break;
     }

@@ -1,6 +1,7 @@
 import { classify, jumpTarget, type Instruction, type Op } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
+import type { MapSpec } from '../maps/spec.js';
 import { Reject } from './reject.js';
 import { stackLiveness } from './stack-liveness.js';
 
@@ -15,22 +16,13 @@ export interface Cfg {
   subprogs: number[];
   /** subprogOf[i]: index into `subprogs` of the function holding insn i. */
   subprogOf: Int32Array;
-  /** Prune points: jump targets, conditional jumps, instructions after calls. */
+  /** Prune points (the kernel's): jump targets, conditional jumps, instructions after calls. */
   prunePoint: Uint8Array;
   /** Bit r set: register r may be read before written from insn i on (within its function). */
   live: Int32Array;
-  /**
-   * Bit r set: the value of scalar register r at insn i may flow into something whose outcome depends
-   * on it (a branch, an address, a helper argument, a checked return value). Other scalars are
-   * interchangeable for pruning: the kernel's precision tracking, approximated statically.
-   */
-  needed: Int32Array;
   /** Live own-frame stack slots per insn (bit i: slot fp-8(i+1)), low and high 32 slots. */
   slotsLo: Int32Array;
   slotsHi: Int32Array;
-  /** Live slots whose exact scalar contents matter (the rest compare as any scalar). */
-  slotsNeededLo: Int32Array;
-  slotsNeededHi: Int32Array;
 }
 
 function opcodeHex(insn: Instruction): string {
@@ -99,7 +91,8 @@ function uses(insn: Instruction, op: Op): [use: number, def: number] {
   }
 }
 
-export function buildCfg(insns: readonly Instruction[], unpriv: boolean, exitNeedsR0 = true): Cfg {
+/** `mapAt` (the map an LD_IMM64 loads) sizes map keys and values passed to helpers for stack liveness. */
+export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?: (insn: number) => MapSpec | undefined): Cfg {
   const n = insns.length;
   if (n === 0) throw new Reject('empty program', 0);
   const ops = decodeAll(insns);
@@ -150,9 +143,9 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, exitNee
       case 'may_goto': {
         const t = jumpTarget(insns[i]!, op, i)!;
         succ[i] = [next, t];
+        // Like the kernel: the branch and its target, not the fall-through.
         prunePoint[t] = 1;
         prunePoint[i] = 1;
-        prunePoint[next] = 1;
         break;
       }
       case 'call':
@@ -221,10 +214,6 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, exitNee
       }
     }
   }
-  const slots = stackLiveness(insns, ops, succ, subprogs, unpriv ? undefined : { exitNeedsR0, inSubprog: (i) => subprogOf[i]! !== 0 });
-  const needed = slots.neededRegs;
-  return {
-    ops, subprogs, subprogOf, prunePoint, live, needed, slotsLo: slots.lo, slotsHi: slots.hi,
-    slotsNeededLo: slots.neededLo, slotsNeededHi: slots.neededHi,
-  };
+  const slots = stackLiveness(insns, ops, succ, subprogs, mapAt);
+  return { ops, subprogs, subprogOf, prunePoint, live, slotsLo: slots.lo, slotsHi: slots.hi };
 }

@@ -20,7 +20,17 @@ export interface VerifierContext {
   newId(): number;
   /** Deepest stack use per subprogram (bytes), for the 512-byte chain check. */
   stackDepth: number[];
+  /**
+   * Scalar register `regno` of the current frame decides something at the current instruction (a
+   * pointer offset, a size argument): states that differ in it must not prune each other.
+   */
+  markPrecise(regno: number): void;
+  /** The same for a stack slot (slot i: fp-8(i+1) of call frame `frame`). */
+  markSlotPrecise(frame: number, slot: number): void;
 }
+
+/** The context before exploration starts (the explorer supplies precision marking). */
+export type VerifierSetup = Omit<VerifierContext, 'markPrecise' | 'markSlotPrecise'>;
 
 /** Program types whose programs may write packet data directly. */
 export const PACKET_WRITERS = new Set([

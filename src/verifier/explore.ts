@@ -3,14 +3,18 @@ import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { checkAlu } from './alu.js';
 import { NEGATE, SWAP, branchTaken, refine, type Cond } from './branch.js';
 import { checkHelperCall, type CallbackCall } from './calls.js';
-import { MAX_STACK, type VerifierContext } from './context.js';
+import { MAX_STACK, type VerifierContext, type VerifierSetup } from './context.js';
 import { kernelInsnText } from './disasm.js';
 import { checkLdAbs, checkMemAccess } from './memory.js';
+import {
+  Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withStackSlot, type HistoryNode,
+} from './precision.js';
 import { Reject } from './reject.js';
-import { constBounds, isConst, isEmpty, loadedBounds, rangeBounds, sync, toS64, unknownBounds, type Bounds } from './scalar.js';
+import { tnumAdd, tnumConst, tnumFormat } from './tnum.js';
+import { boundsEqual, constBounds, isConst, isEmpty, loadedBounds, rangeBounds, sync, toS64, unknownBounds, type Bounds } from './scalar.js';
 import {
   NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
-  typeName, pruneMissReason, type Frame, type PathStep, type Reg, type State,
+  typeName, type Frame, type PathStep, type Reg, type State,
 } from './state.js';
 
 /**
@@ -21,25 +25,27 @@ import {
 
 export const INSN_LIMIT = 1_000_000;
 export const JMP_SEQ_LIMIT = 8192;
-const MAX_CALL_FRAMES = 8;
+const MAX_CALL_FRAMES = MAX_FRAMES;
 const UNPRIV_STATES_PER_INSN = 64;
-/** TSBPF_VERIFIER_DEBUG=1: count why visited states failed to prune (see missReasons). */
-const DEBUG = typeof process !== 'undefined' && process.env['TSBPF_VERIFIER_DEBUG'] === '1';
-export const missReasons = new Map<string, number>();
+/** What a load of 1, 2, 4 or 8 bytes gives when nothing is known of the memory. */
+const ANY_OF_WIDTH: Readonly<Record<number, Bounds>> = { 1: loadedBounds(1), 2: loadedBounds(2), 4: loadedBounds(4), 8: loadedBounds(8) };
+/** A checkpoint none of whose scalars was found to matter yet. */
+const NOTHING_PRECISE = new PreciseSet();
 
-interface Checkpoint {
-  state: State;
+interface Checkpoint extends HistoryNode {
+  readonly parent: Checkpoint | undefined;
   hits: number;
   misses: number;
   /** Paths still running below this checkpoint; 0 once all were proven safe. */
   branches: number;
-  parent: Checkpoint | undefined;
 }
 
 interface Pending {
   state: State;
   insn: number;
   parent: Checkpoint | undefined;
+  /** The path's instructions since `parent`. */
+  hist: number[];
   logPos: number;
   from: number;
 }
@@ -76,8 +82,18 @@ export class Explorer {
   /** The path of the state that failed (for explanations). */
   failedPath: readonly PathStep[] = [];
   failedState: State | undefined;
+  private readonly ctx: VerifierContext;
+  private readonly backtracker: Backtracker;
+  /** The current path: its last checkpoint and the instructions it ran since (the current one last). */
+  private parent: Checkpoint | undefined;
+  private hist: number[] = [];
+  /** Call depth of the instruction being checked. */
+  private depth = 0;
 
-  constructor(private readonly ctx: VerifierContext, private readonly options: ExploreOptions) {}
+  constructor(ctx: VerifierSetup, private readonly options: ExploreOptions) {
+    this.ctx = { ...ctx, markPrecise: (regno) => this.markPrecise(regno), markSlotPrecise: (frame, slot) => this.markSlotPrecise(frame, slot) };
+    this.backtracker = new Backtracker(ctx.insns, ctx.cfg.ops);
+  }
 
   private get insns(): readonly Instruction[] { return this.ctx.insns; }
 
@@ -107,7 +123,8 @@ export class Explorer {
     const subprog = globalEntry ? this.ctx.cfg.subprogOf[globalEntry.insn]! : 0;
     let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog }], refs: [], path: undefined };
     let insn = globalEntry?.insn ?? 0;
-    let parent: Checkpoint | undefined;
+    /** The branch a path taken from the stack came from (-1 while a path runs on). */
+    let poppedFrom = -1;
     const limit = this.options.insnLimit ?? INSN_LIMIT;
     if (this.options.logLevel >= 1) this.log.push(`0: ${formatState(state)}`);
     for (;;) {
@@ -117,21 +134,24 @@ export class Explorer {
       }
       let pathEnded = false;
       if (this.ctx.cfg.prunePoint[insn]) {
-        const result = this.visit(state, insn, parent);
-        if (result === 'prune') {
-          if (this.options.logLevel >= 1) this.log.push(`${insn}: safe`);
+        if (this.visit(state, insn)) {
+          if (this.options.logLevel >= 1) this.log.push(poppedFrom >= 0 ? `from ${poppedFrom} to ${insn}: safe` : `${insn}: safe`);
           pathEnded = true;
-        } else if (result) {
-          parent = result;
         }
       }
+      // Like the kernel's log: a path taken from the stack shows its state unless pruned at once.
+      if (!pathEnded && poppedFrom >= 0 && this.options.logLevel >= 1) this.log.push(`from ${poppedFrom} to ${insn}: ${formatState(state)}`);
+      poppedFrom = -1;
       if (!pathEnded) {
         let next: number | 'end';
+        this.depth = state.frames.length - 1;
+        this.hist.push(historyEntry(insn, this.depth));
         try {
           next = this.step(state, insn, (branchState, target) => {
             if (this.pending.length >= JMP_SEQ_LIMIT) throw new Reject(`The sequence of ${JMP_SEQ_LIMIT} jumps is too complex.`, insn);
+            const parent = this.parent;
             if (parent) parent.branches++;
-            this.pending.push({ state: branchState, insn: target, parent, logPos: this.log.length, from: insn });
+            this.pending.push({ state: branchState, insn: target, parent, hist: this.hist.slice(), logPos: this.log.length, from: insn });
             this.curStates++;
             if (this.curStates > this.stats.peakStates) this.stats.peakStates = this.curStates;
           });
@@ -148,7 +168,7 @@ export class Explorer {
         }
       }
       // Path finished: every checkpoint on it loses one running branch.
-      let node = parent;
+      let node = this.parent;
       while (node) {
         node.branches--;
         if (node.branches > 0) break;
@@ -159,18 +179,23 @@ export class Explorer {
       this.curStates--;
       state = nextPath.state;
       insn = nextPath.insn;
-      parent = nextPath.parent;
+      this.parent = nextPath.parent;
+      this.hist = nextPath.hist;
       if (this.options.logLevel === 1) this.log.length = Math.min(this.log.length, nextPath.logPos);
-      if (this.options.logLevel >= 1) this.log.push(`from ${nextPath.from} to ${insn}: ${formatState(state)}`);
+      poppedFrom = nextPath.from;
     }
   }
 
-  /** At a prune point: prune if a finished state covers this one, else record a checkpoint. */
-  private visit(state: State, insn: number, parent: Checkpoint | undefined): 'prune' | Checkpoint | undefined {
+  /**
+   * At a prune point: true to prune when a finished state covers this one (its precise values then
+   * become precise on this path too), else maybe record a checkpoint the path continues from.
+   */
+  private visit(state: State, insn: number): boolean {
     let list = this.explored.get(insn);
-    const live = this.ctx.cfg.live[insn]!;
-    const needed = this.ctx.cfg.needed[insn]!;
-    const slotsLo = this.ctx.cfg.slotsLo[insn]!, slotsHi = this.ctx.cfg.slotsHi[insn]!;
+    const cfg = this.ctx.cfg;
+    const live = cfg.live[insn]!;
+    const slotsLo = cfg.slotsLo[insn]!, slotsHi = cfg.slotsHi[insn]!;
+    const unpriv = this.ctx.unpriv;
     // Like the kernel: do not checkpoint every instruction of a straight run, nor every loop turn.
     let addNew = this.jumps - this.lastCheckpointJumps >= 2 && this.stats.processedInsns - this.lastCheckpointInsns >= 8;
     if (list) {
@@ -186,26 +211,25 @@ export class Explorer {
           }
           continue;
         }
-        if (stateSafe(cp.state, state, live, false, needed, this.ctx.unpriv, slotsLo, slotsHi, this.ctx.cfg.slotsNeededLo[insn]!, this.ctx.cfg.slotsNeededHi[insn]!)) {
+        if (stateSafe(cp.state, state, live, false, unpriv ? undefined : cp.precise ?? NOTHING_PRECISE, unpriv, slotsLo, slotsHi)) {
           cp.hits++;
-          return 'prune';
+          if (!unpriv && cp.precise) this.inheritPrecision(cp.precise, state, live, slotsLo, slotsHi);
+          return true;
         }
         if (addNew) cp.misses++;
-        if (DEBUG) {
-          const why = `${insn} ` + pruneMissReason(cp.state, state, live, needed, slotsLo, slotsHi);
-          missReasons.set(why, (missReasons.get(why) ?? 0) + 1);
-        }
         if (cp.misses > cp.hits * 3 + 3) {
           list.splice(i, 1);
           i--;
         }
       }
     }
-    if (!addNew) return undefined;
-    if (this.ctx.unpriv && list && list.length >= UNPRIV_STATES_PER_INSN) return undefined;
+    if (!addNew) return false;
+    if (unpriv && list && list.length >= UNPRIV_STATES_PER_INSN) return false;
     this.lastCheckpointJumps = this.jumps;
     this.lastCheckpointInsns = this.stats.processedInsns;
-    const cp: Checkpoint = { state: cloneState(state), branches: 1, parent, hits: 0, misses: 0 };
+    const cp: Checkpoint = { state: cloneState(state), hist: this.hist, parent: this.parent, precise: undefined, branches: 1, hits: 0, misses: 0 };
+    this.parent = cp;
+    this.hist = [];
     if (!list) {
       list = [];
       this.explored.set(insn, list);
@@ -213,7 +237,43 @@ export class Explorer {
     list.push(cp);
     this.stats.totalStates++;
     if (list.length > this.stats.maxStatesPerInsn) this.stats.maxStatesPerInsn = list.length;
-    return cp;
+    return false;
+  }
+
+  /**
+   * The current path was pruned by a state whose precise values its safety relied on: so does this
+   * path, for those still live here (a dead copy linked to a live value may be marked too).
+   */
+  private inheritPrecision(precise: PreciseSet, state: State, live: number, slotsLo: number, slotsHi: number): void {
+    const mask = new PreciseSet();
+    const innermost = state.frames.length - 1;
+    for (let f = 0; f <= innermost; f++) {
+      mask.regs[f] = precise.regs[f]! & (f === innermost ? live : -1);
+      mask.lo[f] = precise.lo[f]! & (f === innermost ? slotsLo : -1);
+      mask.hi[f] = precise.hi[f]! & (f === innermost ? slotsHi : -1);
+    }
+    if (!mask.isEmpty()) this.backtracker.propagate(mask, state.frames.length - 1, this.hist, this.hist.length, this.parent);
+  }
+
+  /** Register `regno` of the current frame decides something at the current instruction: make its origins precise. */
+  private markPrecise(regno: number): void {
+    if (this.ctx.unpriv) return;
+    const mask = new PreciseSet();
+    mask.setReg(this.depth, regno);
+    this.propagateFromHere(mask);
+  }
+
+  /** The same for stack slot `slot` of call frame `frame`. */
+  private markSlotPrecise(frame: number, slot: number): void {
+    if (this.ctx.unpriv || slot >= 64) return;
+    const mask = new PreciseSet();
+    mask.setSlot(frame, slot);
+    this.propagateFromHere(mask);
+  }
+
+  private propagateFromHere(mask: PreciseSet): void {
+    // The current instruction is the last history entry: start before it.
+    this.backtracker.propagate(mask, this.depth, this.hist, this.hist.length - 1, this.parent);
   }
 
   private logInsn(state: State, insn: number, op: Op, written: Set<number>): void {
@@ -242,6 +302,7 @@ export class Explorer {
     if (op.kind === 'ldx' || op.kind === 'stx' || op.kind === 'st' || op.kind === 'atomic') {
       const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
       this.notePointerType(at, frame.regs[base]!);
+      this.noteStackAccess(frame.regs[base]!, insn.off, op.width);
     }
     switch (op.kind) {
       case 'alu':
@@ -255,6 +316,10 @@ export class Explorer {
         if (op.signed && value.type === 'scalar') value = scalarReg(loadedBounds(op.width, true));
         else if (value.type === 'scalar' && op.width < 8 && !isConst(value.b) && value.b.umax >= 1n << BigInt(op.width * 8)) {
           value = scalarReg(rangeBounds(0n, (1n << BigInt(op.width * 8)) - 1n));
+        }
+        // "Any value of its width" owes nothing to what the slot held: precision stops here.
+        if (value.type === 'scalar' && value.id === 0 && !isConst(value.b) && (op.signed || boundsEqual(value.b, ANY_OF_WIDTH[op.width]!))) {
+          this.hist[this.hist.length - 1] = historyEntry(at, this.depth);
         }
         frame.regs[insn.dst] = value;
         written.add(insn.dst);
@@ -316,11 +381,27 @@ export class Explorer {
       case 'callx':
         throw new Reject(`callx is not supported`, at);
       case 'exit':
+        if (frame.callback) this.hist[this.hist.length - 1] = withCallbackExit(this.hist[this.hist.length - 1]!);
         next = this.exit(state, at);
         break;
     }
     if (this.options.logLevel >= 1) this.logInsn(state, at, op, written);
     return next;
+  }
+
+  /** Which stack slot a load or store touches, in the history (a fill's value comes from its spill). */
+  private noteStackAccess(ptr: Reg, off: number, width: number): void {
+    if (ptr.type !== 'fp') return;
+    const last = this.hist.length - 1;
+    if (!isConst(ptr.b)) {
+      this.hist[last] = withAnySlot(this.hist[last]!);
+      return;
+    }
+    const start = ptr.off + Number(toS64(ptr.b.var.value)) + off;
+    const slot = Math.floor((-start - 1) / 8);
+    const lastSlot = Math.floor((-(start + width - 1) - 1) / 8);
+    if (slot === lastSlot && slot >= 0 && slot < 64) this.hist[last] = withStackSlot(this.hist[last]!, ptr.frame, slot);
+    else this.hist[last] = withAnySlot(this.hist[last]!);
   }
 
   /** One load/store instruction may not see a context/socket pointer on one path and another pointer on another (the kernel rewrites it per type). */
@@ -354,10 +435,11 @@ export class Explorer {
       throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
     }
     if (op.fetch && op.op !== 'cmpxchg' && insn.src === 10) throw new Reject('frame pointer is read only', at);
-    // Atomics are always strictly aligned.
-    if (ptr.type !== 'fp' && isConst(ptr.b) && (ptr.off + insn.off + Number(toS64(ptr.b.var.value))) % op.width !== 0) {
+    // Atomics are always alignment-checked, variable offsets included (kernel strict_alignment_once).
+    const start = tnumAdd(ptr.b.var, tnumConst(BigInt(ptr.off + insn.off)));
+    if (ptr.type !== 'fp' && ((start.value | start.mask) & BigInt(op.width - 1)) !== 0n) {
       const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
-      throw new Reject(`misaligned ${what}access off (0x${ptr.b.var.value.toString(16)}; 0x0)+${ptr.off}+${insn.off} size ${op.width}`, at);
+      throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insn.off} size ${op.width}`, at);
     }
     const before = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
     if (this.ctx.unpriv && before && isPointer(before)) throw new Reject(`R${insn.dst} leaks addr into mem`, at);
@@ -411,11 +493,20 @@ export class Explorer {
 
     if (dst.type === 'scalar' && src.type === 'scalar') {
       const taken = branchTaken(dst.b, src.b, cond, op.is32);
-      if (taken === 1) return target;
-      if (taken === 0) return fall;
+      if (taken !== -1) {
+        // The operands' values decided the branch.
+        this.markPrecise(insn.dst);
+        if (srcno >= 0) this.markPrecise(srcno);
+        return taken === 1 ? target : fall;
+      }
+      if (dst.id || src.id) this.noteLinked(state, dst.id, src.id, insn.dst, srcno);
       const other = cloneState(state);
       const ok1 = this.refineScalars(other, insn.dst, srcno, dst, src, cond, op.is32);
       const ok2 = this.refineScalars(state, insn.dst, srcno, dst, src, NEGATE[cond], op.is32);
+      if (!ok1 || !ok2) {
+        this.markPrecise(insn.dst);
+        if (srcno >= 0) this.markPrecise(srcno);
+      }
       if (ok1 && ok2) {
         other.path = { insn: at, taken: true, next: state.path };
         branch(other, target);
@@ -459,6 +550,7 @@ export class Explorer {
       // A pointer known non-null compared with 0 is decided.
       const nonNull = (r: Reg): boolean => !r.nullable && ['map_value', 'map_key', 'sock', 'sock_common', 'tcp_sock', 'mem', 'map_ptr'].includes(r.type);
       if ((nonNull(dst) && isZero(src)) || (nonNull(src) && isZero(dst))) {
+        if (op.useReg) this.markPrecise(nonNull(dst) ? insn.src : insn.dst);
         return cond === 'jeq' ? fall : target;
       }
     }
@@ -480,6 +572,21 @@ export class Explorer {
     state.path = { insn: at, taken: false, next: state.path };
     void frame;
     return fall;
+  }
+
+  /** The branch narrows every scalar sharing an id with its operands: their precision goes together. */
+  private noteLinked(state: State, dstId: number, srcId: number, dstno: number, srcno: number): void {
+    const codes = new Set([linkedReg(this.depth, dstno)]);
+    if (srcno >= 0) codes.add(linkedReg(this.depth, srcno));
+    const operands = codes.size;
+    const linked = (r: Reg | undefined): boolean => r !== undefined && r.type === 'scalar' && r.id !== 0 && (r.id === dstId || r.id === srcId);
+    state.frames.forEach((frame, f) => {
+      for (let i = 0; i < 10; i++) if (linked(frame.regs[i])) codes.add(linkedReg(f, i));
+      frame.stack.forEach((slot, i) => { if (linked(slot.spilled)) codes.add(linkedSlot(f, i)); });
+    });
+    if (codes.size === operands) return;
+    const last = this.hist.length - 1;
+    this.hist[last] = this.backtracker.linkedEntry(this.hist[last]!, [...codes]);
   }
 
   /** Narrow the scalars of a comparison on one outcome; false when that outcome is impossible. */
@@ -575,6 +682,7 @@ export class Explorer {
     if (state.frames.length > 1) {
       if (frame.callback) {
         if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
+        this.markPrecise(0);
         if (r0.b.smin < frame.callback.retMin || r0.b.smax > frame.callback.retMax) {
           throw new Reject(`At callback return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
         }
@@ -593,6 +701,7 @@ export class Explorer {
     const range = this.ctx.returnRange;
     if (range) {
       if (r0.type !== 'scalar') throw new Reject(`At program exit the register R0 is not a known value (${typeName(r0)})`, at);
+      this.markPrecise(0);
       if (r0.b.smin < BigInt(range[0]) || r0.b.smax > BigInt(range[1])) {
         throw new Reject(`At program exit the register R0 has ${rangeText(r0.b)} should have been in [${range[0]}, ${range[1]}]`, at);
       }

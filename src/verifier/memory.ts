@@ -112,8 +112,9 @@ function stackAccess(
   }
   const slot = frame.stack[spi] ?? EMPTY_SLOT;
   const within = off + 8 * (spi + 1);
-  if (slot.spilled) {
-    const spillSize = slot.bytes.indexOf('r') === 0 ? slot.bytes.lastIndexOf('r') + 1 : 8;
+  const spillSize = slot.bytes.indexOf('r') === 0 ? slot.bytes.lastIndexOf('r') + 1 : 8;
+  // Bytes past a narrow spill read as what they hold (zeros stay known).
+  if (slot.spilled && within < spillSize) {
     if (size === spillSize && within === 0) return slot.spilled;
     // The low half of a spilled 64-bit scalar that fits in 32 bits is that scalar (and keeps its id).
     if (slot.spilled.type === 'scalar' && spillSize === 8 && size === 4 && within === 0 && slot.spilled.b.umax <= 0xffffffffn) return slot.spilled;
@@ -172,7 +173,9 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
   if (!layout) {
     // BPF_PROG_TYPE_SYSCALL's context is whatever user space passes: any aligned access below 64 KiB.
     const limit = ctx.prog.name === 'syscall' ? 0xffff : ctx.prog.rawContextSize ?? 0;
-    if (off < 0 || off + size > limit || off % size !== 0) bad();
+    // A tracepoint record starts with the common fields (type, flags, pid), which are not the program's.
+    const first = ctx.prog.name === 'tracepoint' ? 8 : 0;
+    if (off < first || off + size > limit || off % size !== 0) bad();
     // Writable raw contexts: raw_tracepoint_writable's buffer and the syscall program's own argument block.
     if (kind === 'write' && ctx.prog.name !== 'raw_tracepoint_writable' && ctx.prog.name !== 'syscall') bad();
     return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
@@ -193,6 +196,8 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
   }
   const { field } = hit;
   if (layout.struct === '__sk_buff' && SKB_DENIED[ctx.prog.name]?.includes(field.name)) bad();
+  // xdp_md: whole u32 loads only; egress_ifindex exists for devmap programs alone (kernel xdp_is_valid_access).
+  if (layout.struct === 'xdp_md' && (size !== 4 || (field.name === 'egress_ifindex' && !/devmap/.test(ctx.attachType ?? '')))) bad();
   if (field.kind === 'ptr' && size !== field.size) bad();
   const elementOff = (off - field.offset) % field.size;
   if (size !== field.size && !WIDE_ARRAYS.has(field.name)) {

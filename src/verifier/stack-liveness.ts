@@ -1,5 +1,6 @@
 import type { Instruction, Op } from '../isa/instruction.js';
-import { helperProto } from '../helpers/prototypes.js';
+import { helperProto, type ArgType } from '../helpers/prototypes.js';
+import type { MapSpec } from '../maps/spec.js';
 
 /**
  * Static liveness of a function's own stack slots, for state pruning: a slot that no path reads
@@ -16,23 +17,41 @@ function join(a: number, b: number): number {
   return ANY_FP;
 }
 
+/**
+ * The one small solver both passes share: visit instructions from `seeds` until nothing changes;
+ * `visit(i)` updates what it owns and returns the instructions whose facts that may change.
+ */
+function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number) => Iterable<number>): void {
+  const queued = new Uint8Array(n);
+  const work: number[] = [];
+  const add = (i: number): void => {
+    if (i < n && !queued[i]) {
+      queued[i] = 1;
+      work.push(i);
+    }
+  };
+  for (const i of seeds) add(i);
+  while (work.length) {
+    const i = work.pop()!;
+    queued[i] = 0;
+    for (const j of visit(i)) add(j);
+  }
+}
+
 /** Forward pass: what each register holds relative to this frame's fp, before each insn. */
 function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[], fpStored: boolean): (Float64Array | undefined)[] {
   const n = insns.length;
   const at: (Float64Array | undefined)[] = new Array(n);
-  const work: number[] = [];
   for (const e of entries) {
     const regs = new Float64Array(13).fill(NOT_FP);
     regs[10] = 0;
     regs[11] = 0;
     regs[12] = 0;
     at[e] = regs;
-    work.push(e);
   }
-  while (work.length) {
-    const i = work.pop()!;
+  fixpoint(n, entries, (i) => {
     const op = ops[i];
-    if (!op) continue;
+    if (!op) return [];
     const insn = insns[i]!;
     const r = Float64Array.from(at[i]!);
     switch (op.kind) {
@@ -88,26 +107,28 @@ function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)
       case 'ld_ind': for (let k = 0; k <= 5; k++) r[k] = NOT_FP; break;
       default: break;
     }
+    const changed: number[] = [];
     for (const s of succ[i]!) {
       if (s >= n || !ops[s]) continue;
       const prev = at[s];
       if (!prev) {
-        at[s] = r;
-        work.push(s);
+        at[s] = r.slice();
+        changed.push(s);
         continue;
       }
-      let changed = false;
+      let grew = false;
       for (let k = 0; k < 11; k++) {
         const j = join(prev[k]!, r[k]!);
-        if (!Object.is(j, prev[k]!)) { prev[k] = j; changed = true; }
+        if (!Object.is(j, prev[k]!)) { prev[k] = j; grew = true; }
       }
       for (let k = 11; k < 13; k++) {
         const j = prev[k]! | r[k]!;
-        if (j !== prev[k]) { prev[k] = j; changed = true; }
+        if (j !== prev[k]) { prev[k] = j; grew = true; }
       }
-      if (changed) work.push(s);
+      if (grew) changed.push(s);
     }
-  }
+    return changed;
+  });
   return at;
 }
 
@@ -124,119 +145,87 @@ function storesFp(insns: readonly Instruction[], ops: readonly (Op | undefined)[
 
 const ALL = [-1, -1] as const;
 
-/** Bits per register: 1 the value may be the context pointer, 2 it may be another pointer. */
-const CTX = 1, PTR = 2;
-
-/** Forward pass: which registers may hold pointers before each insn (for add/sub precision). */
-function mayPointers(
-  insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[],
-  fpAt: readonly (Float64Array | undefined)[],
-): (Int32Array | undefined)[] {
-  const n = insns.length;
-  // Registers 0..10, then two masks of stack slots that may hold a spilled pointer.
-  const at: (Int32Array | undefined)[] = new Array(n);
-  const work: number[] = [];
-  entries.forEach((e, k) => {
-    const regs = new Int32Array(13);
-    regs[10] = PTR;
-    if (k === 0) regs[1] = CTX;
-    else for (let r = 1; r <= 5; r++) regs[r] = CTX | PTR;
-    at[e] = regs;
-    work.push(e);
+/** Instructions that start a straight run: entries, jump targets, and those after a jump, call or exit. */
+function runStarts(ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[]): Uint8Array {
+  const starts = new Uint8Array(ops.length + 1);
+  for (const e of entries) starts[e] = 1;
+  ops.forEach((op, i) => {
+    if (!op) return;
+    const next = op.kind === 'ld_imm64' ? i + 2 : i + 1;
+    for (const s of succ[i]!) if (s !== next) starts[s] = 1;
+    if (op.kind === 'jcond' || op.kind === 'ja' || op.kind === 'call' || op.kind === 'callx' || op.kind === 'exit' || op.kind === 'may_goto') starts[next] = 1;
   });
-  while (work.length) {
-    const i = work.pop()!;
-    const op = ops[i];
-    if (!op) continue;
-    const insn = insns[i]!;
-    const r = Int32Array.from(at[i]!);
-    const fp = fpAt[i];
-    const slotOf = (base: number, off: number): number => (fp && Number.isFinite(fp[base]!) ? Math.floor((-(fp[base]! + off) - 1) / 8) : -1);
-    const fpKind = (base: number): 'no' | 'known' | 'any' => (!fp || Number.isNaN(fp[base]!) ? 'no' : Number.isFinite(fp[base]!) ? 'known' : 'any');
-    switch (op.kind) {
-      case 'stx': {
-        if (!r[insn.src]) break;
-        const kind = fpKind(insn.dst);
-        const slot = slotOf(insn.dst, insn.off);
-        if (kind === 'known' && slot >= 0 && slot < 64) {
-          if (slot < 32) r[11] = r[11]! | (1 << slot); else r[12] = r[12]! | (1 << (slot - 32));
-        } else if (kind !== 'no' || !fp) {
-          r[11] = -1;
-          r[12] = -1;
-        }
-        break;
-      }
-      case 'alu':
-        if (!op.is64) r[insn.dst] = 0;
-        else if (op.name === 'mov') r[insn.dst] = op.useReg ? r[insn.src]! : 0;
-        else if (op.name === 'add' || op.name === 'sub') r[insn.dst] = r[insn.dst]! | (op.useReg ? r[insn.src]! : 0);
-        else r[insn.dst] = 0;
-        break;
-      case 'ldx': {
-        const base = r[insn.src]!;
-        let may = (op.width === 4 || op.width === 8) && (base & CTX) !== 0;
-        if (op.width === 8) {
-          const kind = fpKind(insn.src);
-          const slot = slotOf(insn.src, insn.off);
-          if (kind === 'any' || (kind === 'known' && (slot < 0 || slot > 63))) may = true;
-          else if (kind === 'known') may = may || (((slot < 32 ? r[11]! >>> slot : r[12]! >>> (slot - 32)) & 1) === 1);
-        }
-        r[insn.dst] = may ? CTX | PTR : 0;
-        break;
-      }
-      case 'atomic':
-        // An atomic may store a pointer anywhere it points.
-        if (r[insn.src]) { r[11] = -1; r[12] = -1; }
-        if (op.fetch) r[op.op === 'cmpxchg' ? 0 : insn.src] = CTX | PTR;
-        break;
-      case 'call':
-      case 'callx': {
-        for (let k = 1; k <= 5; k++) r[k] = 0;
-        const proto = op.kind === 'call' && op.target === 'helper' ? helperProto(insn.imm) : undefined;
-        // Subprograms and callbacks may spill pointers into this frame through pointer arguments.
-        if (!proto || proto.args.includes('func')) { r[11] = -1; r[12] = -1; }
-        const ret = proto?.ret;
-        r[0] = ret === 'integer' || ret === 'void' ? 0 : CTX | PTR;
-        break;
-      }
-      case 'ld_imm64': r[insn.dst] = op.pseudo === 0 ? 0 : PTR; break;
-      case 'ld_abs':
-      case 'ld_ind': for (let k = 0; k <= 5; k++) r[k] = 0; break;
-      default: break;
+  return starts;
+}
+
+/**
+ * The instruction that last set `reg` before `at` in the same straight run, if it did: how helper
+ * arguments are usually made (`r1 = map`, `r4 = 8` right before the call).
+ */
+function setterInRun(insns: readonly Instruction[], ops: readonly (Op | undefined)[], starts: Uint8Array, at: number, reg: number): number | undefined {
+  for (let j = at - 1; j >= 0; j--) {
+    const op = ops[j];
+    if (op) {
+      const writes = (op.kind === 'alu' || op.kind === 'ldx' || op.kind === 'ld_imm64') && insns[j]!.dst === reg;
+      if (writes) return j;
+      if ((op.kind === 'atomic' && (op.fetch || op.op === 'load_acq')) || op.kind === 'ld_abs' || op.kind === 'ld_ind') return undefined;
     }
-    for (const s of succ[i]!) {
-      if (s >= n || !ops[s]) continue;
-      const prev = at[s];
-      if (!prev) {
-        at[s] = r;
-        work.push(s);
-        continue;
-      }
-      let changed = false;
-      for (let k = 0; k < 13; k++) {
-        const j = prev[k]! | r[k]!;
-        if (j !== prev[k]) { prev[k] = j; changed = true; }
-      }
-      if (changed) work.push(s);
-    }
+    if (starts[j]) return undefined;
   }
-  return at;
+  return undefined;
+}
+
+/**
+ * Bytes a helper may read through pointer argument `k` (0-based), when the call site says: what the
+ * helper only writes is not read; map keys and values have their map's size; a memory argument the
+ * size of an immediate set just before. Undefined: anything from the pointer up to the frame's top.
+ */
+function helperReadSize(
+  args: readonly ArgType[], k: number, at: number, insns: readonly Instruction[], ops: readonly (Op | undefined)[], starts: Uint8Array,
+  mapAt: ((insn: number) => MapSpec | undefined) | undefined,
+): number | undefined {
+  const immediate = (reg: number): number | undefined => {
+    const j = setterInRun(insns, ops, starts, at, reg);
+    const op = j === undefined ? undefined : ops[j];
+    return op?.kind === 'alu' && op.name === 'mov' && !op.useReg ? insns[j!]!.imm : undefined;
+  };
+  switch (args[k]) {
+    case 'uninit_mem':
+    case 'map_value_uninit':
+      return 0;
+    case 'long_ptr': return 8;
+    case 'int_ptr': return 4;
+    case 'map_key':
+    case 'map_value': {
+      const j = setterInRun(insns, ops, starts, at, 1);
+      const map = j !== undefined && ops[j]?.kind === 'ld_imm64' ? mapAt?.(j) : undefined;
+      return map ? (args[k] === 'map_key' ? map.keySize : map.valueSize) : undefined;
+    }
+    case 'mem': {
+      const next = args[k + 1];
+      const size = next === 'const_size' || next === 'const_size_or_zero' ? immediate(k + 2) : undefined;
+      return size !== undefined && size >= 0 ? size : undefined;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Per insn: live slots of the insn's own frame as two 32-bit masks (slot i covers fp-8(i+1)). */
 export function stackLiveness(
   insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[],
-  precision?: { exitNeedsR0: boolean; inSubprog: (insn: number) => boolean },
-): { lo: Int32Array; hi: Int32Array; neededRegs: Int32Array; neededLo: Int32Array; neededHi: Int32Array } {
+  mapAt?: (insn: number) => MapSpec | undefined,
+): { lo: Int32Array; hi: Int32Array } {
   const n = insns.length;
+  const starts = runStarts(ops, succ, entries);
   let at = fpOffsets(insns, ops, succ, entries, false);
   if (storesFp(insns, ops, at)) at = fpOffsets(insns, ops, succ, entries, true);
   const lo = new Int32Array(n), hi = new Int32Array(n);
+  /** Slots holding any of the bytes [offset, offset + size) below fp. */
   const slotsFrom = (offset: number, size: number): [number, number] => {
+    const start = Math.max(offset, -512), end = Math.min(offset + size, 0);
     let l = 0, h = 0;
-    for (let a = offset; a < offset + size; a++) {
-      if (a >= 0 || a < -512) continue;
-      const slot = Math.floor((-a - 1) / 8);
+    for (let slot = Math.floor(-end / 8); start < end && slot <= Math.floor((-start - 1) / 8); slot++) {
       if (slot < 32) l |= 1 << slot; else h |= 1 << (slot - 32);
     }
     return [l, h];
@@ -247,158 +236,56 @@ export function stackLiveness(
     if (!Number.isFinite(v)) return ALL;
     return slotsFrom(v + off, size);
   };
-  let changed = true;
-  while (changed) {
-    changed = false;
-    for (let i = n - 1; i >= 0; i--) {
-      const op = ops[i];
-      const regs = at[i];
-      if (!op || !regs) continue;
-      const insn = insns[i]!;
-      let outLo = 0, outHi = 0;
-      for (const s of succ[i]!) {
-        if (s >= n) continue;
-        outLo |= lo[s]!;
-        outHi |= hi[s]!;
-      }
-      let useLo = 0, useHi = 0, killLo = 0, killHi = 0;
-      const use = (m: readonly [number, number]): void => { useLo |= m[0]; useHi |= m[1]; };
-      switch (op.kind) {
-        case 'ldx': use(readVia(regs, insn.src, insn.off, op.width)); break;
-        case 'atomic': use(readVia(regs, insn.dst, insn.off, op.width)); break;
-        case 'stx':
-        case 'st': {
-          const v = regs[insn.dst]!;
-          if (Number.isFinite(v) && op.width === 8 && (v + insn.off) % 8 === 0) {
-            const [l, h] = slotsFrom(v + insn.off, 8);
-            killLo = l;
-            killHi = h;
-          }
-          break;
-        }
-        case 'call':
-        case 'callx': {
-          if (op.kind === 'call' && op.target === 'helper') {
-            const nargs = helperProto(insn.imm)?.args.length ?? 5;
-            for (let k = 1; k <= nargs; k++) {
-              const v = regs[k]!;
-              if (Number.isNaN(v)) continue;
-              if (!Number.isFinite(v)) use(ALL);
-              else use(slotsFrom(v, -v));
-            }
-          } else use(ALL);
-          break;
-        }
-        default: break;
-      }
-      const inLo = useLo | (outLo & ~killLo), inHi = useHi | (outHi & ~killHi);
-      if (inLo !== lo[i] || inHi !== hi[i]) {
-        lo[i] = inLo;
-        hi[i] = inHi;
-        changed = true;
-      }
+  const preds: number[][] = Array.from({ length: n }, () => []);
+  succ.forEach((out, i) => { for (const s of out) if (s < n) preds[s]!.push(i); });
+  // Seeded with every reachable insn, highest first (the worklist pops from the end).
+  const reachable = [...at.keys()].filter((i) => ops[i] && at[i]);
+  fixpoint(n, reachable, (i) => {
+    const op = ops[i];
+    const regs = at[i];
+    if (!op || !regs) return [];
+    const insn = insns[i]!;
+    let outLo = 0, outHi = 0;
+    for (const s of succ[i]!) {
+      if (s >= n) continue;
+      outLo |= lo[s]!;
+      outHi |= hi[s]!;
     }
-  }
-  // Registers and slots whose values may reach a precision sink: a joint backward fixpoint.
-  const neededRegs = new Int32Array(n);
-  const neededLo = new Int32Array(n), neededHi = new Int32Array(n);
-  if (!precision) {
-    neededRegs.fill(-1);
-    neededLo.fill(-1);
-    neededHi.fill(-1);
-    return { lo, hi, neededRegs, neededLo, neededHi };
-  }
-  const bit = (r: number): number => 1 << r;
-  const pointers = mayPointers(insns, ops, succ, entries, at);
-  changed = true;
-  while (changed) {
-    changed = false;
-    for (let i = n - 1; i >= 0; i--) {
-      const op = ops[i];
-      const regs = at[i];
-      if (!op) continue;
-      const insn = insns[i]!;
-      let outLo = 0, outHi = 0, after = 0;
-      for (const s of succ[i]!) {
-        if (s >= n) continue;
-        outLo |= neededLo[s]!;
-        outHi |= neededHi[s]!;
-        after |= neededRegs[s]!;
-      }
-      let useLo = 0, useHi = 0, killLo = 0, killHi = 0;
-      const use = (m: readonly [number, number]): void => { useLo |= m[0]; useHi |= m[1]; };
-      let sink = 0, def = 0;
-      const dstNeeded = (after & bit(insn.dst)) !== 0;
-      switch (op.kind) {
-        case 'alu': {
-          const src = op.useReg ? bit(insn.src) : 0;
-          def = bit(insn.dst);
-          if (op.name === 'mov' || op.name === 'movsx' || op.name === 'addr_space_cast') {
-            if (dstNeeded) sink |= src;
-          } else {
-            // add/sub between registers may be pointer arithmetic: the scalar side becomes an offset.
-            const ptrs = pointers[i];
-            const mayBePointerMath = !ptrs || ptrs[insn.dst] !== 0 || ptrs[insn.src] !== 0;
-            if ((op.name === 'add' || op.name === 'sub') && op.useReg && mayBePointerMath) sink |= src | bit(insn.dst);
-            if (dstNeeded) sink |= src | bit(insn.dst);
-          }
-          break;
+    let useLo = 0, useHi = 0, killLo = 0, killHi = 0;
+    const use = (m: readonly [number, number]): void => { useLo |= m[0]; useHi |= m[1]; };
+    switch (op.kind) {
+      case 'ldx': use(readVia(regs, insn.src, insn.off, op.width)); break;
+      case 'atomic': use(readVia(regs, insn.dst, insn.off, op.width)); break;
+      case 'stx':
+      case 'st': {
+        const v = regs[insn.dst]!;
+        if (Number.isFinite(v) && op.width === 8 && (v + insn.off) % 8 === 0) {
+          const [l, h] = slotsFrom(v + insn.off, 8);
+          killLo = l;
+          killHi = h;
         }
-        case 'ldx':
-          sink |= bit(insn.src);
-          def = bit(insn.dst);
-          if (dstNeeded && regs) use(readVia(regs, insn.src, insn.off, op.width));
-          break;
-        case 'st':
-        case 'stx': {
-          sink |= bit(insn.dst);
-          const base = regs ? regs[insn.dst]! : ANY_FP;
-          if (Number.isFinite(base)) {
-            const [l, h] = slotsFrom(base + insn.off, op.width);
-            if (op.kind === 'stx' && ((l & outLo) || (h & outHi))) sink |= bit(insn.src);
-            if (op.width === 8 && (base + insn.off) % 8 === 0) { killLo = l; killHi = h; }
-          } else if (!Number.isNaN(base) && op.kind === 'stx') {
-            sink |= bit(insn.src);
-          }
-          break;
-        }
-        case 'atomic':
-          sink |= bit(insn.dst) | bit(insn.src) | 1;
-          def = op.fetch ? (op.op === 'cmpxchg' ? 1 : bit(insn.src)) : 0;
-          if (regs) use(readVia(regs, insn.dst, insn.off, op.width));
-          break;
-        case 'jcond':
-          sink |= bit(insn.dst) | (op.useReg ? bit(insn.src) : 0);
-          break;
-        case 'call': {
-          def = 0x3f;
-          const helper = op.target === 'helper' ? helperProto(insn.imm) : undefined;
-          if (!helper || helper.args.includes('func')) {
-            sink |= 0x3e;
-            use(ALL);
-          } else {
-            helper.args.forEach((arg, k) => {
-              if (arg !== 'anything' || helper.name === 'tail_call') sink |= bit(k + 1);
-            });
-          }
-          break;
-        }
-        case 'callx': sink |= 0x3e | bit(insn.dst); def = 0x3f; use(ALL); break;
-        case 'exit': if (precision.exitNeedsR0 || precision.inSubprog(i)) sink |= 1; break;
-        case 'ld_abs': sink |= bit(6); def = 0x3f; break;
-        case 'ld_ind': sink |= bit(6) | bit(insn.src); def = 0x3f; break;
-        case 'ld_imm64': def = bit(insn.dst); break;
-        default: break;
+        break;
       }
-      const inRegs = sink | (after & ~def);
-      const inLo = useLo | (outLo & ~killLo), inHi = useHi | (outHi & ~killHi);
-      if (inRegs !== neededRegs[i] || inLo !== neededLo[i] || inHi !== neededHi[i]) {
-        neededRegs[i] = inRegs;
-        neededLo[i] = inLo;
-        neededHi[i] = inHi;
-        changed = true;
+      case 'call':
+      case 'callx': {
+        if (op.kind === 'call' && op.target === 'helper') {
+          const args = helperProto(insn.imm)?.args;
+          for (let k = 1; k <= (args?.length ?? 5); k++) {
+            const v = regs[k]!;
+            if (Number.isNaN(v)) continue;
+            if (!Number.isFinite(v)) use(ALL);
+            else use(slotsFrom(v, (args && helperReadSize(args, k - 1, i, insns, ops, starts, mapAt)) ?? -v));
+          }
+        } else use(ALL);
+        break;
       }
+      default: break;
     }
-  }
-  return { lo, hi, neededRegs, neededLo, neededHi };
+    const inLo = useLo | (outLo & ~killLo), inHi = useHi | (outHi & ~killHi);
+    if (inLo === lo[i] && inHi === hi[i]) return [];
+    lo[i] = inLo;
+    hi[i] = inHi;
+    return preds[i]!;
+  });
+  return { lo, hi };
 }

@@ -1,4 +1,5 @@
 import type { MapSpec } from '../maps/spec.js';
+import type { PreciseSet } from './precision.js';
 import { boundsEqual, boundsWithin, constBounds, formatBounds, isConst, unknownBounds, type Bounds } from './scalar.js';
 
 /**
@@ -97,20 +98,27 @@ export function cloneState(s: State): State {
 
 export const curFrame = (s: State): Frame => s.frames[s.frames.length - 1]!;
 
-/** Maps ids of an old state to ids of the current one, so that sharing must match. */
+/**
+ * Maps ids of an old state to ids of the current one, so that sharing must match. One instance is
+ * reused by every comparison (pruning compares states millions of times): `reset` empties it.
+ */
 class IdMap {
-  private readonly map = new Map<number, number>();
+  private readonly old: number[] = [];
+  private readonly cur: number[] = [];
+  private size = 0;
+  reset(): void { this.size = 0; }
   check(oldId: number, curId: number): boolean {
     if (oldId === 0) return true;
     if (curId === 0) return false;
-    const seen = this.map.get(oldId);
-    if (seen === undefined) {
-      this.map.set(oldId, curId);
-      return true;
-    }
-    return seen === curId;
+    for (let i = 0; i < this.size; i++) if (this.old[i] === oldId) return this.cur[i] === curId;
+    this.old[this.size] = oldId;
+    this.cur[this.size] = curId;
+    this.size++;
+    return true;
   }
 }
+
+const sharedIds = new IdMap();
 
 /** Is every concrete value `cur` allows for this register covered by what `old` was proven safe with? */
 function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
@@ -129,27 +137,36 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
   return ids.check(old.refId, cur.refId);
 }
 
+/** Leading bytes a spill covers ('r'), 0 for none. */
+function spillLength(bytes: string): number {
+  let n = 0;
+  while (n < 8 && bytes[n] === 'r') n++;
+  return n;
+}
+
+/** Is byte `c` of the current slot as good as byte `o` of the old one (outside spilled registers)? */
+function byteSafe(o: string, c: string, exact: boolean, unpriv: boolean, curSpilledScalar: boolean): boolean {
+  if (o === c) return true;
+  if (exact) return false;
+  if (o === '?') return true;
+  // Privileged programs may read uninitialised stack, so misc bytes in old stand for anything but a pointer.
+  if (o === 'm' && !unpriv && (c !== 'r' || curSpilledScalar)) return true;
+  if (o === 'm' && c === '0') return true;
+  return o === 'm' && c === 'r' && curSpilledScalar;
+}
+
 function slotSafe(old: Slot, cur: Slot, ids: IdMap, exact: boolean, unpriv = true): boolean {
   if (old === cur) return true;
-  // Privileged programs may read uninitialised stack, so misc bytes in old stand for anything.
-  if (!exact && !unpriv && old.bytes === 'mmmmmmmm' && !old.spilled && !(cur.spilled && cur.spilled.type !== 'scalar')) return true;
+  const curSpilledScalar = cur.spilled?.type === 'scalar';
+  if (!exact && !unpriv && old.bytes === 'mmmmmmmm' && !old.spilled && (!cur.spilled || curSpilledScalar)) return true;
   if (old.spilled) {
-    if (!cur.spilled || old.bytes !== cur.bytes) {
-      // A spilled unknown-ish scalar is as good as misc bytes when cur holds zeros/misc... keep strict.
-      return false;
-    }
-    return regSafe(old.spilled, cur.spilled, ids, exact);
+    // The same spill (width and value), and the bytes beyond a narrow one as good as old's.
+    const n = spillLength(old.bytes);
+    if (!cur.spilled || spillLength(cur.bytes) !== n || !regSafe(old.spilled, cur.spilled, ids, exact)) return false;
+    for (let i = n; i < 8; i++) if (!byteSafe(old.bytes[i]!, cur.bytes[i]!, exact, unpriv, false)) return false;
+    return true;
   }
-  for (let i = 0; i < 8; i++) {
-    const o = old.bytes[i]!;
-    const c = cur.bytes[i]!;
-    if (o === '?' && !exact) continue;
-    if (o === 'm' && !exact && !unpriv && !cur.spilled) continue;
-    if (o === c) continue;
-    if (o === 'm' && c === '0' && !exact) continue;
-    if (o === 'm' && c === 'r' && !exact && cur.spilled?.type === 'scalar') continue;
-    return false;
-  }
+  for (let i = 0; i < 8; i++) if (!byteSafe(old.bytes[i]!, cur.bytes[i]!, exact, unpriv, curSpilledScalar)) return false;
   return true;
 }
 
@@ -158,31 +175,34 @@ const scalarish = (s: Slot): boolean => !s.spilled || s.spilled.type === 'scalar
 
 /**
  * Does `old` (a state whose every continuation was proven safe) subsume `cur`? Registers not live at
- * this instruction (per `liveRegs` bit set of the innermost frame) are ignored.
+ * this instruction (per `liveRegs` bit set of the innermost frame) and slots not live (`slotsLo/Hi`)
+ * are ignored; scalars `precise` does not mark are any scalar (undefined: every scalar is precise).
  */
 export function stateSafe(
-  old: State, cur: State, liveRegs: number, exact = false, neededRegs = -1, unpriv = false, slotsLo = -1, slotsHi = -1,
-  neededLo = -1, neededHi = -1,
+  old: State, cur: State, liveRegs: number, exact = false, precise: PreciseSet | undefined = undefined, unpriv = false,
+  slotsLo = -1, slotsHi = -1,
 ): boolean {
   if (old.frames.length !== cur.frames.length || old.refs.length !== cur.refs.length) return false;
-  const ids = new IdMap();
+  const ids = sharedIds;
+  ids.reset();
   for (let f = 0; f < old.frames.length; f++) {
     const of = old.frames[f]!, cf = cur.frames[f]!;
     if (of.returnTo !== cf.returnTo || of.subprog !== cf.subprog) return false;
     const innermost = f === old.frames.length - 1;
+    const loose = !exact && precise !== undefined;
     for (let r = 0; r < 10; r++) {
       if (innermost && !(liveRegs & (1 << r)) && !exact) continue;
       const o = of.regs[r]!, c = cf.regs[r]!;
-      // An imprecise scalar: any other scalar value behaves the same from here on.
-      if (innermost && !exact && !(neededRegs & (1 << r)) && o.type === 'scalar' && c.type === 'scalar') continue;
+      if (loose && o.type === 'scalar' && c.type === 'scalar' && !precise.hasReg(f, r)) continue;
       if (!regSafe(o, c, ids, exact)) return false;
     }
     const n = Math.max(of.stack.length, cf.stack.length);
     for (let i = 0; i < n; i++) {
       if (innermost && !exact && !((i < 32 ? slotsLo >>> i : slotsHi >>> (i - 32)) & 1)) continue;
-      if (innermost && !exact && !unpriv && !((i < 32 ? neededLo >>> i : neededHi >>> (i - 32)) & 1)
-        && scalarish(of.stack[i] ?? EMPTY_SLOT) && scalarish(cf.stack[i] ?? EMPTY_SLOT)) continue;
-      if (!slotSafe(of.stack[i] ?? EMPTY_SLOT, cf.stack[i] ?? EMPTY_SLOT, ids, exact, unpriv)) return false;
+      const os = of.stack[i] ?? EMPTY_SLOT, cs = cf.stack[i] ?? EMPTY_SLOT;
+      // Privileged reads of any scalar-holding slot give some scalar: equal unless its value mattered.
+      if (loose && !unpriv && !precise.hasSlot(f, i) && scalarish(os) && scalarish(cs)) continue;
+      if (!slotSafe(os, cs, ids, exact, unpriv)) return false;
     }
   }
   for (let i = 0; i < old.refs.length; i++) {
@@ -227,26 +247,4 @@ export function formatState(s: State, written: ReadonlySet<number> = new Set()):
     parts.push((s.frames.length > 1 ? `frame${depth}: ` : '') + own.join(' '));
   });
   return parts.join(' ');
-}
-
-/** Why `old` does not subsume `cur` (for debugging pruning): the first differing register or slot. */
-export function pruneMissReason(old: State, cur: State, liveRegs: number, neededRegs = -1, slotsLo = -1, slotsHi = -1): string {
-  if (old.frames.length !== cur.frames.length) return 'frames';
-  if (old.refs.length !== cur.refs.length) return 'refs';
-  for (let f = 0; f < old.frames.length; f++) {
-    const of = old.frames[f]!, cf = cur.frames[f]!;
-    const innermost = f === old.frames.length - 1;
-    for (let r = 0; r < 10; r++) {
-      if (innermost && !(liveRegs & (1 << r))) continue;
-      if (innermost && !(neededRegs & (1 << r)) && of.regs[r]!.type === 'scalar' && cf.regs[r]!.type === 'scalar') continue;
-      if (!regSafe(of.regs[r]!, cf.regs[r]!, new IdMap(), false)) return `f${f} R${r} old=${formatReg(of.regs[r]!)} cur=${formatReg(cf.regs[r]!)}`;
-    }
-    const n = Math.max(of.stack.length, cf.stack.length);
-    for (let i = 0; i < n; i++) {
-      if (innermost && !((i < 32 ? slotsLo >>> i : slotsHi >>> (i - 32)) & 1)) continue;
-      const o = of.stack[i] ?? EMPTY_SLOT, c = cf.stack[i] ?? EMPTY_SLOT;
-      if (!slotSafe(o, c, new IdMap(), false, false)) return `f${f} fp-${8 * (i + 1)} old=${o.spilled ? formatReg(o.spilled) : o.bytes} cur=${c.spilled ? formatReg(c.spilled) : c.bytes}`;
-    }
-  }
-  return 'ids';
 }

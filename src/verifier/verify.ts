@@ -3,8 +3,8 @@ import type { Instruction } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { MapSpec } from '../maps/spec.js';
 import { progTypeInfo, type ProgTypeInfo } from '../progtypes/table.js';
-import { buildCfg } from './cfg.js';
-import type { VerifierContext } from './context.js';
+import { buildCfg, type Cfg } from './cfg.js';
+import type { VerifierSetup } from './context.js';
 import { MAX_STACK } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
 import { Reject } from './reject.js';
@@ -114,6 +114,16 @@ function resolveMaps(program: VerifierProgram): (insn: number) => { map: MapSpec
   };
 }
 
+const MAP_PSEUDOS: ReadonlySet<number> = new Set([PseudoLdImm64.MAP_FD, PseudoLdImm64.MAP_IDX, PseudoLdImm64.MAP_VALUE, PseudoLdImm64.MAP_IDX_VALUE]);
+
+/** Like the kernel (resolve_pseudo_ldimm64), every map reference is resolved before exploring, reachable or not. */
+function checkMapReferences(insns: readonly Instruction[], cfg: Cfg, mapAt: (insn: number) => unknown): void {
+  for (let i = 0; i < insns.length; i++) {
+    const op = cfg.ops[i];
+    if (op?.kind === 'ld_imm64' && MAP_PSEUDOS.has(op.pseudo) && !mapAt(i)) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
+  }
+}
+
 function explain(program: VerifierProgram, reject: Reject, explorer: Explorer | undefined): string {
   const lines: string[] = [];
   lines.push(`The verifier stopped at instruction ${reject.at}: ${reject.line}.`);
@@ -137,7 +147,7 @@ function nearestLine(program: VerifierProgram, insn: number): { fileName?: strin
 }
 
 /** Combined stack of every call chain (frames rounded to 32 bytes as the kernel does) within 512 bytes. */
-function checkCallChains(ctx: VerifierContext): void {
+function checkCallChains(ctx: VerifierSetup): void {
   const { cfg, insns } = ctx;
   const callees: number[][] = cfg.subprogs.map(() => []);
   for (let i = 0; i < insns.length; i++) {
@@ -197,10 +207,12 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     if (options.sleepable && !canBeSleepable(info, program.attachType)) {
       throw new Reject('Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable', 0);
     }
-    const cfg = buildCfg(program.insns, unpriv, returnRangeFor(info, program.attachType) !== undefined || unpriv);
-    const ctx: VerifierContext = {
+    const mapAt = resolveMaps(program);
+    const cfg = buildCfg(program.insns, unpriv, (i) => { const ref = mapAt(i); return ref && !ref.value ? ref.map : undefined; });
+    checkMapReferences(program.insns, cfg, mapAt);
+    const ctx: VerifierSetup = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
-      mapAt: resolveMaps(program), newId: () => ++idGen, stackDepth: [],
+      mapAt, newId: () => ++idGen, stackDepth: [],
       ...(program.attachType === undefined ? {} : { attachType: program.attachType }),
     };
     explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });

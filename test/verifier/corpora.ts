@@ -28,7 +28,11 @@ export interface Case {
   invalid?: boolean;
   strictAlignment?: boolean;
   sleepable?: boolean;
+  /** The kernel's own figures for this program, where its verdict file records them (ebpf-samples). */
+  kernelStats?: KernelStats;
 }
+
+export interface KernelStats { processedInsns: number; timeUs: number; totalStates: number; peakStates: number }
 
 const hexInsns = (list: readonly string[]): Instruction[] => decode(parseHexBytes(list.join('')));
 
@@ -81,6 +85,12 @@ const ATTACH_TYPE_NAMES = new Map<number, string>(Object.entries(AttachType).map
 
 interface TvRow { idx: number; expected_attach_type?: number; descr: string; prog_type: number; insns: string[]; result: string; result_unpriv: string; flags: number; fill_helper: boolean; [k: string]: unknown }
 interface KernelRow { idx?: number; kernel_verdict?: string | null; error_line?: string | null; file?: string; func?: string; object?: string; section?: string; function?: string; prog_type?: number; [k: string]: unknown }
+
+const numberOf = (v: unknown): number => (typeof v === 'number' ? v : 0);
+const kernelStatsOf = (row: KernelRow): KernelStats => ({
+  processedInsns: numberOf(row.processed_insns), timeUs: numberOf(row.verification_time_usec),
+  totalStates: numberOf(row.total_states), peakStates: numberOf(row.peak_states),
+});
 
 const verdictOf = (v: string | null | undefined): 'accept' | 'reject' | undefined => (v === 'accept' || v === 'reject' ? v : undefined);
 
@@ -164,7 +174,10 @@ export function ebpfSampleCases(): Case[] {
     const objPath = row.object!;
     const name = `${objPath}:${row.section}/${row.function}`;
     const kernelVerdict = verdictOf(row.kernel_verdict);
-    const base: Case = { corpus: 'ebpf-samples', name, kernel: kernelVerdict, kernelError: row.error_line ?? undefined, invalid: objPath.startsWith('invalid/') };
+    const base: Case = {
+      corpus: 'ebpf-samples', name, kernel: kernelVerdict, kernelError: row.error_line ?? undefined, invalid: objPath.startsWith('invalid/'),
+      ...(typeof row.verification_time_usec === 'number' ? { kernelStats: kernelStatsOf(row) } : {}),
+    };
     if (!objects.has(objPath)) {
       try {
         objects.set(objPath, openObject(readFileSync(join(dir, objPath)), { fileName: objPath }));

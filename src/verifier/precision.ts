@@ -1,0 +1,244 @@
+import type { Instruction, Op } from '../isa/instruction.js';
+import type { State } from './state.js';
+
+/**
+ * Precision tracking (the kernel's mark_chain_precision). Scalars start imprecise: a checkpoint
+ * compares them as "any scalar" when pruning. When a scalar's value decides something (a pointer
+ * offset, a size argument, a decided branch, a checked return value), the instructions the path
+ * executed since the last checkpoints are walked backwards to find the registers and stack slots
+ * the value came from, and those are marked precise in the checkpoints on the way.
+ */
+
+export const MAX_FRAMES = 8;
+
+/** Per-frame bit sets of registers (bit r) and stack slots (bit i: fp-8(i+1); low and high 32). */
+export class PreciseSet {
+  readonly regs = new Int32Array(MAX_FRAMES);
+  readonly lo = new Int32Array(MAX_FRAMES);
+  readonly hi = new Int32Array(MAX_FRAMES);
+
+  hasReg(frame: number, r: number): boolean { return (this.regs[frame]! & (1 << r)) !== 0; }
+  hasSlot(frame: number, slot: number): boolean {
+    return ((slot < 32 ? this.lo[frame]! >>> slot : this.hi[frame]! >>> (slot - 32)) & 1) === 1;
+  }
+  setReg(frame: number, r: number): void { this.regs[frame]! |= 1 << r; }
+  clearReg(frame: number, r: number): void { this.regs[frame]! &= ~(1 << r); }
+  setSlot(frame: number, slot: number): void {
+    if (slot < 32) this.lo[frame]! |= 1 << slot; else this.hi[frame]! |= 1 << (slot - 32);
+  }
+  clearSlot(frame: number, slot: number): void {
+    if (slot < 32) this.lo[frame]! &= ~(1 << slot); else this.hi[frame]! &= ~(1 << (slot - 32));
+  }
+  clearFrame(frame: number): void {
+    this.regs[frame] = 0;
+    this.lo[frame] = 0;
+    this.hi[frame] = 0;
+  }
+  isEmpty(): boolean {
+    for (let f = 0; f < MAX_FRAMES; f++) if (this.regs[f] || this.lo[f] || this.hi[f]) return false;
+    return true;
+  }
+}
+
+/**
+ * History entries, one per executed instruction: the instruction, the call depth it ran at and, for
+ * stack accesses, which slot (so a fill can be traced to its spill). Packed in one number:
+ * insn + INSN_SPAN * (depth + 8 * extra); extra is 1 + frame*64 + slot for a one-slot stack access,
+ * ANY_SLOT for another stack access, CALLBACK_EXIT on the exit of a callback. Negative entries index
+ * `Backtracker.links` (branches on scalars linked to others by id).
+ */
+const INSN_SPAN = 1 << 21;
+const ANY_SLOT = 1 + MAX_FRAMES * 64;
+const CALLBACK_EXIT = 1;
+
+export const historyEntry = (insn: number, depth: number): number => insn + INSN_SPAN * depth;
+export const withStackSlot = (entry: number, frame: number, slot: number): number => entry + INSN_SPAN * 8 * (1 + frame * 64 + slot);
+export const withAnySlot = (entry: number): number => entry + INSN_SPAN * 8 * ANY_SLOT;
+export const withCallbackExit = (entry: number): number => entry + INSN_SPAN * 8 * CALLBACK_EXIT;
+
+/** A register (frame*100 + r) or stack slot (frame*100 + 20 + slot) linked to a branch's operands. */
+export const linkedReg = (frame: number, r: number): number => frame * 100 + r;
+export const linkedSlot = (frame: number, slot: number): number => frame * 100 + 20 + slot;
+
+/** A checkpoint as the walk sees it: its state, the path from its parent to it, its precise marks. */
+export interface HistoryNode {
+  readonly state: State;
+  readonly hist: readonly number[];
+  readonly parent: HistoryNode | undefined;
+  precise: PreciseSet | undefined;
+}
+
+const ALL_SLOTS = -1;
+
+export class Backtracker {
+  private readonly links: { entry: number; codes: readonly number[] }[] = [];
+
+  constructor(private readonly insns: readonly Instruction[], private readonly ops: readonly (Op | undefined)[]) {}
+
+  /** A history entry for a branch that also narrows the scalars `codes` (linked by id to its operands). */
+  linkedEntry(entry: number, codes: readonly number[]): number {
+    this.links.push({ entry, codes });
+    return -this.links.length;
+  }
+
+  /**
+   * `mask` (at call depth `depth`, after the first `end` entries of `hist`) must be precise: walk back
+   * through `hist` and the checkpoints from `node` up, marking what it depends on. Consumes `mask`.
+   */
+  propagate(mask: PreciseSet, depth: number, hist: readonly number[], end: number, node: HistoryNode | undefined): void {
+    let nextDepth = depth;
+    for (;;) {
+      for (let i = end - 1; i >= 0; i--) {
+        nextDepth = this.undo(hist[i]!, nextDepth, mask);
+        if (mask.isEmpty()) return;
+      }
+      if (!node) return;
+      if (!markAt(node, mask)) return;
+      hist = node.hist;
+      end = hist.length;
+      node = node.parent;
+    }
+  }
+
+  /** Moves `mask` from after the entry's instruction to before it; returns the depth it ran at. */
+  private undo(entry: number, nextDepth: number, mask: PreciseSet): number {
+    let codes: readonly number[] | undefined;
+    if (entry < 0) {
+      const link = this.links[-entry - 1]!;
+      entry = link.entry;
+      codes = link.codes;
+    }
+    const at = entry % INSN_SPAN;
+    const rest = Math.floor(entry / INSN_SPAN);
+    const d = rest & 7;
+    const extra = rest >>> 3;
+    const op = this.ops[at]!;
+    const insn = this.insns[at]!;
+    const dst = insn.dst, src = insn.src;
+    switch (op.kind) {
+      case 'alu':
+        if (!mask.hasReg(d, dst)) break;
+        if (op.name === 'mov' || op.name === 'movsx' || op.name === 'addr_space_cast') {
+          mask.clearReg(d, dst);
+          if (op.useReg) mask.setReg(d, src);
+        } else if (op.useReg) {
+          mask.setReg(d, src);
+        }
+        break;
+      case 'ldx':
+        if (!mask.hasReg(d, dst)) break;
+        mask.clearReg(d, dst);
+        this.fromSlot(extra, d, mask);
+        break;
+      case 'st':
+      case 'stx': {
+        if (extra === 0 || extra === ANY_SLOT) break;
+        const frame = Math.floor((extra - 1) / 64), slot = (extra - 1) % 64;
+        if (!mask.hasSlot(frame, slot)) break;
+        // A full-slot store replaces what the slot held; a narrow one keeps the other bytes.
+        if (op.width === 8) mask.clearSlot(frame, slot);
+        if (op.kind === 'stx') mask.setReg(d, src);
+        break;
+      }
+      case 'atomic': {
+        const fetched = op.op === 'load_acq' ? dst : op.op === 'cmpxchg' ? 0 : src;
+        if ((op.fetch || op.op === 'load_acq') && mask.hasReg(d, fetched)) {
+          mask.clearReg(d, fetched);
+          this.fromSlot(extra, d, mask);
+        }
+        break;
+      }
+      case 'ld_imm64':
+        mask.clearReg(d, dst);
+        break;
+      case 'ld_abs':
+      case 'ld_ind':
+        for (let r = 0; r <= 5; r++) mask.clearReg(d, r);
+        break;
+      case 'jcond':
+        if (codes) {
+          if (codes.some((c) => hasCode(mask, c))) for (const c of codes) setCode(mask, c);
+        }
+        if (op.useReg && (mask.hasReg(d, dst) || mask.hasReg(d, src))) {
+          mask.setReg(d, dst);
+          mask.setReg(d, src);
+        }
+        break;
+      case 'call':
+        // R0-R5 of the caller are the call's result or clobbered by it.
+        for (let r = 0; r <= 5; r++) mask.clearReg(d, r);
+        if (nextDepth > d) {
+          // Entered a function: its arguments were the caller's R1-R5 (a callback's come from the helper).
+          if (op.target === 'local') for (let r = 1; r <= 5; r++) if (mask.hasReg(d + 1, r)) mask.setReg(d, r);
+          mask.clearFrame(d + 1);
+        }
+        break;
+      case 'exit':
+        if (nextDepth < d) {
+          // Returned to the caller: its R0 is this frame's R0 (a callback's comes from the helper).
+          const r0 = mask.hasReg(d - 1, 0) && extra !== CALLBACK_EXIT;
+          mask.clearReg(d - 1, 0);
+          mask.clearFrame(d);
+          if (r0) mask.setReg(d, 0);
+        }
+        break;
+      default:
+        break;
+    }
+    return d;
+  }
+
+  /** A value loaded from the stack depends on the slot it came from (every slot, when not known). */
+  private fromSlot(extra: number, depth: number, mask: PreciseSet): void {
+    if (extra === 0) return;
+    if (extra === ANY_SLOT) {
+      for (let f = 0; f <= depth; f++) {
+        mask.lo[f] = ALL_SLOTS;
+        mask.hi[f] = ALL_SLOTS;
+      }
+      return;
+    }
+    mask.setSlot(Math.floor((extra - 1) / 64), (extra - 1) % 64);
+  }
+}
+
+function hasCode(mask: PreciseSet, code: number): boolean {
+  const frame = Math.floor(code / 100), k = code % 100;
+  return k < 20 ? mask.hasReg(frame, k) : mask.hasSlot(frame, k - 20);
+}
+
+function setCode(mask: PreciseSet, code: number): void {
+  const frame = Math.floor(code / 100), k = code % 100;
+  if (k < 20) mask.setReg(frame, k); else mask.setSlot(frame, k - 20);
+}
+
+/**
+ * Marks the scalars of `mask` precise in the checkpoint's state. What was already precise there has
+ * had its own history walked: it leaves the mask, as do registers that are not scalars (pointers are
+ * always compared in full). Slots stay whatever they hold: zero bytes read as a known 0 too. Returns
+ * whether anything is left to walk further back.
+ */
+function markAt(node: HistoryNode, mask: PreciseSet): boolean {
+  const frames = node.state.frames;
+  const precise = node.precise ?? (node.precise = new PreciseSet());
+  let left = false;
+  for (let f = 0; f < MAX_FRAMES; f++) {
+    if (f >= frames.length) {
+      mask.clearFrame(f);
+      continue;
+    }
+    let scalars = 0;
+    const regs = frames[f]!.regs;
+    for (let r = 0; r < 10; r++) if (regs[r]!.type === 'scalar') scalars |= 1 << r;
+    const regs2 = mask.regs[f]! & scalars & ~precise.regs[f]!;
+    const lo = mask.lo[f]! & ~precise.lo[f]!, hi = mask.hi[f]! & ~precise.hi[f]!;
+    precise.regs[f]! |= regs2;
+    precise.lo[f]! |= lo;
+    precise.hi[f]! |= hi;
+    mask.regs[f] = regs2;
+    mask.lo[f] = lo;
+    mask.hi[f] = hi;
+    if (regs2 || lo || hi) left = true;
+  }
+  return left;
+}
