@@ -1,5 +1,6 @@
 import { PerfEventArrayMap, RINGBUF_HEADER, RingBufMap } from '../maps/ringbuf.js';
 import { ObjectArrayMap } from '../maps/array.js';
+import { copyBytes, zeroBytes } from '../maps/bytes.js';
 import { Errno } from '../maps/spec.js';
 import type { BpfMap } from '../maps/map.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
@@ -77,6 +78,11 @@ function mapOp(op: (map: BpfMap, call: Call) => number): HelperImpl {
   return (call) => setReturnNumber(call, op(mapArg(call, 1), call));
 }
 
+/** Named: the JIT recognises the runtime's map_update_elem by name (src/vm/jit/wasm-helpers.ts). */
+function mapUpdateElem(call: Call): void {
+  setReturnNumber(call, mapArg(call, 1).updateElem(argPointer(call, 2), argPointer(call, 3), argNumber(call, 4), call.env.cpu));
+}
+
 function readString(call: Call, address: number, size: number, write: (text: string) => void): void {
   const fmt = readFormat(call, address, size);
   if (fmt === undefined) return fail(call, Errno.EINVAL);
@@ -140,16 +146,16 @@ function probeRead(asString: boolean): HelperImpl {
     const space = call.space;
     const region = src >= 0 ? space.regionAt(src) : undefined;
     if (!region) {
-      space.u8.fill(0, dst, dst + size);
+      zeroBytes(space.view, space.u8, dst, size);
       return fail(call, Errno.EFAULT);
     }
     const available = Math.min(size, region.start + region.size - src);
     if (!asString) {
       if (available < size) {
-        space.u8.fill(0, dst, dst + size);
+        zeroBytes(space.view, space.u8, dst, size);
         return fail(call, Errno.EFAULT);
       }
-      space.u8.copyWithin(dst, src, src + size);
+      copyBytes(space.view, space.u8, dst, src, size);
       return setReturnNumber(call, 0);
     }
     if (size === 0) return setReturnNumber(call, 0);
@@ -208,7 +214,7 @@ export const BPF_MAX_LOOPS = 1 << 23;
 
 export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   map_lookup_elem: (call) => setReturnNumber(call, mapArg(call, 1).lookupElem(argPointer(call, 2), call.env.cpu)),
-  map_update_elem: mapOp((map, call) => map.updateElem(argPointer(call, 2), argPointer(call, 3), argNumber(call, 4), call.env.cpu)),
+  map_update_elem: mapUpdateElem,
   map_delete_elem: mapOp((map, call) => map.deleteElem(argPointer(call, 2))),
   map_push_elem: mapOp((map, call) => map.pushElem(argPointer(call, 2), argNumber(call, 3))),
   map_pop_elem: mapOp((map, call) => map.popElem(argPointer(call, 2))),

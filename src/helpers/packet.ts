@@ -1,5 +1,6 @@
 import { ObjectArrayMap } from '../maps/array.js';
 import { ObjectHashMap } from '../maps/hash.js';
+import { copyBytes, zeroBytes } from '../maps/bytes.js';
 import { Errno } from '../maps/spec.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
 import { argHi, argI32, argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
@@ -273,18 +274,19 @@ const fold16 = (sum: number): number => {
   return s & 0xffff;
 };
 /** csum_partial: memory summed as little-endian 16-bit words (an odd last byte as the low byte), seeded. */
-function csumPartial(u8: Uint8Array, start: number, length: number, seed: number): number {
+function csumPartial(view: DataView, start: number, length: number, seed: number): number {
   let sum = seed >>> 0;
   let i = 0;
   for (; i + 4 <= length; i += 4) {
-    const p = start + i;
-    sum = csumAdd(sum, (u8[p]! | (u8[p + 1]! << 8) | (u8[p + 2]! << 16) | (u8[p + 3]! << 24)) >>> 0);
+    sum += view.getUint32(start + i, true);
+    // csum_add's end-around carry.
+    if (sum > 0xffffffff) sum -= 0xffffffff;
   }
   if (i + 2 <= length) {
-    sum = csumAdd(sum, u8[start + i]! | (u8[start + i + 1]! << 8));
+    sum = csumAdd(sum, view.getUint16(start + i, true));
     i += 2;
   }
-  if (i < length) sum = csumAdd(sum, u8[start + i]!);
+  if (i < length) sum = csumAdd(sum, view.getUint8(start + i));
   return sum;
 }
 
@@ -317,11 +319,12 @@ function loadBytes(call: Call): void {
   const to = argPointer(call, 3);
   const len = argU32(call, 4);
   checkMemory(call, to, len, true);
+  const space = call.space;
   if (offset + len > packet.dataEnd - packet.data || len === 0) {
-    call.space.u8.fill(0, to, to + len);
+    zeroBytes(space.view, space.u8, to, len);
     return setReturnNumber(call, -Errno.EFAULT);
   }
-  call.space.u8.copyWithin(to, packet.data + offset, packet.data + offset + len);
+  copyBytes(space.view, space.u8, to, packet.data + offset, len);
   setReturnNumber(call, 0);
 }
 
@@ -339,11 +342,12 @@ function loadBytesRelative(call: Call): void {
   const skb = skbFields(call);
   const mac = packet.data - skb.macOffset();
   const start = header === BPF_HDR_START_MAC ? mac : header === BPF_HDR_START_NET ? mac + ETH_HLEN : -1;
+  const space = call.space;
   if (start < 0 || offset > 0xffff || start + offset + len > packet.dataEnd) {
-    call.space.u8.fill(0, to, to + len);
+    zeroBytes(space.view, space.u8, to, len);
     return setReturnNumber(call, -Errno.EFAULT);
   }
-  call.space.u8.copyWithin(to, start + offset, start + offset + len);
+  copyBytes(space.view, space.u8, to, start + offset, len);
   setReturnNumber(call, 0);
 }
 
@@ -377,7 +381,7 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     if (flags & ~(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH)) return setReturnNumber(call, -Errno.EINVAL);
     checkMemory(call, from, len, false);
     if (offset + len > packet.dataEnd - packet.data) return setReturnNumber(call, -Errno.EFAULT);
-    call.space.u8.copyWithin(packet.data + offset, from, from + len);
+    copyBytes(call.space.view, call.space.u8, packet.data + offset, from, len);
     setReturnNumber(call, 0);
   },
   xdp_store_bytes: xdpBytes(true),
@@ -414,8 +418,8 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     checkMemory(call, to, toSize, false);
     // Since 6.12 any byte count works and the result is folded to 16 bits on every architecture:
     // csum(to, seed) - csum(from).
-    const u8 = call.space.u8;
-    const sum = csumAdd(csumPartial(u8, to, toSize, seed), ~csumPartial(u8, from, fromSize, 0) >>> 0);
+    const view = call.space.view;
+    const sum = csumAdd(csumPartial(view, to, toSize, seed), ~csumPartial(view, from, fromSize, 0) >>> 0);
     setReturnNumber(call, fold16(sum));
   },
   csum_update: (call) => setReturnNumber(call, -Errno.ENOTSUPP),

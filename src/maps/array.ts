@@ -1,4 +1,5 @@
 import type { Region } from '../vm/memory.js';
+import { copyBytes } from './bytes.js';
 import { BpfMap, type MapContext } from './map.js';
 import { Errno, MapFlag, UpdateFlag, round8, type MapSpec } from './spec.js';
 
@@ -45,7 +46,7 @@ export class ArrayMap extends BpfMap {
     if (index >= this.spec.maxEntries) return -Errno.E2BIG;
     if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
     const dst = this.valueAddress(index, cpu);
-    this.space.u8.copyWithin(dst, valueAddr, valueAddr + this.spec.valueSize);
+    copyBytes(this.space.view, this.space.u8, dst, valueAddr, this.spec.valueSize);
     return 0;
   }
 
@@ -116,8 +117,10 @@ export class ObjectArrayMap<T> extends BpfMap {
     this.ids[index] = object === undefined ? 0 : id;
   }
 
-  lookupElem(_keyAddr: number, _cpu: number): number {
-    return 0;
+  /** Map-in-map: the inner map as a program holds maps (its handle); other objects: NULL. */
+  lookupElem(keyAddr: number, _cpu: number): number {
+    const object = this.get(this.space.view.getUint32(keyAddr, true));
+    return object instanceof BpfMap ? object.handle : 0;
   }
 
   override deleteElem(keyAddr: number): number {

@@ -1,22 +1,29 @@
+import { HASH_INDEX } from '../vm/abi.js';
 import type { Region } from '../vm/memory.js';
+import { copyBytes } from './bytes.js';
+import { KeyTable } from './key-table.js';
 import { BpfMap, bytesOfKey, keyAt, keyOfBytes, type MapContext } from './map.js';
 import { Errno, UpdateFlag, round8, type MapSpec } from './spec.js';
 
-interface Element {
-  region: Region;
-}
-
 /**
  * BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH. Each element's value is its own region
- * (so checked mode catches overruns between elements); the index is a JS Map keyed by the key bytes,
- * whose insertion order doubles as the LRU order (a hit moves the key to the back).
+ * (so checked mode catches overruns between elements, and a value's address stays put while its
+ * element lives); the index hashes the raw key bytes where the program keeps them (KeyTable). Its
+ * insertion order is the iteration order and doubles as the LRU order (a hit moves the key to the back).
+ *
+ * A plain hash map (not LRU: a lookup changes nothing; not per-CPU: no CPU to pick) writes its index's
+ * descriptor address into its handle, so code that knows the layout (the JIT) may search it in place.
  */
 export class HashMap extends BpfMap {
   override readonly perCpu: boolean;
   readonly lru: boolean;
-  private readonly elements = new Map<number | string, Element>();
+  private readonly table: KeyTable;
+  /** Value regions by entry number. */
+  private readonly regions: (Region | undefined)[] = [];
   private readonly slot: number;
   private readonly elemSize: number;
+  /** Where an update that evicts copies its key and value first: either may live in the evicted element. */
+  private readonly scratch: Uint8Array;
 
   constructor(spec: MapSpec, ctx: MapContext, options: { perCpu?: boolean; lru?: boolean } = {}) {
     super(spec, ctx);
@@ -24,112 +31,134 @@ export class HashMap extends BpfMap {
     this.lru = options.lru ?? false;
     this.slot = round8(spec.valueSize);
     this.elemSize = this.perCpu ? this.slot * ctx.cpus : Math.max(1, spec.valueSize);
+    this.table = new KeyTable(ctx.space, spec.keySize, spec.maxEntries, `map ${spec.name}`);
+    this.scratch = new Uint8Array(spec.keySize + spec.valueSize);
+    if (!this.lru && !this.perCpu) {
+      const view = ctx.space.view;
+      view.setUint32(this.table.descriptor.start + HASH_INDEX.valueSize, spec.valueSize, true);
+      view.setUint32(this.handle, this.table.descriptor.start, true);
+    }
   }
 
   get size(): number {
-    return this.elements.size;
-  }
-
-  private touch(key: number | string, element: Element): void {
-    if (!this.lru) return;
-    this.elements.delete(key);
-    this.elements.set(key, element);
+    return this.table.size;
   }
 
   lookupElem(keyAddr: number, cpu: number): number {
-    const key = keyAt(this.space.u8, keyAddr, this.spec.keySize);
-    const element = this.elements.get(key);
-    if (element === undefined) return 0;
-    this.touch(key, element);
-    return element.region.start + (this.perCpu ? cpu * this.slot : 0);
+    const entry = this.table.find(this.space.view, keyAddr);
+    if (entry < 0) return 0;
+    if (this.lru) this.table.touch(entry);
+    return this.valueAt(entry, cpu);
   }
 
-  /** Insert or find the element for `key`; -errno on failure. */
-  private upsert(key: number | string, flags: number): Element | number {
+  /** The address of an element's value (this CPU's slot for per-CPU maps). */
+  private valueAt(entry: number, cpu: number): number {
+    return this.regions[entry]!.start + (this.perCpu ? cpu * this.slot : 0);
+  }
+
+  /** Find or insert the element for the key at `at` in `view`: its entry number, or -errno. */
+  private upsert(view: DataView, at: number, flags: number): number {
     if ((flags & ~(UpdateFlag.F_LOCK | 3)) !== 0 || (flags & 3) === 3) return -Errno.EINVAL;
-    const existing = this.elements.get(key);
-    if (existing !== undefined) {
+    const existing = this.table.find(view, at);
+    if (existing >= 0) {
       if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
-      this.touch(key, existing);
+      if (this.lru) this.table.touch(existing);
       return existing;
     }
     if ((flags & 3) === UpdateFlag.EXIST) return -Errno.ENOENT;
-    if (this.elements.size >= this.spec.maxEntries) {
-      if (!this.lru) return -Errno.E2BIG;
-      const oldest = this.elements.keys().next();
-      if (!oldest.done) this.remove(oldest.value);
+    if (this.table.size >= this.spec.maxEntries) {
+      if (!this.lru || this.table.head < 0) return -Errno.E2BIG;
+      this.remove(this.table.head);
     }
-    const element = { region: this.space.allocate(this.elemSize, 'map', `map ${this.spec.name} element`) };
-    this.elements.set(key, element);
-    return element;
+    const region = this.space.allocate(this.elemSize, 'map', `map ${this.spec.name} element`);
+    const entry = this.table.insert(view, at);
+    this.regions[entry] = region;
+    this.table.setValue(entry, region.start);
+    return entry;
   }
 
-  private remove(key: number | string): boolean {
-    const element = this.elements.get(key);
-    if (element === undefined) return false;
-    this.elements.delete(key);
-    this.space.release(element.region);
-    return true;
+  private remove(entry: number): void {
+    this.table.remove(entry);
+    this.space.release(this.regions[entry]!);
+    this.regions[entry] = undefined;
   }
 
   override updateElem(keyAddr: number, valueAddr: number, flags: number, cpu: number): number {
-    const key = keyAt(this.space.u8, keyAddr, this.spec.keySize);
-    // Copy the value first: it may live inside an element this update evicts.
-    const value = this.space.u8.slice(valueAddr, valueAddr + this.spec.valueSize);
-    const element = this.upsert(key, flags);
-    if (typeof element === 'number') return element;
-    this.space.u8.set(value, element.region.start + (this.perCpu ? cpu * this.slot : 0));
+    const keySize = this.spec.keySize;
+    const valueSize = this.spec.valueSize;
+    if (this.lru && this.table.size >= this.spec.maxEntries) {
+      // An eviction frees an element, and the key or the value may live in it: copy both aside.
+      const scratch = this.scratch;
+      scratch.set(this.space.u8.subarray(keyAddr, keyAddr + keySize));
+      scratch.set(this.space.u8.subarray(valueAddr, valueAddr + valueSize), keySize);
+      const entry = this.upsert(new DataView(scratch.buffer), 0, flags);
+      if (entry < 0) return entry;
+      this.space.u8.set(scratch.subarray(keySize), this.valueAt(entry, cpu));
+      return 0;
+    }
+    const entry = this.upsert(this.space.view, keyAddr, flags);
+    if (entry < 0) return entry;
+    copyBytes(this.space.view, this.space.u8, this.valueAt(entry, cpu), valueAddr, valueSize);
     return 0;
   }
 
   override deleteElem(keyAddr: number): number {
-    return this.remove(keyAt(this.space.u8, keyAddr, this.spec.keySize)) ? 0 : -Errno.ENOENT;
+    const entry = this.table.find(this.space.view, keyAddr);
+    if (entry < 0) return -Errno.ENOENT;
+    this.remove(entry);
+    return 0;
   }
 
   lookup(key: Uint8Array): Uint8Array | undefined {
     this.checkKey(key);
-    const element = this.elements.get(keyOfBytes(key));
-    if (element === undefined) return undefined;
-    const start = element.region.start;
+    const entry = this.table.find(viewOf(key), 0);
+    if (entry < 0) return undefined;
+    const start = this.regions[entry]!.start;
     return this.space.u8.slice(start, start + (this.perCpu ? this.elemSize : this.spec.valueSize));
   }
 
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
     this.checkKey(key);
     this.checkValue(value);
-    const element = this.upsert(keyOfBytes(key), flags);
-    if (typeof element === 'number') this.fail(-element, 'update failed');
-    if (!this.perCpu) this.space.u8.set(value, element.region.start);
+    const entry = this.upsert(viewOf(key), 0, flags);
+    if (entry < 0) this.fail(-entry, 'update failed');
+    const start = this.regions[entry]!.start;
+    if (!this.perCpu) this.space.u8.set(value, start);
     else for (let cpu = 0; cpu < this.cpus; cpu++) {
-      this.space.u8.set(value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize), element.region.start + cpu * this.slot);
+      this.space.u8.set(value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize), start + cpu * this.slot);
     }
   }
 
   delete(key: Uint8Array): void {
     this.checkKey(key);
-    if (!this.remove(keyOfBytes(key))) this.fail(Errno.ENOENT, 'no such key');
+    const entry = this.table.find(viewOf(key), 0);
+    if (entry < 0) this.fail(Errno.ENOENT, 'no such key');
+    this.remove(entry);
   }
 
-  /** Direct iteration (the default walks nextKey, which is O(n) per step here). */
+  /** Direct iteration over a snapshot of the keys (deleting while iterating is fine). */
   override *keys(): IterableIterator<Uint8Array> {
-    for (const key of [...this.elements.keys()]) yield bytesOfKey(key, this.spec.keySize);
+    const keys: Uint8Array[] = [];
+    for (let entry = this.table.head; entry >= 0; entry = this.table.after(entry)) keys.push(this.table.keyOf(entry));
+    yield* keys;
   }
 
   nextKey(key?: Uint8Array): Uint8Array | undefined {
     // Kernel semantics: an unknown (or absent) key restarts from the first key.
-    const keys = [...this.elements.keys()];
-    if (keys.length === 0) return undefined;
-    const at = key === undefined ? -1 : keys.indexOf(keyOfBytes(key));
-    const next = keys[at + 1];
-    return next === undefined ? undefined : bytesOfKey(next, this.spec.keySize);
+    const found = key === undefined ? -1 : this.table.find(viewOf(key), 0);
+    const next = found < 0 ? this.table.head : this.table.after(found);
+    return next < 0 ? undefined : this.table.keyOf(next);
   }
 
   override dispose(): void {
-    for (const element of this.elements.values()) this.space.release(element.region);
-    this.elements.clear();
+    for (const region of this.regions) if (region !== undefined) this.space.release(region);
+    this.regions.length = 0;
+    this.table.dispose();
     super.dispose();
   }
 }
+
+const viewOf = (bytes: Uint8Array): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /** hash_of_maps / devmap_hash: hash-keyed kernel objects, user side speaks in u32 ids. */
 export class ObjectHashMap<T> extends BpfMap {
@@ -145,8 +174,10 @@ export class ObjectHashMap<T> extends BpfMap {
     return this.objects.get(keyAt(this.space.u8, keyAddr, this.spec.keySize))?.object;
   }
 
-  lookupElem(): number {
-    return 0;
+  /** Map-in-map: the inner map as a program holds maps (its handle); other objects: NULL. */
+  lookupElem(keyAddr: number): number {
+    const object = this.getAt(keyAddr);
+    return object instanceof BpfMap ? object.handle : 0;
   }
 
   override deleteElem(keyAddr: number): number {

@@ -1,4 +1,6 @@
+import { HASH_INDEX, HASH_INDEX_KIND } from '../vm/abi.js';
 import type { Region } from '../vm/memory.js';
+import { KeyTable } from './key-table.js';
 import { BpfMap, type MapContext } from './map.js';
 import { Errno, UpdateFlag, type MapSpec } from './spec.js';
 
@@ -11,8 +13,10 @@ interface Prefix {
 
 /**
  * BPF_MAP_TYPE_LPM_TRIE: keys are `{ u32 prefixlen; u8 data[] }`; lookups return the longest stored
- * prefix that matches the first `prefixlen` bits of the lookup key. Stored as one hash per prefix
- * length, probed from the longest present length down, which costs a probe per distinct length.
+ * prefix that matches the first `prefixlen` bits of the lookup key. Lookups probe a hash index of the
+ * prefixes (keys masked to their length, see HASH_INDEX in abi.ts) once per distinct length present,
+ * longest first; the index is published at the handle, so the JIT probes it in place too. A map of
+ * the prefixes by id keeps the user side's order.
  */
 export class LpmTrieMap extends BpfMap {
   private readonly dataSize: number;
@@ -20,10 +24,30 @@ export class LpmTrieMap extends BpfMap {
   /** Distinct prefix lengths present, longest first, with their entry counts. */
   private lengths: number[] = [];
   private readonly lengthCounts = new Map<number, number>();
+  private readonly table: KeyTable;
+  /** The lengths as the index publishes them: a u32 count, then the lengths. */
+  private readonly lengthsRegion: Region;
+  /** Where the JIT's lookups build the masked keys they probe (HASH_INDEX.scratch). */
+  private readonly scratch: Region;
+  /** Where JS lookups build them. */
+  private readonly probe: Uint8Array;
+  private readonly probeView: DataView;
 
   constructor(spec: MapSpec, ctx: MapContext) {
     super(spec, ctx);
     this.dataSize = spec.keySize - 4;
+    this.table = new KeyTable(ctx.space, spec.keySize, spec.maxEntries, `map ${spec.name}`);
+    this.lengthsRegion = ctx.space.allocate(4 * (this.dataSize * 8 + 2), 'map', `map ${spec.name} prefix lengths`, false);
+    const scratch = ctx.space.allocate(spec.keySize, 'map', `map ${spec.name} lookup scratch`, false);
+    this.probe = new Uint8Array(spec.keySize);
+    this.probeView = new DataView(this.probe.buffer);
+    const view = ctx.space.view;
+    const descriptor = this.table.descriptor.start;
+    view.setUint32(descriptor + HASH_INDEX.kind, HASH_INDEX_KIND.lpm, true);
+    view.setUint32(descriptor + HASH_INDEX.lengths, this.lengthsRegion.start, true);
+    view.setUint32(descriptor + HASH_INDEX.scratch, scratch.start, true);
+    view.setUint32(this.handle, descriptor, true);
+    this.scratch = scratch;
   }
 
   private static id(prefixLen: number, data: Uint8Array, from: number): string {
@@ -35,18 +59,41 @@ export class LpmTrieMap extends BpfMap {
     return s;
   }
 
-  private find(prefixLimit: number, data: Uint8Array, from: number): Prefix | undefined {
+  /** The value address of the longest prefix matching `limit` bits of the data at `at`, or 0. */
+  private search(limit: number, source: DataView, at: number): number {
+    const probe = this.probeView;
     for (const len of this.lengths) {
-      if (len > prefixLimit) continue;
-      const hit = this.byKey.get(LpmTrieMap.id(len, data, from));
-      if (hit !== undefined) return hit;
+      if (len > limit) continue;
+      probe.setUint32(0, len, true);
+      const full = len >> 3;
+      for (let i = 0; i < this.dataSize; i++) {
+        const byte = i < full ? source.getUint8(at + i) : i === full && len & 7 ? source.getUint8(at + i) & (0xff << (8 - (len & 7))) : 0;
+        probe.setUint8(4 + i, byte);
+      }
+      const entry = this.table.find(probe, 0);
+      if (entry >= 0) return this.table.valueOf(entry);
     }
-    return undefined;
+    return 0;
   }
 
   lookupElem(keyAddr: number): number {
-    const limit = Math.min(this.space.view.getUint32(keyAddr, true), this.dataSize * 8);
-    return this.find(limit, this.space.u8, keyAddr + 4)?.region.start ?? 0;
+    const view = this.space.view;
+    return this.search(Math.min(view.getUint32(keyAddr, true), this.dataSize * 8), view, keyAddr + 4);
+  }
+
+  /** The index's key of a prefix: {prefixlen, data (already masked)}. */
+  private indexKey(entry: Prefix): DataView {
+    this.probeView.setUint32(0, entry.prefixLen, true);
+    this.probe.set(entry.data, 4);
+    return this.probeView;
+  }
+
+  /** Publish the lengths present, longest first (see HASH_INDEX.lengths). */
+  private publishLengths(): void {
+    const view = this.space.view;
+    const at = this.lengthsRegion.start;
+    view.setUint32(at, this.lengths.length, true);
+    this.lengths.forEach((length, i) => view.setUint32(at + 4 + 4 * i, length, true));
   }
 
   private insert(key: Uint8Array, value: Uint8Array, flags: number): number {
@@ -65,10 +112,15 @@ export class LpmTrieMap extends BpfMap {
     if (prefixLen & 7) data[prefixLen >> 3]! &= 0xff << (8 - (prefixLen & 7));
     data.fill(0, Math.ceil(prefixLen / 8));
     const region = this.space.allocateWith(value, 'map', `map ${this.spec.name} element`, true, this.spec.valueSize);
-    this.byKey.set(id, { prefixLen, data, region });
+    const prefix = { prefixLen, data, region };
+    this.byKey.set(id, prefix);
+    this.table.setValue(this.table.insert(this.indexKey(prefix), 0), region.start);
     const count = this.lengthCounts.get(prefixLen) ?? 0;
     this.lengthCounts.set(prefixLen, count + 1);
-    if (count === 0) this.lengths = [...this.lengthCounts.keys()].sort((a, b) => b - a);
+    if (count === 0) {
+      this.lengths = [...this.lengthCounts.keys()].sort((a, b) => b - a);
+      this.publishLengths();
+    }
     return 0;
   }
 
@@ -79,11 +131,13 @@ export class LpmTrieMap extends BpfMap {
     const entry = this.byKey.get(id);
     if (!entry) return -Errno.ENOENT;
     this.byKey.delete(id);
+    this.table.remove(this.table.find(this.indexKey(entry), 0));
     this.space.release(entry.region);
     const count = this.lengthCounts.get(prefixLen)! - 1;
     if (count === 0) {
       this.lengthCounts.delete(prefixLen);
       this.lengths = this.lengths.filter((l) => l !== prefixLen);
+      this.publishLengths();
     } else this.lengthCounts.set(prefixLen, count);
     return 0;
   }
@@ -99,9 +153,9 @@ export class LpmTrieMap extends BpfMap {
 
   lookup(key: Uint8Array): Uint8Array | undefined {
     this.checkKey(key);
-    const limit = Math.min(new DataView(key.buffer, key.byteOffset, 4).getUint32(0, true), this.dataSize * 8);
-    const hit = this.find(limit, key, 4);
-    return hit ? this.space.u8.slice(hit.region.start, hit.region.start + this.spec.valueSize) : undefined;
+    const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+    const hit = this.search(Math.min(view.getUint32(0, true), this.dataSize * 8), view, 4);
+    return hit ? this.space.u8.slice(hit, hit + this.spec.valueSize) : undefined;
   }
 
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
@@ -147,6 +201,9 @@ export class LpmTrieMap extends BpfMap {
   override dispose(): void {
     for (const entry of this.byKey.values()) this.space.release(entry.region);
     this.byKey.clear();
+    this.table.dispose();
+    this.space.release(this.lengthsRegion);
+    this.space.release(this.scratch);
     super.dispose();
   }
 }

@@ -3,7 +3,7 @@ import type { ExecEnv, PacketState, RuntimeServices } from '../helpers/env.js';
 import { ETH_HLEN, XDP_FRAME_SIZE, XDP_TAILROOM, setXdpFragments, xdpFragments, type XdpFragment } from '../helpers/packet.js';
 import { Errno } from '../maps/spec.js';
 import type { ProgTypeInfo } from '../progtypes/table.js';
-import type { AddressSpace, Region } from '../vm/memory.js';
+import type { AddressSpace, Region, RegionKind } from '../vm/memory.js';
 
 /**
  * BPF_PROG_TEST_RUN's input preparation and output collection, per program family, with the kernel's
@@ -73,6 +73,37 @@ const SKB_CTX_IN: ReadonlyArray<[number, number]> = [
   [8, 4], [32, 4], [36, 4], [40, 4], [48, 20], [152, 8], [160, 4], [164, 4], [176, 4], [184, 8],
 ];
 
+/**
+ * Regions finished test runs gave back, per address space, for the next run needing the same size
+ * and kind: as the kernel resets data, not allocations, between runs (hooks over captures make a test
+ * run per packet). A region taken again is zeroed, as a new one is.
+ */
+const spareRegions = new WeakMap<AddressSpace, Region[]>();
+const MAX_SPARE_REGIONS = 6;
+
+function takeRegion(space: AddressSpace, size: number, kind: RegionKind, name: string): Region {
+  const spares = spareRegions.get(space);
+  for (let i = (spares?.length ?? 0) - 1; i >= 0; i--) {
+    const region = spares![i]!;
+    if (region.size !== size || region.kind !== kind || region.name !== name) continue;
+    spares!.splice(i, 1);
+    // Still ours (nothing released it since)?
+    if (space.regionAt(region.start) !== region) continue;
+    space.u8.fill(0, region.start, region.start + size);
+    return region;
+  }
+  return space.allocate(size, kind, name);
+}
+
+function giveBack(space: AddressSpace, ...regions: Region[]): void {
+  let spares = spareRegions.get(space);
+  if (spares === undefined) spareRegions.set(space, (spares = []));
+  for (const region of regions) {
+    spares.push(region);
+    if (spares.length > MAX_SPARE_REGIONS) space.release(spares.shift()!);
+  }
+}
+
 export function prepareRun(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
   if (type.name === 'xdp') return prepareXdp(space, services, type, input, cpu);
   if (type.name === 'flow_dissector') return prepareFlowDissector(space, services, type, input, cpu);
@@ -123,12 +154,12 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
   }
   // The frame arrives on lo's queue 0 unless ctx_in says otherwise: programs read ingress_ifindex 1.
   const seenIfindex = ingressIfindex || LOOPBACK_IFINDEX;
-  const frame = space.allocate(frameSize, 'packet', 'packet');
+  const frame = takeRegion(space, frameSize, 'packet', 'packet');
   const meta = frame.start + XDP_PACKET_HEADROOM - metaLength;
   space.u8.set(data.subarray(0, linear), meta);
   const packet: PacketState = { region: frame, meta, data: meta + metaLength, dataEnd: meta + linear };
   if (fragments.length) setXdpFragments(packet, fragments);
-  const ctxRegion = space.allocate(24, 'ctx', 'xdp_md');
+  const ctxRegion = takeRegion(space, 24, 'ctx', 'xdp_md');
   const env = newEnv(services, type, ctxRegion.start, cpu, packet);
   const sync = () => {
     const v = space.view;
@@ -153,8 +184,7 @@ function prepareXdp(space: AddressSpace, services: RuntimeServices, type: ProgTy
       return { data: withFragments(space.u8.subarray(packet.meta, packet.dataEnd), xdpFragments(packet)), ctx: out };
     },
     release() {
-      space.release(frame);
-      space.release(ctxRegion);
+      giveBack(space, frame, ctxRegion);
     },
   };
 }
@@ -196,11 +226,12 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
     throw new TestRunError(Errno.EINVAL, `skb test data of EtherType 0x${etherType.toString(16)} needs ${ETH_HLEN + networkHeader} bytes, got ${data.length}`);
   }
   if (input.ctx) checkSkbCtxIn(input.ctx, ctxSize, isL2 ? data.length : data.length - ETH_HLEN);
-  const ctxRegion: Region = space.allocate(ctxSize, 'ctx', '__sk_buff');
+  const ctxRegion = takeRegion(space, ctxSize, 'ctx', '__sk_buff');
   const c = ctxRegion.start;
-  const view = space.view;
   if (input.ctx) space.u8.set(input.ctx.subarray(0, ctxSize), c);
-  const region = space.allocate(SKB_HEADROOM + data.length + SKB_TAILROOM, 'packet', 'packet');
+  const region = takeRegion(space, SKB_HEADROOM + data.length + SKB_TAILROOM, 'packet', 'packet');
+  // Read after the allocations (a growing memory replaces the views).
+  const view = space.view;
   const mac = region.start + SKB_HEADROOM;
   space.u8.set(data, mac);
   const start = isL2 ? mac : mac + ETH_HLEN;
@@ -213,18 +244,24 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
   // for non-tc types.
   if (view.getUint32(c + 160, true) === 0) view.setUint32(c + 160, packet.dataEnd - packet.data, true);
   const env = newEnv(services, type, c, cpu, packet);
+  // The skb's data for LD_ABS/LD_IND (and skb_load_bytes in the JIT), a plain object kept current here.
+  const window = { start: packet.data, length: packet.dataEnd - packet.data };
   const sync = () => {
-    view.setUint32(c + 0, packet.dataEnd - packet.data, true);
-    view.setUint32(c + 76, packet.data, true);
-    view.setUint32(c + 80, packet.dataEnd, true);
-    view.setUint32(c + 140, packet.meta, true);
+    // Helpers that move the packet may have grown the memory.
+    const v = space.view;
+    v.setUint32(c + 0, packet.dataEnd - packet.data, true);
+    v.setUint32(c + 76, packet.data, true);
+    v.setUint32(c + 80, packet.dataEnd, true);
+    v.setUint32(c + 140, packet.meta, true);
+    window.start = packet.data;
+    window.length = packet.dataEnd - packet.data;
   };
   sync();
   env.syncPacket = sync;
   return {
     env,
     ctx: c,
-    packet: { get start() { return packet.data; }, get length() { return packet.dataEnd - packet.data; } },
+    packet: window,
     finish() {
       let out: Uint8Array;
       if (isL2) out = space.u8.slice(packet.data, packet.dataEnd);
@@ -239,8 +276,7 @@ function prepareSkb(space: AddressSpace, services: RuntimeServices, type: ProgTy
     },
     release() {
       // Helpers that grow the packet (change_head, adjust_room ...) may have moved it to a new region.
-      space.release(packet.region);
-      space.release(ctxRegion);
+      giveBack(space, packet.region, ctxRegion);
     },
   };
 }

@@ -86,3 +86,64 @@ export function setReturnNumber(call: HelperCall, value: number): void {
 export function setReturnBigInt(call: HelperCall, value: bigint): void {
   call.space.view.setBigUint64(call.regfile, BigInt.asUintN(64, value), true);
 }
+
+// The index of a hash map or LPM trie, as engines may search it in place (src/maps/key-table.ts keeps
+// it). A map whose lookups change nothing (plain BPF_MAP_TYPE_HASH, LPM_TRIE) writes its descriptor's
+// address as the u32 at its handle; any other map leaves 0 there.
+
+/** The descriptor: byte offsets of its u32 fields. */
+export const HASH_INDEX = {
+  /** HASH_INDEX_KIND. */
+  kind: 0,
+  keySize: 4,
+  /** Slots - 1 (a power of two minus one). */
+  mask: 8,
+  /** i32 per slot: an entry number, HASH_INDEX_EMPTY or HASH_INDEX_DELETED; probing is linear from hash & mask. */
+  slots: 12,
+  /** HASH_INDEX_ENTRY_BYTES per entry: the key's hash (i32), the value's address (u32). */
+  entries: 16,
+  /** keySize bytes per entry. */
+  keys: 20,
+  /**
+   * LPM tries: the prefix lengths present, longest first (a u32 count, then the u32 lengths). Their
+   * keys are {u32 prefixlen, data masked to prefixlen, zeros}: a lookup probes each length at most
+   * the key's prefixlen (and the data's bits) with the key masked to it, and takes the first hit.
+   */
+  lengths: 24,
+  /** LPM tries: keySize bytes where a lookup builds the masked keys it probes. */
+  scratch: 28,
+  /** Hash maps: the value size (what an update of a present key copies into its value). */
+  valueSize: 32,
+  bytes: 36,
+} as const;
+export const HASH_INDEX_KIND = { hash: 1, lpm: 2 } as const;
+export const HASH_INDEX_EMPTY = -1;
+export const HASH_INDEX_DELETED = -2;
+export const HASH_INDEX_ENTRY_BYTES = 8;
+
+/**
+ * The index's hash of `size` key bytes at `at`: murmur3-style, 32 bits at a time (a tail of 1..3 bytes
+ * is one little-endian word), from h = size, finalised with fmix32 and masked to 31 bits.
+ */
+export function hashKey(view: DataView, at: number, size: number): number {
+  let h = size;
+  for (let i = 0; i < size; i += 4) {
+    let word: number;
+    if (i + 4 <= size) word = view.getUint32(at + i, true);
+    else {
+      word = 0;
+      for (let j = i, shift = 0; j < size; j++, shift += 8) word |= view.getUint8(at + j) << shift;
+    }
+    // Spelled out (not a function): this is every lookup's inner loop.
+    word = Math.imul(word, 0xcc9e2d51);
+    word = (word << 15) | (word >>> 17);
+    h ^= Math.imul(word, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & 0x7fffffff;
+}

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { AddressSpace } from '../../src/vm/memory.js';
 import { MapType } from '../../src/uapi/map-types.js';
 import {
-  ArrayMap, BloomFilterMap, Errno, HashMap, LpmTrieMap, MapError, MapFlag, QueueStackMap, RingBufMap, UpdateFlag, createMap,
-  type MapSpec,
+  ArrayMap, BloomFilterMap, Errno, HashMap, LpmTrieMap, MapError, MapFlag, ObjectArrayMap, ObjectHashMap, QueueStackMap, RingBufMap,
+  UpdateFlag, createMap, type BpfMap, type MapSpec,
 } from '../../src/maps/index.js';
 
 const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
@@ -188,4 +188,22 @@ test('bloom filter: no false negatives', () => {
   let falsePositives = 0;
   for (let i = 0; i < 1000; i++) if (bloom.peekElem(put(u32(1e6 + i))) === 0) falsePositives++;
   assert.ok(falsePositives < 100, `false positives ${falsePositives}`);
+});
+
+test('map-in-map: a program-side lookup gives the inner map as programs hold maps (its handle)', () => {
+  const space = new AddressSpace();
+  const inner = createMap({ name: 'inner', type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0 }, { space, cpus: 1 });
+  const ctx = { space, cpus: 1 };
+  const resolve = (id: number): BpfMap | undefined => (id === 7 ? inner : undefined);
+  const key = space.allocate(4, 'scratch', 'key').start;
+  const byIndex = new ObjectArrayMap<BpfMap>({ name: 'outer', type: MapType.array_of_maps, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0 }, ctx, resolve);
+  byIndex.set(1, inner, 7);
+  const byKey = new ObjectHashMap<BpfMap>({ name: 'outer_hash', type: MapType.hash_of_maps, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0 }, ctx, resolve);
+  byKey.set(new Uint8Array([1, 0, 0, 0]), inner, 7);
+  for (const outer of [byIndex, byKey]) {
+    space.view.setUint32(key, 1, true);
+    assert.equal(outer.lookupElem(key, 0), inner.handle);
+    space.view.setUint32(key, 0, true);
+    assert.equal(outer.lookupElem(key, 0), 0);
+  }
 });

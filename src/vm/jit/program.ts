@@ -11,6 +11,9 @@ import { compileProgram, type CompiledModule } from './compile.js';
 import { JitCompileError } from './cfg.js';
 import { CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, IMPORT_MODULE, JIT_REGFILE_BYTES, LOOP_HELPER_ID } from './layout.js';
 import { emptyPlan, planInlineMaps, planKey, type InlineMapPlan } from './inline-maps.js';
+import { enterProgram, registerEntry, releaseEntry, type EntryOwner } from './entry-table.js';
+import { wasmLookup, type FindInIndex, type LookupMap } from './wasm-lookup.js';
+import { CSUM_DIFF_HELPER_ID, MAP_UPDATE_HELPER_ID, SKB_LOAD_BYTES_HELPER_ID, WINDOW_BYTES, wasmHelpers, type CallHelper } from './wasm-helpers.js';
 
 /**
  * A program loaded into the JIT: the module compiled once per distinct bytecode (cached), instantiated
@@ -73,7 +76,10 @@ export interface JitPacketWindow {
 }
 
 export interface JitRunOptions<Env = unknown> extends RunOptions<Env> {
-  /** The packet LD_ABS/LD_IND read. Default: the region holding r6, from r6 to the region's end. */
+  /**
+   * The packet LD_ABS/LD_IND read (default: the region holding r6, from r6 to the region's end); also
+   * the skb data skb_load_bytes reads when wasm answers it (a test run passes the skb's data here).
+   */
   packet?: JitPacketWindow;
 }
 
@@ -128,14 +134,19 @@ class CachedRegions {
 }
 
 /**
- * Whether helper `id` is the runtime's bpf_loop, whose semantics the inlined loop reproduces. The
- * engine cannot import the helpers (they sit above it), so it recognises the implementation by name.
+ * Whether a helper is the runtime's implementation `name` (bpf_loop, csum_diff ...), whose semantics
+ * the inlined code reproduces. The engine cannot import the helpers (they sit above it), so it recognises
+ * the implementation by name.
  */
-function isRuntimeLoop(helper: unknown): boolean {
-  return typeof helper === 'function' && helper.name === 'loop';
+function isRuntimeHelper(helper: unknown, name: string): boolean {
+  return typeof helper === 'function' && helper.name === name;
 }
 
-export class JitProgram<Env> implements ExecutableProgram<Env> {
+const CALL = 0x85;
+const callsHelper = (insns: readonly Instruction[], id: number): boolean =>
+  insns.some((insn) => insn.code === CALL && insn.src === 0 && insn.imm === id);
+
+export class JitProgram<Env> implements ExecutableProgram<Env>, EntryOwner {
   readonly engine = 'jit' as const;
   private readonly space: AddressSpace;
   private readonly helpers: HelperTable<Env>;
@@ -145,7 +156,15 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private readonly exports: ModuleExports;
   private readonly call: HelperCall<Env | undefined>;
   private state: RunState<Env> | undefined;
-  private spareState: RunState<Env> | undefined;
+  private readonly spareState: RunState<Env> = newRunState();
+  private readonly regfileStart: number;
+  private lastResult: RunResult | undefined;
+  /** The packet window of skb_load_bytes in wasm (wasm-helpers.ts), when the program uses it. */
+  private window: Region | undefined;
+  /** The handles of the maps lookup_map serves, by slot (wasm-lookup.ts). */
+  private handles: Region | undefined;
+  /** Where the entry sits in the shared entry table (entry-table.ts), -1 when it is not there. */
+  private entry = -1;
   private disposed = false;
   private readonly guards: Region[] = [];
   /** Subprogram number by first slot: what `call.invoke` targets. */
@@ -154,6 +173,8 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
   private readonly cachedRegions: CachedRegions | undefined;
   /** Too many sites to track: clear the caches at every run (and never after helpers, a known gap). */
   private readonly forgetEveryRun: boolean;
+  /** Whether `prepare` has anything to do before a run. */
+  private readonly prepares: boolean;
   /** Inlined per-CPU lookups read the run's CPU: `run` stores cpuOf(env) at CPU_SLOT (else undefined). */
   private readonly cpuOf: ((env: Env) => number) | undefined;
   /** The env whose CPU is in the register file now. */
@@ -167,70 +188,128 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     const { module, compiled } = compileCached(insns, options.checked === true, plan);
     const cpuOf = options.cpuOf?.bind(options) ?? ((): number => 0);
     this.cpuOf = compiled.usesCpu ? cpuOf : undefined;
-    const lookups = plan.lookups;
     this.callbackSlot = new Map(compiled.starts.map((start, k) => [start, k]));
     this.cachedRegions = compiled.forgetsAfterHelpers ? new CachedRegions() : undefined;
     this.forgetEveryRun = compiled.sites > 0 && !compiled.forgetsAfterHelpers;
+    this.prepares = this.cpuOf !== undefined || this.cachedRegions !== undefined || this.forgetEveryRun;
     // Read-only guards on both sides of the stack, so that in checked mode a store just past either
     // end is caught instead of landing in a neighbouring region.
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard below stack of ${this.name}`, false));
     this.stack = this.space.allocate(MAX_CALL_FRAMES * STACK_FRAME_BYTES, 'stack', `stack of ${this.name}`);
     this.guards.push(this.space.allocate(STACK_GUARD_BYTES, 'scratch', `guard above stack of ${this.name}`, false));
     this.regfile = this.space.allocate(JIT_REGFILE_BYTES, 'scratch', `register file of ${this.name}`);
+    this.regfileStart = this.regfile.start;
     this.call = {
       space: this.space, regfile: this.regfile.start, insn: 0, env: undefined, tailCallTarget: undefined,
       invoke: (target, args) => this.invoke(target, args),
     };
+    const jsLookup = (slot: number, key: number): number => {
+      const env = this.call.env;
+      return plan.lookups[slot]!.lookup(key >>> 0, env === undefined ? 0 : cpuOf(env));
+    };
+    const updates = options.checked !== true && callsHelper(insns, MAP_UPDATE_HELPER_ID);
+    const maps = plan.lookups.length > 0 || updates ? this.mapSearch(plan, jsLookup) : undefined;
+    const callHelper = this.helperImport(insns, options.checked === true, maps?.find);
     const imports = {
       [IMPORT_MODULE]: {
         memory: this.space.memory,
         regfile: this.regfile.start,
         stack_low: this.stack.start,
         stack_top: this.stack.start + this.stack.size,
-        inline_loop: isRuntimeLoop(this.helpers[LOOP_HELPER_ID]) ? 1 : 0,
-        call_helper: (id: number, insn: number): number => this.callHelper(id, insn),
+        inline_loop: isRuntimeHelper(this.helpers[LOOP_HELPER_ID], 'loop') ? 1 : 0,
+        call_helper: callHelper,
         fault: (kind: number, insn: number): never => this.fault(kind, insn),
         load_packet: (lo: number, hi: number, offset: number, width: number, insn: number): number =>
           this.loadPacket(lo, hi, offset, width, insn),
         check: (lo: number, hi: number, size: number, write: number, insn: number): number =>
           this.check(lo, hi, size, write, insn),
-        lookup_map: (slot: number, key: number): number => {
-          const env = this.call.env;
-          return lookups[slot]!.lookup(key >>> 0, env === undefined ? 0 : cpuOf(env));
-        },
+        lookup_map: maps?.lookupMap ?? jsLookup,
       },
     };
     const instance = new WebAssembly.Instance(module, imports);
     this.exports = instance.exports as unknown as ModuleExports;
   }
 
+  /**
+   * The module's call_helper: the JS dispatch, behind the wasm one (wasm-helpers.ts) when an unchecked
+   * program calls helpers it answers (csum_diff, skb_load_bytes, map_update_elem) with the runtime's
+   * implementations.
+   */
+  private helperImport(insns: readonly Instruction[], checked: boolean, find: FindInIndex | undefined): CallHelper {
+    const jsHelper = (id: number, insn: number): number => this.callHelper(id, insn);
+    const usable = (id: number, name: string): boolean =>
+      !checked && callsHelper(insns, id) && isRuntimeHelper(this.helpers[id], name);
+    const csumDiff = usable(CSUM_DIFF_HELPER_ID, 'csum_diff');
+    const loadBytes = usable(SKB_LOAD_BYTES_HELPER_ID, 'loadBytes');
+    const mapUpdate = find !== undefined && usable(MAP_UPDATE_HELPER_ID, 'mapUpdateElem');
+    if (!csumDiff && !loadBytes && !mapUpdate) return jsHelper;
+    if (loadBytes) this.window = this.space.allocate(WINDOW_BYTES, 'scratch', `packet window of ${this.name}`);
+    const window = this.window?.start ?? 0;
+    // Without mapUpdate the module never calls `find`.
+    return wasmHelpers(this.space.memory, this.regfile.start, { csumDiff, loadBytes, mapUpdate, window }, jsHelper, find ?? ((): number => 0));
+  }
+
+  /**
+   * Map searches in wasm (wasm-lookup.ts): the module's lookup_map, where maps that publish their
+   * index are searched in place through a table of the planned maps' handles by slot (`jsLookup`
+   * serves the others), and the hash search map_update_elem in wasm uses.
+   */
+  private mapSearch(plan: InlineMapPlan, jsLookup: LookupMap): { lookupMap: LookupMap; find: FindInIndex } {
+    const handles = this.space.allocate(Math.max(4, 4 * plan.lookups.length), 'scratch', `map handles of ${this.name}`, false);
+    for (const [handle, slot] of plan.lookupSlots) this.space.view.setUint32(handles.start + 4 * slot, handle, true);
+    this.handles = handles;
+    return wasmLookup(this.space.memory, handles.start, jsLookup);
+  }
+
+  /** Where skb_load_bytes in wasm reads: the run's packet option (the skb's data), read live. */
+  private publishWindow(packet: JitPacketWindow | undefined): void {
+    const at = this.window!.start;
+    const view = this.space.view;
+    if (packet === undefined) {
+      view.setUint32(at + 8, 0, true);
+      return;
+    }
+    view.setUint32(at, packet.start, true);
+    view.setUint32(at + 4, packet.length, true);
+    view.setUint32(at + 8, 1, true);
+  }
+
   run(options: JitRunOptions<Env> = {}): RunResult {
     if (this.disposed) throw new ExecutionError('vm/disposed', `${this.name} was disposed`, 0);
-    const args = options.args ?? [];
-    const view = this.space.view;
-    const base = this.regfile.start;
+    const args = options.args;
     // Only the arguments given: the module zeroes the rest (a test run passes one).
-    const given = args.length < 5 ? args.length : 5;
-    for (let r = 1; r <= given; r++) {
-      const value = args[r - 1]!;
-      if (typeof value === 'bigint') view.setBigUint64(base + 8 * r, BigInt.asUintN(64, value), true);
-      else {
-        view.setUint32(base + 8 * r, value >>> 0, true);
-        view.setUint32(base + 8 * r + 4, value >= 0 && value <= 0xffffffff ? 0 : Math.floor(value / 4294967296) >>> 0, true);
-      }
-    }
+    const given = args === undefined ? 0 : args.length < 5 ? args.length : 5;
+    const first = given === 1 ? args![0]! : -1;
+    if (typeof first === 'number' && first >= 0 && first <= 0xffffffff) {
+      // One pointer (a test run's context): no loop, no general case.
+      const view = this.space.view;
+      view.setUint32(this.regfileStart + 8, first, true);
+      view.setUint32(this.regfileStart + 12, 0, true);
+    } else for (let r = 1; r <= given; r++) this.storeArg(r, args![r - 1]!);
     // One state object per program, reused (a run allocates as little as possible); a run started
     // from inside a helper of a run of this program gets its own.
-    const state: RunState<Env> = this.state === undefined ? (this.spareState ??= newRunState()) : newRunState();
+    const state: RunState<Env> = this.state === undefined ? this.spareState : newRunState();
     state.env = options.env;
     state.budget = options.budget ?? DEFAULT_BUDGET;
     state.tailCalls = 0;
     state.tailTarget = undefined;
-    // The window is resolved at the first LD_ABS/LD_IND (a test run's packet option has getters).
+    // The window is resolved at the first LD_ABS/LD_IND (a test run's packet option follows the skb).
     state.packet = options.packet;
     state.packetStart = -1;
     state.packetLength = 0;
-    if (this.cpuOf !== undefined) this.storeCpu(options.env);
+    if (this.prepares) this.prepare(options.env);
+    // The stack is not cleared between runs (as in the interpreter and the kernel: the verifier rejects
+    // reads of stack slots the program did not write; clearing 4 KiB per run cost more than a small run).
+    return this.runWith(state, state.budget, given);
+  }
+
+  entryEvicted(): void {
+    this.entry = -1;
+  }
+
+  /** What some programs need before each run: the CPU stored, the checked-mode site caches checked. */
+  private prepare(env: Env | undefined): void {
+    if (this.cpuOf !== undefined) this.storeCpu(env);
     // Site caches survive from run to run while the regions they hold do (the context and packet of a
     // repeated test run, map values ...).
     const cached = this.cachedRegions;
@@ -238,9 +317,17 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
       this.exports.forget!();
       cached.clear();
     } else if (this.forgetEveryRun) this.exports.forget!();
-    // The stack is not cleared between runs (as in the interpreter and the kernel: the verifier rejects
-    // reads of stack slots the program did not write; clearing 4 KiB per run cost more than a small run).
-    return this.runWith(state, state.budget, given);
+  }
+
+  /** r<r> = value in the register file (64-bit two's complement). */
+  private storeArg(r: number, value: number | bigint): void {
+    const view = this.space.view;
+    const at = this.regfileStart + 8 * r;
+    if (typeof value === 'bigint') view.setBigUint64(at, BigInt.asUintN(64, value), true);
+    else {
+      view.setUint32(at, value >>> 0, true);
+      view.setUint32(at + 4, value >= 0 && value <= 0xffffffff ? 0 : Math.floor(value / 4294967296) >>> 0, true);
+    }
   }
 
   /** Run with r1..r<given> already in the register file; follows tail calls. */
@@ -248,9 +335,11 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     const outer = this.state;
     this.state = state;
     this.call.env = state.env;
+    if (this.window !== undefined) this.publishWindow(state.packet);
     let out: number;
     try {
-      out = this.exports.run(fuel, given);
+      if (this.entry < 0) this.entry = registerEntry(this, this.exports.run);
+      out = enterProgram(this.entry, fuel, given);
     } catch (error) {
       throw translateTrap(error, this.name);
     } finally {
@@ -267,8 +356,18 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
       return this.tailCall(target, state, -1 - out);
     }
     const view = this.space.view;
-    const base = this.regfile.start;
-    return makeResult(view.getUint32(base, true), view.getUint32(base + 4, true), state.budget - out);
+    const base = this.regfileStart;
+    return this.result(view.getUint32(base, true), view.getUint32(base + 4, true), state.budget - out);
+  }
+
+  /**
+   * The run's result. Results are immutable, so a run ending as the previous one did (every repeat of
+   * a test run, most packets) returns the same object: no allocation per run.
+   */
+  private result(r0lo: number, r0hi: number, executed: number): RunResult {
+    const last = this.lastResult;
+    if (last !== undefined && last.r0lo === r0lo && last.r0hi === r0hi && last.executed === executed) return last;
+    return (this.lastResult = makeResult(r0lo, r0hi, executed));
   }
 
   private tailCall(target: unknown, state: RunState<Env>, fuel: number): RunResult {
@@ -307,6 +406,8 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     call.insn = insn;
     call.tailCallTarget = undefined;
     const status = helper(call as HelperCall<Env>) ?? HelperStatus.CONTINUE;
+    // The helper may have moved the packet (change_head, adjust_room ...).
+    if (this.window !== undefined) this.publishWindow(this.state!.packet);
     if (status === HelperStatus.CONTINUE) return this.regionsChanged();
     const state = this.state!;
     if (status === HelperStatus.TAIL_CALL) {
@@ -423,6 +524,9 @@ export class JitProgram<Env> implements ExecutableProgram<Env> {
     this.disposed = true;
     this.space.release(this.stack);
     this.space.release(this.regfile);
+    if (this.window !== undefined) this.space.release(this.window);
+    if (this.handles !== undefined) this.space.release(this.handles);
+    releaseEntry(this, this.entry);
     for (const guard of this.guards) this.space.release(guard);
   }
 }
