@@ -4,15 +4,17 @@ import { TsbpfError } from '../../src/errors.js';
 import { openObjectForKernel } from '../../src/linux/vmlinux.js';
 import { verifyLoadedObject } from '../../src/linux/verify.js';
 import { loadObjectIntoKernel, type KernelObject } from '../../src/linux/kernel-object.js';
-import { possibleCpuCount } from '../../src/linux/cpus.js';
-import { editMap, type BpfObject } from '../../src/object/index.js';
+import type { BpfObject } from '../../src/object/index.js';
+import { prepareAsOracle } from '../support/ebpf-samples.js';
+
+export { ORACLE_FIRST_MAP_AS_TEMPLATE } from '../support/ebpf-samples.js';
 
 /**
  * The ebpf-samples sweep: each program the kernel oracle (kernel-6.18-verdicts/ebpf-samples.jsonl)
  * gave a verdict for is loaded through tsbpf's object loader and backend, with the program type
  * the oracle used, and the verdicts compared. Objects whose own loader edits maps before load get
- * the same edits here (LOADER_SETUP); where the oracle built a map differently from the object's
- * declaration, that is reproduced too, and said why (ORACLE_FIRST_MAP_AS_TEMPLATE).
+ * the same edits here, and where the oracle built a map differently from the object's declaration,
+ * that is reproduced too (test/support/ebpf-samples.ts says what and why).
  */
 
 export interface OracleRow {
@@ -60,42 +62,9 @@ export function sweep(samplesDir: string, rows: readonly OracleRow[], onRow?: (r
   return out;
 }
 
-/**
- * What each object's user space does between open and load. falco's libscap sizes its per-CPU
- * scratch maps (and the perf buffer) to the CPU count; the object declares them with 0 entries.
- */
-const LOADER_SETUP: Readonly<Record<string, (object: BpfObject) => void>> = {
-  'falco/probe.o': (object) => {
-    for (const name of ['perf_map', 'frame_scratch_map', 'tmp_scratch_map', 'local_state_map']) {
-      editMap(object, name, { maxEntries: possibleCpuCount() });
-    }
-  },
-};
-
-/**
- * cilium's iproute2 objects whose maglev outer maps name their template by inner_id: the oracle
- * read the outer map's inner_idx (0) as an index instead and used the first map,
- * cilium_xdp_scratch (value 28 B), as the template, so the kernel refused tail_lb_ipv4/6 for
- * reading offset 4076 of a 28-byte value. Reproduced here to compare verdicts; with the declared
- * template (value 4078 B) they load (kernel-samples.test.ts checks that).
- */
-export const ORACLE_FIRST_MAP_AS_TEMPLATE: readonly string[] = [
-  'cilium/bpf_xdp_dsr_linux.o', 'cilium/bpf_xdp_dsr_linux_v1.o', 'cilium/bpf_xdp_dsr_linux_v1_1.o',
-  'cilium/bpf_xdp_snat_linux.o', 'cilium/bpf_xdp_snat_linux_v1.o',
-];
-
-function firstMapAsTemplate(object: BpfObject): void {
-  const [first] = object.maps.filter((m) => m.origin === 'legacy');
-  for (const map of object.maps) {
-    if (map.innerMap && first) editMap(object, map.name, { innerMap: { name: first.name, type: first.type, keySize: first.keySize, valueSize: first.valueSize, maxEntries: first.maxEntries, flags: first.flags ?? 0 } });
-  }
-}
-
 export function openSample(samplesDir: string, name: string, options: { asOracle?: boolean } = {}): BpfObject {
   const object = openObjectForKernel(new Uint8Array(readFileSync(join(samplesDir, name))), { fileName: name });
-  LOADER_SETUP[name]?.(object);
-  if ((options.asOracle ?? true) && ORACLE_FIRST_MAP_AS_TEMPLATE.includes(name)) firstMapAsTemplate(object);
-  return object;
+  return prepareAsOracle(name, object, { oracleTemplates: options.asOracle ?? true });
 }
 
 function openOrError(samplesDir: string, name: string): BpfObject | Error {

@@ -6,6 +6,7 @@ import type { MapSpec } from '../../src/maps/spec.js';
 import { openObject } from '../../src/object/index.js';
 import { AttachType, MapType } from '../../src/uapi/index.js';
 import { globalFunctionsFromBtf, type VerifierProgram } from '../../src/verifier/index.js';
+import { prepareAsOracle } from '../support/ebpf-samples.js';
 import { corpus } from '../support/paths.js';
 
 /**
@@ -180,7 +181,7 @@ export function ebpfSampleCases(): Case[] {
     };
     if (!objects.has(objPath)) {
       try {
-        objects.set(objPath, openObject(readFileSync(join(dir, objPath)), { fileName: objPath }));
+        objects.set(objPath, prepareAsOracle(objPath, openObject(readFileSync(join(dir, objPath)), { fileName: objPath })));
       } catch (e) {
         objects.set(objPath, e instanceof Error ? e : new Error(String(e)));
       }
