@@ -5,7 +5,7 @@ import { Errno } from '../maps/spec.js';
 import type { BpfMap } from '../maps/map.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
 import {
-  HelperStatus, argBigInt, argNumber, argPointer, argU32, setReturn, setReturnNumber, type Helper, type HelperCall,
+  HelperStatus, argBigInt, argNumber, argPointer, argU32, setReturn, setReturnBigInt, setReturnNumber, type Helper, type HelperCall,
 } from '../vm/abi.js';
 import { MAX_TAIL_CALLS } from '../vm/engine.js';
 import { ExecutionError } from '../vm/engine.js';
@@ -285,6 +285,7 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   },
   strtol: strtoX(true),
   strtoul: strtoX(false),
+  get_attach_cookie: (call) => setReturnBigInt(call, call.env.attachCookie ?? 0n),
   get_current_pid_tgid: (call) => setReturn(call, call.env.services.task.pid, call.env.services.task.tgid),
   get_current_uid_gid: (call) => setReturn(call, call.env.services.task.uid, call.env.services.task.gid),
   get_current_comm: (call) => {

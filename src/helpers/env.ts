@@ -69,4 +69,6 @@ export interface ExecEnv {
   syncPacket?: () => void;
   /** Tail calls made so far in this run. */
   tailCalls: number;
+  /** What bpf_get_attach_cookie returns: the cookie of the attachment that ran the program (default 0). */
+  attachCookie?: bigint;
 }

@@ -129,6 +129,7 @@ const ROWS: Row[] = [
   ['get_stackid', 'integer', ['ctx', 'const_map_ptr', 'anything'], TRACE],
   ['get_stack', 'integer', ['ctx', 'uninit_mem', 'const_size_or_zero', 'anything'], TRACE],
   ['get_func_ip', 'integer', ['ctx'], TRACE],
+  ['get_attach_cookie', 'integer', ['ctx'], TRACE],
   ['perf_event_read', 'integer', ['const_map_ptr', 'anything'], TRACE],
   ['perf_event_output', 'integer', ['ctx', 'const_map_ptr', 'anything', 'mem', 'const_size_or_zero'], [...TRACE, ...PKT, 'sock', 'cgroup']],
   ['skb_load_bytes', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size'], ['skb']],

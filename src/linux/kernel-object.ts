@@ -16,6 +16,8 @@ import { possibleCpuCount } from './cpus.js';
 import { MapFlag, mapTypeName } from '../maps/spec.js';
 import { globalDataMap, GlobalsView } from './globals.js';
 import { mmapableArraysSupported } from './mmap-map.js';
+import { kconfigValue, type KernelDescription } from '../object/kconfig.js';
+import { bindKernelExterns, hostKernel } from './kernel-externs.js';
 
 /**
  * Put an opened object (src/object) into the kernel, as libbpf's bpf_object__load does: create the
@@ -43,6 +45,8 @@ export interface KernelObjectOptions {
    * objects that declare no inner map, or to use an existing map's shape.
    */
   innerMaps?: Readonly<Record<string, BpfMap>>;
+  /** What `.kconfig` externs read: by default the running kernel (hostKernel). */
+  kernel?: KernelDescription;
 }
 
 /** libbpf's LIBBPF_PIN_BY_NAME. */
@@ -164,7 +168,7 @@ export class KernelObject {
 
 /** Key/value BTF ids for the kernel, as libbpf sets them: declared types, or the DATASEC for global data. */
 function mapBtfIds(object: BpfObject, spec: ObjectMap): { keyTypeId: number; valueTypeId: number } | undefined {
-  if (spec.origin === 'data' || spec.origin === 'rodata' || spec.origin === 'bss') {
+  if (spec.origin === 'data' || spec.origin === 'rodata' || spec.origin === 'bss' || spec.origin === 'kconfig') {
     const datasec = object.btf?.findByName(spec.section, 'DATASEC');
     return datasec ? { keyTypeId: 0, valueTypeId: datasec.id } : undefined;
   }
@@ -274,6 +278,7 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
   let btf: BpfBtf | undefined;
   try {
     btf = loadBtf(object);
+    const kconfig = object.maps.some((m) => m.origin === 'kconfig') ? kconfigValue(object, options.kernel ?? hostKernel()) : undefined;
     for (const spec of object.maps) {
       const pinPath = options.ignorePinning ? undefined
         : spec.pinPath ?? (spec.pinning === PIN_BY_NAME ? join(options.pinRoot ?? BPFFS_ROOT, pinName(spec.name)) : undefined);
@@ -285,9 +290,10 @@ export function loadObjectIntoKernel(object: BpfObject, options: KernelObjectOpt
       const ids = btf && !NO_BTF_TYPES.has(spec.type) ? mapBtfIds(object, spec) : undefined;
       const map = createKernelMap(spec, btf && ids ? { fd: btf.fd, ...ids } : undefined, options.innerMaps?.[spec.name]);
       maps.set(spec.name, map);
-      if (spec.initialValue && spec.type === MapType.array) {
-        map.update(new Uint8Array(4), spec.initialValue);
-        if (spec.origin === 'rodata') map.freeze();
+      const initialValue = spec.origin === 'kconfig' ? kconfig : spec.initialValue;
+      if (initialValue && spec.type === MapType.array) {
+        map.update(new Uint8Array(4), initialValue);
+        if (spec.origin === 'rodata' || spec.origin === 'kconfig') map.freeze();
       }
       if (pinPath) {
         map.pin(pinPath);
@@ -356,6 +362,7 @@ function loadKernelProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMa
     insns[ref.insn]!.imm = map.fd;
     if (ref.kind === 'value') insns[ref.insn + 1]!.imm = ref.offset;
   }
+  bindKernelExterns(object, p, insns);
   const funcInfo = btf && object.btf ? funcInfoRecords(object, p) : undefined;
   const attach = p.sectionDef?.attach;
   // fentry/fexit/tp_btf/lsm programs are verified against their target's type in the kernel BTF.

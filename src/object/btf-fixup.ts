@@ -1,16 +1,20 @@
-import { STT_SECTION, type ElfFile } from '../elf/index.js';
+import { STT_FUNC, STT_SECTION, type ElfFile } from '../elf/index.js';
 
 /**
  * clang leaves the size of each DATASEC and the offsets of its variables at 0; the ELF section
  * headers and symbol table hold the real values. libbpf patches them in before loading BTF into the
  * kernel, which rejects a zero-sized DATASEC; this does the same to a copy of the raw .BTF bytes.
+ * Like libbpf, it also makes hidden functions (`__hidden`, STV_HIDDEN) static, so the kernel
+ * verifies them with their callers rather than on their own as global functions.
  */
 
 const KIND_DATASEC = 15;
+const KIND_FUNC = 12;
+const STV_HIDDEN = 2;
 const KIND_VAR = 14;
 
 /** Bytes each kind carries after the 12-byte common header. */
-function extraBytes(kind: number, vlen: number): number {
+export function extraBytes(kind: number, vlen: number): number {
   switch (kind) {
     case 1: return 4; // INT
     case 3: return 12; // ARRAY
@@ -51,9 +55,14 @@ export function fixupDatasecs(raw: Uint8Array, elf: ElfFile): Uint8Array {
     if (p === undefined || id === 0) return undefined;
     return ((view.getUint32(p + 4, le) >>> 24) & 0x1f) === KIND_VAR ? string(view.getUint32(p, le)) : undefined;
   };
+  const hidden = new Set(elf.symbols.filter((s) => s.type === STT_FUNC && (s.visibility & 3) === STV_HIDDEN).map((s) => s.name));
   for (let id = 1; id < starts.length; id++) {
     const p = starts[id]!;
     const info = view.getUint32(p + 4, le);
+    if (((info >>> 24) & 0x1f) === KIND_FUNC && (info & 0xffff) === 1 && hidden.has(string(view.getUint32(p, le)))) {
+      view.setUint32(p + 4, KIND_FUNC << 24, le);
+      continue;
+    }
     if (((info >>> 24) & 0x1f) !== KIND_DATASEC) continue;
     const section = elf.sectionByName(string(view.getUint32(p, le)));
     if (!section) continue;

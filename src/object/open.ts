@@ -2,6 +2,8 @@ import { applyCoreRelocation, btfExtFromElf, btfFromElf, relocateCore, type Btf 
 import { EM_BPF, SHF_EXECINSTR, SHT_PROGBITS, parseElf, type ElfFile } from '../elf/index.js';
 import { TsbpfError } from '../errors.js';
 import { fixupDatasecs } from './btf-fixup.js';
+import { sanitizeExternBtf } from './btf-externs.js';
+import { collectExterns } from './externs.js';
 import { btfMaps, dataMaps, legacyMaps } from './maps.js';
 import { extractPrograms } from './programs.js';
 import { ObjectError, type BpfObject } from './types.js';
@@ -36,7 +38,8 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
     ? new DataView(elf.sectionBytes(versionSection).buffer, elf.sectionBytes(versionSection).byteOffset).getUint32(0, elf.littleEndian)
     : undefined;
 
-  const maps = [...btfMaps(elf, btf), ...legacyMaps(elf), ...dataMaps(elf, btf)];
+  const { externs, kconfigMap } = collectExterns(elf, btf);
+  const maps = [...btfMaps(elf, btf), ...legacyMaps(elf), ...dataMaps(elf, btf), ...(kconfigMap ? [kconfigMap] : [])];
   const names = new Set<string>();
   for (const m of maps) {
     if (names.has(m.name)) throw new ObjectError('duplicate-map', `two maps are named ${m.name}`, file);
@@ -74,7 +77,7 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
     }
   }
 
-  const programs = extractPrograms({ elf, sectionCode, maps, ...(btfExt ? { btfExt } : {}) });
+  const programs = extractPrograms({ elf, sectionCode, maps, externs, ...(btfExt ? { btfExt } : {}) });
   for (const p of programs) p.coreRelocations = coreCounts.get(p.section) ?? { applied: 0, poisoned: 0 };
 
   return {
@@ -82,13 +85,14 @@ export function openObject(bytes: Uint8Array, options: OpenObjectOptions = {}): 
     license,
     ...(kernelVersion === undefined ? {} : { kernelVersion }),
     littleEndian: elf.littleEndian,
-    ...(btf ? { btf, btfRaw: fixupDatasecs(elf.sectionBytes(elf.sectionByName('.BTF')!), elf) } : {}),
+    ...(btf ? { btf, btfRaw: sanitizeExternBtf(fixupDatasecs(elf.sectionBytes(elf.sectionByName('.BTF')!), elf), externs, kconfigMap?.valueSize ?? 0) } : {}),
     ...(btfExt ? { btfExt } : {}),
     maps: maps.map(({ ...m }) => {
       delete (m as { offset?: number }).offset;
       return m;
     }),
     programs,
+    ...(externs.length ? { externs } : {}),
     ...(warnings.length ? { warnings } : {}),
   };
 }

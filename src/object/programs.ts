@@ -7,7 +7,8 @@ import { decode, isLdImm64, type Instruction } from '../isa/instruction.js';
 import { PseudoCall, PseudoLdImm64 } from '../isa/opcodes.js';
 import { matchSection } from '../progtypes/sections.js';
 import { isDataSection, isLegacyMapSection } from './maps.js';
-import { ObjectError, type MapReference, type ObjectMap, type ObjectProgram } from './types.js';
+import { KCONFIG_MAP } from './externs.js';
+import { ObjectError, type ExternReference, type MapReference, type ObjectExtern, type ObjectMap, type ObjectProgram } from './types.js';
 
 /**
  * Programs and their linking, as libbpf does it: every function in an executable section other than
@@ -23,6 +24,7 @@ interface Func {
   start: number;
   end: number;
   global: boolean;
+  hidden: boolean;
 }
 
 interface Context {
@@ -35,8 +37,11 @@ interface Context {
   /** Maps by (section index, offset) for map-section symbols. */
   mapAt: (section: ElfSection, offset: number) => ObjectMap | undefined;
   dataMapFor: (section: ElfSection) => ObjectMap | undefined;
+  externs: ReadonlyMap<string, ObjectExtern>;
   btfExt?: BtfExt;
 }
+
+const STV_HIDDEN = 2;
 
 function where(ctx: Context, section: ElfSection, insn?: number) {
   return { ...(ctx.elf.fileName === undefined ? {} : { file: ctx.elf.fileName }), section: section.name, ...(insn === undefined ? {} : { insn }) };
@@ -53,14 +58,14 @@ function findFunctions(elf: ElfFile, code: Map<number, Instruction[]>): Func[] {
     if (symbols.length === 0) {
       // Old objects: one program per section, named by a global symbol at 0 or the section.
       const label = elf.symbols.find((s) => s.sectionIndex === index && s.value === 0 && s.type !== STT_SECTION && s.name !== '');
-      funcs.push({ name: label?.name ?? section.name, section, start: 0, end: insns.length, global: true });
+      funcs.push({ name: label?.name ?? section.name, section, start: 0, end: insns.length, global: true, hidden: false });
       continue;
     }
     symbols.forEach((sym, i) => {
       const start = sym.value / 8;
       const next = symbols[i + 1];
       const end = sym.size > 0 ? start + sym.size / 8 : next ? next.value / 8 : insns.length;
-      funcs.push({ name: sym.name, section, start, end: Math.min(end, insns.length), global: sym.bind !== 0 });
+      funcs.push({ name: sym.name, section, start, end: Math.min(end, insns.length), global: sym.bind !== 0, hidden: (sym.visibility & 3) === STV_HIDDEN });
     });
   }
   return funcs;
@@ -71,9 +76,12 @@ function funcAt(ctx: Context, section: ElfSection, slot: number): Func | undefin
 }
 
 /** Link one program: the entry function, then each callee once, appended. */
-function link(ctx: Context, entry: Func): Pick<ObjectProgram, 'insns' | 'mapRefs' | 'functions' | 'lineInfo'> {
+type Linked = Pick<ObjectProgram, 'insns' | 'mapRefs' | 'functions' | 'lineInfo'> & { externRefs: ExternReference[] };
+
+function link(ctx: Context, entry: Func): Linked {
   const insns: Instruction[] = [];
   const mapRefs: MapReference[] = [];
+  const externRefs: ExternReference[] = [];
   const placed = new Map<Func, number>();
   const functions: ObjectProgram['functions'] = [];
   const queue: Func[] = [];
@@ -82,7 +90,7 @@ function link(ctx: Context, entry: Func): Pick<ObjectProgram, 'insns' | 'mapRefs
     if (known !== undefined) return known;
     const at = insns.length;
     placed.set(f, at);
-    functions.push({ name: f.name, start: at, length: f.end - f.start });
+    functions.push({ name: f.name, start: at, length: f.end - f.start, ...(f.hidden ? { hidden: true } : {}) });
     const code = ctx.code.get(f.section.index)!;
     for (let i = f.start; i < f.end; i++) insns.push({ ...code[i]! });
     queue.push(f);
@@ -100,7 +108,7 @@ function link(ctx: Context, entry: Func): Pick<ObjectProgram, 'insns' | 'mapRefs
       const reloc = relocs?.get(slot);
       const symbol = reloc ? ctx.elf.symbols[reloc.symbolIndex] : undefined;
       if (reloc && symbol) {
-        resolveRelocation(ctx, f, slot, at, insns, reloc, symbol, mapRefs, place);
+        resolveRelocation(ctx, f, slot, at, insns, reloc, symbol, { mapRefs, externRefs }, place);
       } else if (insn.code === 0x85 && insn.src === PseudoCall.LOCAL) {
         // A call inside the same section with no relocation: the offset is section-relative.
         const target = slot + 1 + insn.imm;
@@ -111,13 +119,14 @@ function link(ctx: Context, entry: Func): Pick<ObjectProgram, 'insns' | 'mapRefs
       if (isLdImm64(insn)) slot++;
     }
   }
-  return { insns, mapRefs, functions, lineInfo: collectLineInfo(ctx, placed) };
+  return { insns, mapRefs, externRefs, functions, lineInfo: collectLineInfo(ctx, placed) };
 }
 
 function resolveRelocation(
   ctx: Context, f: Func, slot: number, at: number, insns: Instruction[], reloc: ElfRelocation, symbol: ElfSymbol,
-  mapRefs: MapReference[], place: (f: Func) => number,
+  refs: { mapRefs: MapReference[]; externRefs: ExternReference[] }, place: (f: Func) => number,
 ): void {
+  const { mapRefs } = refs;
   const insn = insns[at]!;
   const loc = where(ctx, f.section, slot);
   // Type 0 comes from old LLVM (e_machine 0): what it means follows from the instruction, as with libbpf.
@@ -125,8 +134,8 @@ function resolveRelocation(
     throw new ObjectError('bad-relocation', `relocation type ${reloc.type} on an instruction is not supported`, loc);
   }
   if (symbol.sectionIndex === SHN_UNDEF) {
-    const kind = insn.code === 0x85 ? 'kfunc or extern function' : 'extern variable (ksym/kconfig)';
-    throw new ObjectError('extern', `${kind} ${symbol.name} is not supported yet`, loc);
+    linkExtern(ctx, at, insns, symbol.name, refs, loc);
+    return;
   }
   const target = ctx.elf.sections[symbol.sectionIndex];
   if (!target) throw new ObjectError('bad-relocation', `symbol ${symbol.name} is in no section`, loc);
@@ -166,6 +175,41 @@ function resolveRelocation(
   }
 }
 
+/**
+ * An instruction naming an extern: a `.kconfig` variable becomes a reference into the `.kconfig`
+ * map; a `__ksym` variable's lddw or a kfunc call is left for the backend to bind. An extern
+ * without BTF in `.kconfig` or `.ksyms` (an undefined helper, a libc function) cannot be resolved.
+ */
+function linkExtern(
+  ctx: Context, at: number, insns: Instruction[], name: string,
+  refs: { mapRefs: MapReference[]; externRefs: ExternReference[] }, loc: ReturnType<typeof where>,
+): void {
+  const insn = insns[at]!;
+  const ext = ctx.externs.get(name);
+  const isCall = insn.code === 0x85;
+  if (!ext) {
+    throw new ObjectError('extern', `unrecognized extern ${isCall ? 'function' : 'variable'} ${name}: only __kconfig and __ksym externs (with BTF) resolve`, loc);
+  }
+  if (isCall) {
+    if (ext.kind !== 'kfunc') throw new ObjectError('extern', `call to extern ${name}, which is not a kfunc`, loc);
+    insn.src = PseudoCall.KFUNC;
+    insn.imm = 0;
+    refs.externRefs.push({ insn: at, extern: name, kind: 'call' });
+    return;
+  }
+  if (!isLdImm64(insn)) throw new ObjectError('bad-relocation', `extern ${name} used by an instruction that is not lddw or call`, loc);
+  if (ext.kind === 'kconfig') {
+    const offset = ext.offset + insn.imm;
+    insn.src = PseudoLdImm64.MAP_VALUE;
+    insn.imm = 0;
+    insns[at + 1]!.imm = offset;
+    refs.mapRefs.push({ insn: at, map: KCONFIG_MAP, kind: 'value', offset });
+    return;
+  }
+  insn.imm = 0;
+  refs.externRefs.push({ insn: at, extern: name, kind: 'address' });
+}
+
 function collectLineInfo(ctx: Context, placed: Map<Func, number>): Map<number, LineInfo> {
   const out = new Map<number, LineInfo>();
   if (!ctx.btfExt) return out;
@@ -194,6 +238,7 @@ export interface ProgramExtraction {
   /** Section bytes after CO-RE patching, by section index. */
   sectionCode: Map<number, Uint8Array>;
   maps: (ObjectMap & { offset?: number })[];
+  externs: readonly ObjectExtern[];
   btfExt?: BtfExt;
 }
 
@@ -217,6 +262,7 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
         ? input.maps.find((m) => m.section === section.name && m.offset === offset)
         : undefined,
     dataMapFor: (section) => input.maps.find((m) => m.section === section.name && m.origin !== 'btf' && m.origin !== 'legacy'),
+    externs: new Map(input.externs.map((e) => [e.name, e])),
     ...(input.btfExt ? { btfExt: input.btfExt } : {}),
   };
   const programs: ObjectProgram[] = [];
@@ -225,14 +271,14 @@ export function extractPrograms(input: ProgramExtraction): ObjectProgram[] {
     const match = matchSection(f.section.name);
     // A program that cannot be linked (an unresolved extern, a bad relocation) keeps its error: the
     // rest of the object stays usable, and loading that program reports it.
-    let linked: ReturnType<typeof link>;
+    let linked: Linked;
     let error: ObjectError | undefined;
     try {
       linked = link(ctx, f);
     } catch (e) {
       if (!(e instanceof ObjectError)) throw e;
       error = e;
-      linked = { insns: [], mapRefs: [], functions: [], lineInfo: new Map() };
+      linked = { insns: [], mapRefs: [], externRefs: [], functions: [], lineInfo: new Map() };
     }
     programs.push({
       name: f.name,

@@ -44,6 +44,29 @@ export interface MapReference {
   offset: number;
 }
 
+/**
+ * What a `.kconfig` extern holds, from its BTF type (libbpf's kcfg types): `bool`, `enum
+ * libbpf_tristate` (0 n, 1 y, 2 m), `char` ('y'/'m'/'n' or a number), integers, char arrays (strings).
+ */
+export type KconfigType = 'bool' | 'tristate' | 'char' | 'int' | 'uint' | 'string';
+
+/**
+ * An extern the object declares (libbpf's `struct extern_desc`): `__kconfig` variables, which live
+ * in the `.kconfig` map; `__ksym` variables (typed: a BTF type, or typeless: `const void`) and kfuncs,
+ * which name kernel symbols. Weak ones the kernel lacks read as 0.
+ */
+export type ObjectExtern =
+  | { kind: 'kconfig'; name: string; weak: boolean; type: KconfigType; offset: number; size: number }
+  | { kind: 'ksym'; name: string; weak: boolean; typed: boolean; btfId: number }
+  | { kind: 'kfunc'; name: string; weak: boolean; btfId: number };
+
+/** An instruction naming a `__ksym` extern: an lddw of its address, or a call of the kfunc. */
+export interface ExternReference {
+  insn: number;
+  extern: string;
+  kind: 'address' | 'call';
+}
+
 export interface ObjectProgram {
   /** The entry function's name (what `--prog` selects). */
   name: string;
@@ -56,8 +79,13 @@ export interface ObjectProgram {
   /** The entry function followed by every subprogram it calls, calls and callbacks relinked. */
   insns: Instruction[];
   mapRefs: MapReference[];
-  /** Where each linked function starts (the entry at 0). */
-  functions: { name: string; start: number; length: number }[];
+  /** Instructions naming `__ksym` externs and kfuncs, which each backend resolves (`.kconfig` ones are map references). */
+  externRefs?: ExternReference[];
+  /**
+   * Where each linked function starts (the entry at 0). `hidden` (`__hidden`, STV_HIDDEN) functions
+   * are verified with their callers, as libbpf makes them static, not on their own as global ones.
+   */
+  functions: { name: string; start: number; length: number; hidden?: boolean }[];
   /** line_info by linked instruction index. */
   lineInfo: Map<number, LineInfo>;
   /** CO-RE relocations applied (and how many were poisoned). */
@@ -77,6 +105,8 @@ export interface BpfObject {
   btfExt?: BtfExt;
   maps: ObjectMap[];
   programs: ObjectProgram[];
+  /** `__kconfig` and `__ksym` externs (the `.kconfig` ones are laid out in the `.kconfig` map). */
+  externs?: ObjectExtern[];
   /** What the loader skipped and went on without (a .BTF it cannot parse ...), as libbpf warns. */
   warnings?: string[];
 }

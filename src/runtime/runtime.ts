@@ -14,7 +14,7 @@ import type { MapSpec } from '../maps/spec.js';
 import { progTypeInfo, returnName, type ProgTypeInfo } from '../progtypes/table.js';
 import { HELPER_NAMES, MapType } from '../uapi/index.js';
 import type { HelperTable } from '../vm/abi.js';
-import { openObject, type BpfObject, type ObjectProgram } from '../object/index.js';
+import { kconfigValue, openObject, type BpfObject, type KernelDescription, type ObjectProgram } from '../object/index.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { Engine, ExecutableProgram, InlineMap, RunResult } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
@@ -25,6 +25,9 @@ import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
 import { globalFunctionsFromBtf, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
+import { bindRuntimeExterns, describeKernel, POISONED_KFUNC_BASE } from './externs.js';
+
+export { DEFAULT_KERNEL, describeKernel, ExternError } from './externs.js';
 
 /**
  * The userspace kernel: creates maps, loads programs (relocating map references, checking helper
@@ -38,6 +41,8 @@ export interface RuntimeOptions extends ServicesOptions {
   /** Execution engine. Default: the WebAssembly JIT where WebAssembly exists, else the interpreter. */
   engine?: Engine;
   space?: AddressSpace;
+  /** The kernel `.kconfig` externs read (version, config, LINUX_ facts): fields given replace DEFAULT_KERNEL's. */
+  kernel?: Partial<KernelDescription>;
 }
 
 export interface LoadProgramOptions {
@@ -188,11 +193,30 @@ export class LoadedProgram {
   }
 }
 
+/**
+ * Initial slots from the object's `.values` initialisers, as libbpf fills them at load: inner maps
+ * of a map-in-map once the maps exist, programs of a prog_array once they are loaded (slots naming
+ * a program that was not loaded stay empty).
+ */
+function fillSlots(object: BpfObject, maps: ReadonlyMap<string, BpfMap>, members: ReadonlyMap<string, BpfMap | LoadedProgram>): void {
+  const u32 = (n: number): Uint8Array => new Uint8Array(new Uint32Array([n]).buffer);
+  for (const spec of object.maps) {
+    const holder = maps.get(spec.name);
+    if (!holder || !spec.innerSlots) continue;
+    const wantsPrograms = spec.type === MapType.prog_array;
+    for (const slot of spec.innerSlots) {
+      const member = members.get(slot.map);
+      if (member && (member instanceof LoadedProgram) === wantsPrograms) holder.update(u32(slot.index), u32(member.id));
+    }
+  }
+}
+
 export class Runtime {
   readonly space: AddressSpace;
   readonly cpus: number;
   readonly services: DefaultServices;
   readonly engine: Engine;
+  readonly kernel: KernelDescription;
   private readonly helpers: HelperTable<ExecEnv>;
   private nextId = 1;
   private readonly maps = new Map<number, BpfMap>();
@@ -203,6 +227,7 @@ export class Runtime {
     this.cpus = options.cpus ?? 1;
     this.services = new DefaultServices(options);
     this.engine = options.engine ?? (typeof WebAssembly === 'object' ? jit : interpreter);
+    this.kernel = describeKernel(options.kernel);
     this.helpers = denseHelperTable(helperImplementations(PACKET_HELPERS, ABSENT_HELPERS));
   }
 
@@ -260,7 +285,7 @@ export class Runtime {
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
     }
     const relocated = relocateProgram(insns, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
-    this.checkHelperCalls(name, type, relocated.insns);
+    this.checkHelperCalls(name, type, relocated.insns, verified);
     const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
       space: this.space,
       helpers: this.helpers,
@@ -274,11 +299,13 @@ export class Runtime {
     return program;
   }
 
-  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[]): void {
+  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[], verified: boolean): void {
     for (let i = 0; i < insns.length; i++) {
       const insn = insns[i]!;
       if (insn.code !== 0x85 || insn.src !== 0) continue;
       const id = insn.imm;
+      // A weak kfunc's poisoned call the verifier found unreachable (a reachable one it refuses).
+      if (verified && id >= POISONED_KFUNC_BASE) continue;
       const helperName = HELPER_NAMES[id];
       if (helperName === undefined || id === 0) throw new LoadError(name, `invalid func unknown#${id}`, i);
       const proto = helperProto(id);
@@ -336,15 +363,13 @@ export class Runtime {
   loadObject(input: Uint8Array | BpfObject, options: LoadObjectOptions = {}): LoadedObject {
     // isView, not instanceof: bytes may come from another realm (a worker, an iframe, node:vm).
     const object = ArrayBuffer.isView(input) ? openObject(input, options.fileName === undefined ? {} : { fileName: options.fileName }) : input;
+    const kconfig = kconfigValue(object, this.kernel);
     const maps = new Map<string, BpfMap>();
-    for (const spec of object.maps) maps.set(spec.name, this.createMap(withLibbpfDefaults(spec, this.cpus)));
     for (const spec of object.maps) {
-      const holder = maps.get(spec.name)!;
-      for (const slot of spec.innerSlots ?? []) {
-        const inner = maps.get(slot.map);
-        if (inner && holder instanceof ObjectArrayMap) holder.set(slot.index, inner, inner.id);
-      }
+      const initial = spec.origin === 'kconfig' && kconfig ? { ...spec, initialValue: kconfig } : spec;
+      maps.set(spec.name, this.createMap(withLibbpfDefaults(initial, this.cpus)));
     }
+    fillSlots(object, maps, maps);
     const programs = new Map<string, LoadedProgram>();
     const wanted = options.programs ? new Set(options.programs) : undefined;
     for (const p of object.programs) {
@@ -352,6 +377,7 @@ export class Runtime {
       const loaded = this.loadObjectProgram(object, p, maps, options);
       programs.set(p.name, loaded);
     }
+    fillSlots(object, maps, programs);
     return new LoadedObject(object, maps, programs);
   }
 
@@ -369,12 +395,13 @@ export class Runtime {
       insns[ref.insn]!.imm = map.id;
       if (ref.kind === 'value') insns[ref.insn + 1]!.imm = ref.offset;
     }
+    bindRuntimeExterns(object, p, insns);
     const loaded = this.loadProgram(insns, {
       name: p.name,
       type,
       license: object.license,
       lineInfo: p.lineInfo,
-      ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions) } : {}),
+      ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions.filter((f) => !f.hidden)) } : {}),
       ...(p.sectionDef?.attach ? { attachType: p.sectionDef.attach } : {}),
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.checked === undefined ? {} : { checked: options.checked }),

@@ -24,6 +24,8 @@ export interface TestRunInput {
    * captures see jumbo frames, as generic XDP on a real interface does.
    */
   anySize?: boolean;
+  /** The attach cookie bpf_get_attach_cookie returns, as a link's cookie sets it (the kernel's test run has none: 0). */
+  cookie?: bigint;
 }
 
 export interface PreparedRun {
@@ -105,10 +107,12 @@ function giveBack(space: AddressSpace, ...regions: Region[]): void {
 }
 
 export function prepareRun(space: AddressSpace, services: RuntimeServices, type: ProgTypeInfo, input: TestRunInput, cpu: number): PreparedRun {
-  if (type.name === 'xdp') return prepareXdp(space, services, type, input, cpu);
-  if (type.name === 'flow_dissector') return prepareFlowDissector(space, services, type, input, cpu);
-  if (type.context?.struct === '__sk_buff') return prepareSkb(space, services, type, input, cpu);
-  return prepareRaw(space, services, type, input, cpu);
+  const prepared = type.name === 'xdp' ? prepareXdp(space, services, type, input, cpu)
+    : type.name === 'flow_dissector' ? prepareFlowDissector(space, services, type, input, cpu)
+    : type.context?.struct === '__sk_buff' ? prepareSkb(space, services, type, input, cpu)
+    : prepareRaw(space, services, type, input, cpu);
+  if (input.cookie !== undefined) prepared.env.attachCookie = input.cookie;
+  return prepared;
 }
 
 function newEnv(services: RuntimeServices, type: ProgTypeInfo, ctx: number, cpu: number, packet?: PacketState): ExecEnv {
