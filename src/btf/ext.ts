@@ -42,6 +42,9 @@ export interface LineInfo {
   line: string;
   lineNumber: number;
   column: number;
+  /** Offsets of the file name and the line in the object's BTF strings (what bpf_line_info carries). */
+  fileNameOff: number;
+  lineOff: number;
 }
 
 export interface CoreRelo {
@@ -134,6 +137,8 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       line: str(u32(o + 8), o + 8),
       lineNumber: lineCol >>> 10,
       column: lineCol & 0x3ff,
+      fileNameOff: u32(o + 4),
+      lineOff: u32(o + 8),
     };
   });
   const coreRelos =

@@ -364,6 +364,7 @@ function loadKernelProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMa
   }
   bindKernelExterns(object, p, insns);
   const funcInfo = btf && object.btf ? funcInfoRecords(object, p) : undefined;
+  const lineInfo = funcInfo ? lineInfoRecords(p) : undefined;
   const attach = p.sectionDef?.attach;
   // fentry/fexit/tp_btf/lsm programs are verified against their target's type in the kernel BTF.
   const attachBtfId = attachBtfIdForSection(p.section);
@@ -377,8 +378,29 @@ function loadKernelProgram(object: BpfObject, p: ObjectProgram, maps: ReadonlyMa
     ...(attachBtfId !== undefined ? { attachBtfId } : {}),
     ...(object.kernelVersion !== undefined ? { kernVersion: object.kernelVersion } : {}),
     ...(btf && funcInfo ? { btfFd: btf.fd, funcInfo } : {}),
+    ...(lineInfo ? { lineInfo } : {}),
     ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
   });
+}
+
+/**
+ * bpf_line_info records for the linked program (source lines in the kernel's log and in bpftool/tsbpf
+ * prog dump). The kernel refuses line info that does not start at instruction 0 or misses the first
+ * instruction of a function, so a program whose linking left such a gap loads without it.
+ */
+function lineInfoRecords(p: ObjectProgram): { recordSize: number; records: Uint8Array } | undefined {
+  const entries = [...p.lineInfo].sort((a, b) => a[0] - b[0]);
+  if (entries.length === 0 || entries[0]![0] !== 0) return undefined;
+  if (p.functions.some((f) => !p.lineInfo.has(f.start))) return undefined;
+  const records = new Uint8Array(16 * entries.length);
+  const view = new DataView(records.buffer);
+  for (const [i, [insn, line]] of entries.entries()) {
+    view.setUint32(16 * i, insn, true);
+    view.setUint32(16 * i + 4, line.fileNameOff, true);
+    view.setUint32(16 * i + 8, line.lineOff, true);
+    view.setUint32(16 * i + 12, (line.lineNumber << 10) | line.column, true);
+  }
+  return { recordSize: 16, records };
 }
 
 /** bpf_func_info records for the linked program: one per function, by its FUNC type in the BTF. */

@@ -9,6 +9,7 @@ import { openObjectForKernel, vmlinuxBtf } from '../../src/linux/vmlinux.js';
 import { attachProgram, AttachError, kprobeUnavailableReason } from '../../src/linux/attach-object.js';
 import { verifyInKernel } from '../../src/linux/verify.js';
 import { dumpKernelMap } from '../../src/linux/map-dump.js';
+import { xlatedProgram } from '../../src/linux/prog-dump.js';
 import { BpfMap, BpfLink, RingBuffer, BpfVerifierError, dynamicPmuType, ensureBpffs } from '../../src/linux/index.js';
 import { TsbpfError } from '../../src/errors.js';
 import { editMap, objectMap, openObject } from '../../src/object/index.js';
@@ -117,6 +118,18 @@ test('raw_tp, uprobe and socket programs attach from their sections; kprobes exp
       return true;
     });
   });
+});
+
+test('programs load with their func_info and line_info: the kernel reports every function and source line back', { skip: skipReason }, () => {
+  for (const name of ['xdp_firewall.bpf.o', 'calls_globals.bpf.o']) {
+    const object = openObjectForKernel(new Uint8Array(readFileSync(join(fixturesDir, 'progs', name))), { fileName: name });
+    using kernel = loadObjectIntoKernel(object, { ignorePinning: true });
+    for (const spec of object.programs) {
+      const xlated = xlatedProgram(kernel.program(spec.name));
+      assert.equal(xlated.functions.size, spec.functions.length, `${name} ${spec.name}: functions`);
+      assert.equal(xlated.lines.size, spec.lineInfo.size, `${name} ${spec.name}: source lines`);
+    }
+  }
 });
 
 test('verifyInKernel: verdict, one-line error, full log and statistics', { skip: skipReason }, () => {
