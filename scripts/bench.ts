@@ -130,6 +130,7 @@ async function main(): Promise<void> {
   SECTIONS.push((await import('./bench-runtime.js')).runtimeSection);
   SECTIONS.push((await import('./bench-jit.js')).jitSection);
   SECTIONS.push((await import('./bench-filter.js')).filterSection);
+  SECTIONS.push((await import('./bench-verifier.js')).verifierSection);
   process.stdout.write(`tsbpf bench (node ${process.version}, ${new Date().toISOString()})\n`);
   for (const section of SECTIONS) {
     process.stdout.write(`\n## ${section.title}\n\n`);
