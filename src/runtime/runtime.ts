@@ -16,7 +16,7 @@ import { HELPER_NAMES, MapType } from '../uapi/index.js';
 import type { HelperTable } from '../vm/abi.js';
 import { kconfigValue, openObject, type BpfObject, type KernelDescription, type ObjectProgram } from '../object/index.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
-import type { Engine, ExecutableProgram, InlineMap, RunResult } from '../vm/engine.js';
+import type { Engine, ExecutableProgram, InlineMap } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
 import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
@@ -323,7 +323,6 @@ export class Runtime {
     const repeat = Math.max(1, options.repeat ?? 1);
     const prepared = prepareRun(this.space, this.services, program.type, options, options.cpu ?? 0);
     try {
-      let result: RunResult | undefined;
       // Built once: the repeat loop is what BPF_PROG_TEST_RUN's duration measures.
       const runOptions = {
         args: [prepared.ctx],
@@ -334,21 +333,19 @@ export class Runtime {
       const executable = program.executable;
       const env = prepared.env;
       const start = performance.now();
-      for (let i = 0; i < repeat; i++) {
-        env.tailCalls = 0;
-        result = executable.run(runOptions);
-      }
+      // Each run starts with its own tail-call count, as each kernel run does.
+      const result = executable.runRepeated(runOptions, repeat, () => { env.tailCalls = 0; });
       const durationNs = ((performance.now() - start) * 1e6) / repeat;
       const out = prepared.finish();
-      const retval = result!.r0lo >>> 0;
+      const retval = result.r0lo >>> 0;
       return {
         retval,
-        r0: result!.r0,
+        r0: result.r0,
         verdict: returnName(program.type, retval | 0),
         ...(out.data ? { dataOut: options.dataSizeOut !== undefined ? out.data.subarray(0, options.dataSizeOut) : out.data } : {}),
         ...(out.ctx ? { ctxOut: out.ctx } : {}),
         durationNs,
-        executed: result!.executed,
+        executed: result.executed,
         ...(prepared.env.redirect ? { redirect: prepared.env.redirect } : {}),
       };
     } finally {

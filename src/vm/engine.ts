@@ -83,6 +83,11 @@ export interface ExecutableProgram<Env = unknown> {
   readonly engine: EngineName;
   readonly insns: readonly Instruction[];
   run(options?: RunOptions<Env>): RunResult;
+  /**
+   * `repeat` (>= 1) runs with the same options, as many calls of `run`, `beforeRun` called before
+   * each; the last run's result. The options are read once (BPF_PROG_TEST_RUN's repeat loop).
+   */
+  runRepeated(options: RunOptions<Env>, repeat: number, beforeRun?: () => void): RunResult;
   /** Frees the regions (stack, register file) the program holds in the address space. */
   dispose(): void;
 }

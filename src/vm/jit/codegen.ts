@@ -31,6 +31,8 @@ export interface CodegenContext {
   arrayMaps: ReadonlyMap<number, InlineMapLayout>;
   /** Maps with a direct lookup by handle: map_lookup_elem calls `lookup_map` with this slot. */
   lookupSlots: ReadonlyMap<number, number>;
+  /** Helpers answered by functions of the module (wasm-helpers.ts): function index by helper id. */
+  wasmHelpers: ReadonlyMap<number, number>;
   /** Set when some inlined lookup reads the run's CPU (so `run` must store it). */
   usesCpu: boolean;
 }
@@ -422,6 +424,15 @@ export class FunctionCompiler implements BlockEmitter {
       this.set(Local.r0);
       this.fuelIn();
       this.returnIfHalted();
+      return;
+    }
+    const direct = this.ctx.wasmHelpers.get(insn.imm);
+    if (direct !== undefined) {
+      // (r1..r5, insn) -> r0: no register file, fuel or unwinding (these helpers call nothing back).
+      for (let r = 1; r <= 5; r++) this.reg(r);
+      this.i32(i);
+      this.call(direct);
+      this.set(Local.r0);
       return;
     }
     const handle = insn.imm === MAP_LOOKUP_HELPER_ID ? this.knownMapHandle(i) : undefined;

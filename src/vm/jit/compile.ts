@@ -8,6 +8,7 @@ import {
   IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS, FaultKind,
 } from './layout.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
+import { NO_WASM_HELPERS, addWasmHelpers, type WasmHelperChoice } from './wasm-helpers.js';
 
 /**
  * eBPF program -> one WebAssembly module. Each subprogram becomes a function
@@ -41,10 +42,12 @@ const NO_INLINE_MAPS: InlineMaps = { arrays: new Map(), lookupSlots: new Map() }
 
 /**
  * `inline`: maps whose map_lookup_elem calls (on a constant handle) skip the helper ABI: arrays
- * become inline wasm, lookup slots call the `lookup_map` import (inline-maps.ts).
+ * become inline wasm, lookup slots call the `lookup_map` import (inline-maps.ts). `helpers`: helpers
+ * answered by functions of the module, called directly (wasm-helpers.ts; unchecked programs only).
  */
 export function compileProgram(
   insns: readonly Instruction[], checked: boolean, inline: InlineMaps = NO_INLINE_MAPS,
+  helpers: WasmHelperChoice = NO_WASM_HELPERS,
 ): CompiledModule {
   if (insns.length === 0) throw new JitCompileError('jit/empty', 'empty program');
   const ops = validate(insns);
@@ -54,7 +57,7 @@ export function compileProgram(
   const helperType = m.type([i32, i32], [i32]);
   const faultType = m.type([i32, i32], []);
   const fiveI32 = m.type([i32, i32, i32, i32, i32], [i32]);
-  const importTypes = [helperType, faultType, fiveI32, fiveI32, helperType];
+  const importTypes = [helperType, faultType, fiveI32, fiveI32, helperType, helperType];
   IMPORT_FN_NAMES.forEach((name, index) => {
     const fn = m.importFunction(IMPORT_MODULE, name, importTypes[index]!);
     if (fn !== Object.values(ImportFn)[index]) throw new JitCompileError('jit/internal', 'import order');
@@ -98,10 +101,11 @@ export function compileProgram(
   }
   const forgetFunction = totalSites > 0 ? m.declareFunction(runType) : -1;
   if (forgetFunction >= 0) m.exportFunction('forget', forgetFunction);
+  const wasmHelpers = addWasmHelpers(m, checked ? NO_WASM_HELPERS : helpers);
   const ctx: CodegenContext = {
     insns, ops, checked, functionAt, siteOf, totalSites, frameIsFixed: !writesFramePointer(insns, ops),
     forgetFunction: totalSites <= MAX_SITES_FORGOTTEN_PER_HELPER_CALL ? forgetFunction : -1,
-    arrayMaps: inline.arrays, lookupSlots: inline.lookupSlots, usesCpu: false,
+    arrayMaps: inline.arrays, lookupSlots: inline.lookupSlots, wasmHelpers, usesCpu: false,
   };
   let irreducible = false;
   starts.forEach((start, k) => {

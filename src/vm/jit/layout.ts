@@ -26,15 +26,23 @@ export const ImportFn = {
   check: 3,
   /** (lookup slot, key address) -> the value's address or 0: map_lookup_elem on a known hash/LPM map. */
   lookupMap: 4,
+  /** (hash index, key address) -> the value's address or 0: map_update_elem in wasm (wasm-helpers.ts). */
+  find: 5,
 } as const;
-export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check', 'lookup_map'] as const;
+export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check', 'lookup_map', 'find'] as const;
 
 /** Register-file byte offset (slot 10, unused by helpers) where `check` leaves the region limit. */
 export const CHECK_LIMIT_SLOT = 80;
 /** Byte offset just past the helpers' register file where `run` leaves the run's CPU (a u32). */
 export const CPU_SLOT = REGFILE_BYTES;
-/** The JIT's register file: the helpers' slots, then the CPU slot. */
-export const JIT_REGFILE_BYTES = CPU_SLOT + 8;
+/**
+ * Where skb_load_bytes in wasm reads the packet (wasm-helpers.ts), kept current by the JS side at the
+ * start of a run and after every JS helper (which may move it): u32 data address, u32 length, u32 1
+ * when there is one.
+ */
+export const WINDOW_SLOT = CPU_SLOT + 8;
+/** The JIT's register file: the helpers' slots, the CPU slot, the packet window. */
+export const JIT_REGFILE_BYTES = WINDOW_SLOT + 16;
 /** Helper id of bpf_map_lookup_elem (inlined for array maps the loader describes). */
 export const MAP_LOOKUP_HELPER_ID = 1;
 

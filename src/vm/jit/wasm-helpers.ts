@@ -1,20 +1,21 @@
 import { HASH_INDEX, HASH_INDEX_KIND } from '../abi.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
-import { IMPORT_MODULE } from './layout.js';
-import type { FindInIndex } from './wasm-lookup.js';
+import { Global, ImportFn, WINDOW_SLOT } from './layout.js';
 
 /**
- * Helpers whose whole work is arithmetic or copying over memory, answered in WebAssembly: a small
- * module that sits between a program's module and the JS helpers (it is the program's `call_helper`
- * import), computes bpf_csum_diff and bpf_skb_load_bytes itself, updates the value of a key already
- * in a hash map (map_update_elem, through the map's published index), and passes every other call on.
- * A call into JS costs more than summing or copying a few words, and packet parsers, checksum loops
- * and counters call these once per header, chunk or event.
+ * Helpers whose whole work is arithmetic or copying over memory, answered in WebAssembly inside the
+ * program's own module: bpf_csum_diff, bpf_skb_load_bytes, and map_update_elem of a key already in a
+ * hash map (through the map's published index). Each is a function (r1..r5, insn) -> r0 that the
+ * program calls directly, with its arguments as wasm values: no register file, no call out of the
+ * module, and V8 may inline it into the caller. Packet parsers, checksum loops and counters call these
+ * once per header, chunk or event, so the call sequence is most of their cost.
  *
  * Only for unchecked programs (the verifier vouched for the pointers and sizes; checked mode keeps the
  * JS helpers' region checks) and only for helpers the table holds the runtime's implementation of.
  * Anything unusual (a pointer with a high half, sizes past csum_diff's scratch limit, no packet
- * window) goes to the JS helper, which owns the errors.
+ * window, an insertion) goes to the JS helper through the register file, which owns the errors. The
+ * runtime's implementations of these three never stop the program or tail-call, so the fallback
+ * needs no unwinding.
  */
 
 export const MAP_UPDATE_HELPER_ID = 2;
@@ -24,61 +25,44 @@ export const CSUM_DIFF_HELPER_ID = 28;
 const CSUM_DIFF_MAX = 512;
 const EFAULT = 14;
 
-/**
- * The packet skb_load_bytes reads, kept current by the JS side (at the start of a run and after every
- * JS helper, which may move it): u32 data address, u32 length, u32 1 when there is one.
- */
-export const WINDOW_BYTES = 12;
-
-/** The call_helper the module exports: (helper id, insn) -> the JS call_helper's result. */
-export type CallHelper = (id: number, insn: number) => number;
-
-export interface WasmHelperOptions {
+/** The helpers a program's module answers in wasm (part of the module's cache key). */
+export interface WasmHelperChoice {
   csumDiff: boolean;
   loadBytes: boolean;
   mapUpdate: boolean;
-  /** Address of the packet window (WINDOW_BYTES), when `loadBytes`. */
-  window: number;
 }
 
-/**
- * One module per choice of helpers: V8 optimises a wasm function with what ran in it so far, so a
- * module shared by programs using different helpers ran the later ones through code tuned for others.
- */
-const compiled = new Map<string, WebAssembly.Module>();
+export const NO_WASM_HELPERS: WasmHelperChoice = { csumDiff: false, loadBytes: false, mapUpdate: false };
+
+export const wasmHelperKey = (choice: WasmHelperChoice): string =>
+  `${choice.csumDiff ? 'c' : ''}${choice.loadBytes ? 'l' : ''}${choice.mapUpdate ? 'u' : ''}`;
+
+const EMITTERS: readonly [id: number, chosen: keyof WasmHelperChoice, emit: (e: Emitter) => void][] = [
+  [CSUM_DIFF_HELPER_ID, 'csumDiff', emitCsumDiff],
+  [SKB_LOAD_BYTES_HELPER_ID, 'loadBytes', emitLoadBytes],
+  [MAP_UPDATE_HELPER_ID, 'mapUpdate', emitMapUpdate],
+];
 
 /**
- * A call_helper answering the chosen helpers in wasm and forwarding the rest to `jsHelper`; `find`
- * searches a hash index (wasm-lookup.ts), for map_update_elem.
+ * Adds the chosen helpers to a program's module (after its imports; `ImportFn.callHelper` and
+ * `ImportFn.find` are the fallbacks' and map_update_elem's): their function indexes by helper id.
  */
-export function wasmHelpers(
-  memory: WebAssembly.Memory, regfile: number, options: WasmHelperOptions, jsHelper: CallHelper, find: FindInIndex,
-): CallHelper {
-  const key = `${options.csumDiff ? 'c' : ''}${options.loadBytes ? 'l' : ''}${options.mapUpdate ? 'u' : ''}`;
-  let module = compiled.get(key);
-  if (module === undefined) compiled.set(key, (module = new WebAssembly.Module(encodeModule(options))));
-  const instance = new WebAssembly.Instance(module, { [IMPORT_MODULE]: { memory, regfile, js_helper: jsHelper, find, window: options.window } });
-  return instance.exports.call_helper as CallHelper;
-}
-
-// Function indexes: the imports, then the module's own.
-const JS_HELPER = 0;
-const FIND = 1;
-const CALL_HELPER = 2;
-// Imported globals.
-const REGFILE = 0;
-const WINDOW = 1;
-
-function encodeModule(options: WasmHelperOptions): Uint8Array<ArrayBuffer> {
-  const m = new ModuleBuilder();
-  const helperType = m.type([ValType.i32, ValType.i32], [ValType.i32]);
-  m.importMemory(IMPORT_MODULE, 'memory');
-  m.importFunction(IMPORT_MODULE, 'js_helper', helperType);
-  m.importFunction(IMPORT_MODULE, 'find', helperType);
-  for (const name of ['regfile', 'window']) m.importGlobal(IMPORT_MODULE, name, ValType.i32);
-  m.defineFunction(m.declareFunction(helperType), callHelperBody(options));
-  m.exportFunction('call_helper', CALL_HELPER);
-  return m.encode();
+export function addWasmHelpers(m: ModuleBuilder, choice: WasmHelperChoice): Map<number, number> {
+  const functions = new Map<number, number>();
+  const i64 = ValType.i64;
+  let type: number | undefined;
+  for (const [id, chosen, emit] of EMITTERS) {
+    if (!choice[chosen]) continue;
+    type ??= m.type([i64, i64, i64, i64, i64, ValType.i32], [i64]);
+    const fn = m.declareFunction(type);
+    const e = new Emitter();
+    encodeLocals(e.w, [[2, ValType.i64], [5, ValType.i32]]);
+    emit(e);
+    e.fallback(id);
+    m.defineFunction(fn, e.w.finish());
+    functions.set(id, fn);
+  }
+  return functions;
 }
 
 /** Emits `op` with a memory immediate (alignment 0: packet data is anywhere). */
@@ -88,18 +72,22 @@ function mem(w: ByteWriter, op: number, offset: number): void {
   w.u32(offset);
 }
 
-// call_helper's parameters and locals (i64 first, then i32).
-const ID = 0;
-const INSN = 1;
-const SUM = 2;
-const PARTIAL_SUM = 3;
-const DST = 4;
-const SRC = 5;
-const LEFT = 6;
-const PARTIAL_AT = 7;
-const PARTIAL_END = 8;
+// Parameters (r1..r5, insn) and locals (i64 first, then i32).
+const R1 = 0;
+const R2 = 1;
+const R3 = 2;
+const R4 = 3;
+const R5 = 4;
+const INSN = 5;
+const SUM = 6;
+const PARTIAL_SUM = 7;
+const DST = 8;
+const SRC = 9;
+const LEFT = 10;
+const PARTIAL_AT = 11;
+const PARTIAL_END = 12;
 
-/** Emitting call_helper's body: small spellings of what the helpers' code repeats. */
+/** Emitting a helper's body: small spellings of what the helpers' code repeats. */
 class Emitter {
   readonly w = new ByteWriter();
   get(local: number): void { this.w.byte2(Op.local_get, local); }
@@ -108,26 +96,29 @@ class Emitter {
   op(op: number): void { this.w.byte(op); }
   i32(value: number): void { this.w.byte(Op.i32_const); this.w.s32(value); }
   i64(lo: number, hi = 0): void { this.w.byte(Op.i64_const); this.w.s64(lo, hi); }
-  /** A load (or store) at regfile + offset, i.e. a register's half or whole. */
-  reg(op: number, offset: number): void { this.w.byte2(Op.global_get, REGFILE); mem(this.w, op, offset); }
-  window(op: number, offset: number): void { this.w.byte2(Op.global_get, WINDOW); mem(this.w, op, offset); }
+  /** A register's low half as i32. */
+  low(r: number): void { this.get(r); this.op(Op.i32_wrap_i64); }
+  /** A register's low half zero-extended to i64. */
+  low64(r: number): void { this.get(r); this.i64(-1, 0); this.op(Op.i64_and); }
+  /** A register's high half as i32. */
+  high(r: number): void { this.get(r); this.i64(32); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64); }
+  /** A load from the packet window (in the register file, kept current by the JS side). */
+  window(op: number, offset: number): void { this.w.byte2(Op.global_get, Global.regfile); mem(this.w, op, WINDOW_SLOT + offset); }
   call(fn: number): void { this.w.byte2(Op.call, fn); }
-  /** r0 = what `value` pushes (an i64). */
-  setR0(value: () => void): void { this.w.byte2(Op.global_get, REGFILE); value(); mem(this.w, Op.i64_store, 0); }
-  /** Return 0: the program goes on with r0 as written. */
-  continueProgram(): void { this.i32(0); this.op(Op.return); }
-}
+  /** Return r0 = what `value` pushes (an i64). */
+  returnR0(value: () => void): void { value(); this.op(Op.return); }
 
-/** (id, insn): the chosen helpers when they can be answered here, else the JS helper. */
-function callHelperBody(options: WasmHelperOptions): Uint8Array {
-  const e = new Emitter();
-  encodeLocals(e.w, [[2, ValType.i64], [5, ValType.i32]]);
-  if (options.csumDiff) emitCsumDiff(e);
-  if (options.loadBytes) emitLoadBytes(e);
-  if (options.mapUpdate) emitMapUpdate(e);
-  e.get(ID); e.get(INSN); e.call(JS_HELPER);
-  e.op(Op.end);
-  return e.w.finish();
+  /** The JS helper: r1..r5 out through the register file (r0 zeroed), r0 back; ends the body. */
+  fallback(id: number): void {
+    const store = (offset: number, value: () => void): void => {
+      this.w.byte2(Op.global_get, Global.regfile); value(); mem(this.w, Op.i64_store, offset);
+    };
+    store(0, () => this.i64(0));
+    for (let r = 1; r <= 5; r++) store(8 * r, () => this.get(R1 + r - 1));
+    this.i32(id); this.get(INSN); this.call(ImportFn.callHelper); this.op(Op.drop);
+    this.w.byte2(Op.global_get, Global.regfile); mem(this.w, Op.i64_load, 0);
+    this.op(Op.end);
+  }
 }
 
 /**
@@ -136,20 +127,19 @@ function callHelperBody(options: WasmHelperOptions): Uint8Array {
  * ~fold32(partial(from)))), as the JS helper.
  */
 function emitCsumDiff(e: Emitter): void {
-  e.get(ID); e.i32(CSUM_DIFF_HELPER_ID); e.op(Op.i32_eq);
-  e.reg(Op.i32_load, 12); e.reg(Op.i32_load, 28); e.op(Op.i32_or); e.op(Op.i32_eqz); e.op(Op.i32_and);
-  e.reg(Op.i64_load32_u, 16); e.reg(Op.i64_load32_u, 32); e.op(Op.i64_add);
+  e.get(R1); e.get(R3); e.op(Op.i64_or); e.i64(32); e.op(Op.i64_shr_u); e.op(Op.i64_eqz);
+  e.low64(R2); e.low64(R4); e.op(Op.i64_add);
   e.i64(CSUM_DIFF_MAX); e.op(Op.i64_le_u); e.op(Op.i32_and);
   e.w.byte2(Op.if, VOID_BLOCK);
-  e.reg(Op.i64_load32_u, 40);
-  emitPartial(e, 24, 32);
+  e.low64(R5);
+  emitPartial(e, R3, R4);
   e.op(Op.i64_add); emitFold32(e);
   // ~fold32(partial(from)): 0xffffffff for an empty `from`, as csum_diff(NULL, 0, to, ...) has.
-  e.reg(Op.i32_load, 16); e.op(Op.i32_eqz);
+  e.low(R2); e.op(Op.i32_eqz);
   e.w.byte2(Op.if, ValType.i64);
   e.i64(-1);
   e.op(Op.else);
-  emitPartial(e, 8, 16);
+  emitPartial(e, R1, R2);
   emitFold32(e); e.i64(-1); e.op(Op.i64_xor);
   e.op(Op.end);
   e.op(Op.i64_add); emitFold32(e); e.set(SUM);
@@ -158,20 +148,18 @@ function emitCsumDiff(e: Emitter): void {
     e.get(SUM); e.i64(0xffff); e.op(Op.i64_and);
     e.op(Op.i64_add); e.set(SUM);
   }
-  e.setR0(() => { e.get(SUM); e.i64(0xffff); e.op(Op.i64_and); });
-  e.continueProgram();
+  e.returnR0(() => { e.get(SUM); e.i64(0xffff); e.op(Op.i64_and); });
   e.op(Op.end);
 }
 
 /**
- * Pushes csum_partial of (the pointer at regfile + `pointer`, the length at regfile + `length`) before
- * its folding: the little-endian u32 words summed in 64 bits (16 bytes per turn, then 4), then a u16
- * and a byte for the tail; lengths up to 512 cannot overflow. Inline: a call per chunk cost a tenth
- * of a small csum_diff.
+ * Pushes csum_partial of (register `pointer`, register `length`) before its folding: the little-endian
+ * u32 words summed in 64 bits (16 bytes per turn, then 4), then a u16 and a byte for the tail; lengths
+ * up to 512 cannot overflow. Inline: a call per chunk cost a tenth of a small csum_diff.
  */
 function emitPartial(e: Emitter, pointer: number, length: number): void {
-  e.reg(Op.i32_load, pointer); e.set(PARTIAL_AT);
-  e.get(PARTIAL_AT); e.reg(Op.i32_load, length); e.op(Op.i32_add); e.set(PARTIAL_END);
+  e.low(pointer); e.set(PARTIAL_AT);
+  e.get(PARTIAL_AT); e.low(length); e.op(Op.i32_add); e.set(PARTIAL_END);
   e.i64(0); e.set(PARTIAL_SUM);
   const room = (bytes: number): void => { e.get(PARTIAL_AT); e.i32(bytes); e.op(Op.i32_add); e.get(PARTIAL_END); e.op(Op.i32_le_u); };
   const advance = (bytes: number): void => { e.get(PARTIAL_AT); e.i32(bytes); e.op(Op.i32_add); e.set(PARTIAL_AT); };
@@ -220,26 +208,23 @@ function emitFold32(e: Emitter): void {
  * or there is no window: out of the packet (or len 0) zeroes `to` and returns -EFAULT.
  */
 function emitLoadBytes(e: Emitter): void {
-  e.get(ID); e.i32(SKB_LOAD_BYTES_HELPER_ID); e.op(Op.i32_eq);
-  e.window(Op.i32_load, 8); e.op(Op.i32_and);
-  e.reg(Op.i32_load, 28); e.op(Op.i32_eqz); e.op(Op.i32_and);
+  e.window(Op.i32_load, 8);
+  e.high(R3); e.op(Op.i32_eqz); e.op(Op.i32_and);
   e.w.byte2(Op.if, VOID_BLOCK);
-  e.reg(Op.i64_load32_u, 16); e.reg(Op.i64_load32_u, 32); e.op(Op.i64_add);
+  e.low64(R2); e.low64(R4); e.op(Op.i64_add);
   e.window(Op.i64_load32_u, 4); e.op(Op.i64_gt_u);
-  e.reg(Op.i32_load, 32); e.op(Op.i32_eqz); e.op(Op.i32_or);
+  e.low(R4); e.op(Op.i32_eqz); e.op(Op.i32_or);
   e.w.byte2(Op.if, VOID_BLOCK);
-  e.reg(Op.i32_load, 24); e.i32(0); e.reg(Op.i32_load, 32); memoryFill(e.w);
-  e.setR0(() => e.i64(-EFAULT, -1));
-  e.op(Op.else);
-  e.reg(Op.i32_load, 24); e.set(DST);
-  e.window(Op.i32_load, 0); e.reg(Op.i32_load, 16); e.op(Op.i32_add); e.set(SRC);
-  e.reg(Op.i32_load, 32); e.set(LEFT);
+  e.low(R3); e.i32(0); e.low(R4); memoryFill(e.w);
+  e.returnR0(() => e.i64(-EFAULT, -1));
+  e.op(Op.end);
+  e.low(R3); e.set(DST);
+  e.window(Op.i32_load, 0); e.low(R2); e.op(Op.i32_add); e.set(SRC);
+  e.low(R4); e.set(LEFT);
   // Headers are a few words: a loop beats memory.copy's call out of the module.
   copyLoop(e.w, DST, SRC, LEFT, 8, Op.i64_load, Op.i64_store);
   copyLoop(e.w, DST, SRC, LEFT, 1, Op.i64_load8_u, Op.i64_store8);
-  e.setR0(() => e.i64(0));
-  e.op(Op.end);
-  e.continueProgram();
+  e.returnR0(() => e.i64(0));
   e.op(Op.end);
 }
 
@@ -249,25 +234,22 @@ function emitLoadBytes(e: Emitter): void {
  * Anything else (an insertion, other flags, other maps) is the JS helper's.
  */
 function emitMapUpdate(e: Emitter): void {
-  e.get(ID); e.i32(MAP_UPDATE_HELPER_ID); e.op(Op.i32_eq);
-  e.w.byte2(Op.if, VOID_BLOCK);
   e.w.byte2(Op.block, VOID_BLOCK);
   // No high halves, and flags 0 or 2.
-  for (const high of [12, 20, 28, 36]) e.reg(Op.i32_load, high);
-  e.op(Op.i32_or); e.op(Op.i32_or); e.op(Op.i32_or);
-  e.reg(Op.i32_load, 32); e.i32(~2); e.op(Op.i32_and); e.op(Op.i32_or);
+  for (const r of [R1, R2, R3]) { e.get(r); if (r !== R1) e.op(Op.i64_or); }
+  e.i64(32); e.op(Op.i64_shr_u);
+  e.get(R4); e.i64(~2, -1); e.op(Op.i64_and); e.op(Op.i64_or);
+  e.op(Op.i64_eqz); e.op(Op.i32_eqz);
   e.w.byte2(Op.br_if, 0);
   // The map's published hash index, and the key's value in it.
-  e.reg(Op.i32_load, 8); mem(e.w, Op.i32_load, 0); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
+  e.low(R1); mem(e.w, Op.i32_load, 0); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
   e.get(DST); mem(e.w, Op.i32_load, HASH_INDEX.kind); e.i32(HASH_INDEX_KIND.hash); e.op(Op.i32_ne); e.w.byte2(Op.br_if, 0);
   e.get(DST); mem(e.w, Op.i32_load, HASH_INDEX.valueSize); e.set(LEFT);
-  e.get(DST); e.reg(Op.i32_load, 16); e.call(FIND); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
-  e.reg(Op.i32_load, 24); e.set(SRC);
+  e.get(DST); e.low(R2); e.call(ImportFn.find); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
+  e.low(R3); e.set(SRC);
   copyLoop(e.w, DST, SRC, LEFT, 8, Op.i64_load, Op.i64_store);
   copyLoop(e.w, DST, SRC, LEFT, 1, Op.i64_load8_u, Op.i64_store8);
-  e.setR0(() => e.i64(0));
-  e.continueProgram();
-  e.op(Op.end);
+  e.returnR0(() => e.i64(0));
   e.op(Op.end);
 }
 
