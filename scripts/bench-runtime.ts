@@ -64,7 +64,9 @@ function cpuPerRun(program: LoadedProgram, data: Uint8Array, repeat: number): nu
 
 /**
  * CPU ns per run in the userspace runtime: warm-up test runs of growing repeat until one lasts a
- * quarter sample (the JIT's code tiers up meanwhile), then the median of SAMPLES calibrated samples.
+ * quarter sample, then calibrated samples until two in a row agree within 10% (V8 tiers up the
+ * interpreter's loop and the JIT's wasm over the first ~100 ms: earlier figures are several times
+ * too slow), then the median of SAMPLES samples.
  */
 function userspace(object: BpfObject, c: Case, engine: Engine): number {
   const runtime = new Runtime({ engine });
@@ -77,6 +79,11 @@ function userspace(object: BpfObject, c: Case, engine: Engine): number {
       estimate = cpuPerRun(program, c.data, repeat);
     }
     repeat = repeatFor(estimate);
+    for (let previous = Infinity, i = 0; i < 25; i++) {
+      estimate = cpuPerRun(program, c.data, repeat);
+      if (Math.abs(estimate - previous) < 0.1 * previous) break;
+      previous = estimate;
+    }
     return median(Array.from({ length: SAMPLES }, () => cpuPerRun(program, c.data, repeat)));
   } finally {
     runtime.close();
