@@ -39,7 +39,8 @@ function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr:
   if (scalar.smin === S64_MIN && op === 'add' || (op === 'sub' && scalar.smin === S64_MIN)) {
     throw new Reject(`math between ${typeName(ptr)} pointer and register with unbounded min value is not allowed`, at);
   }
-  if (ptr.type === 'ctx') throw new Reject(`R${dstno} variable ctx access var_off disallowed`, at);
+  // Privileged programs may offset ctx by a variable (the kernel refuses only its dereference).
+  if (ptr.type === 'ctx' && ctx.unpriv) throw new Reject(`R${dstno} variable ctx access var_off disallowed`, at);
   if (ctx.unpriv && ptr.type === 'fp') {
     // Unprivileged programs may not have variable stack pointers.
   }

@@ -7,6 +7,7 @@ import { MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { checkHelperMem } from './memory.js';
 import { Reject } from './reject.js';
 import { constBounds, isConst, rangeBounds, sync, toS64, unknownBounds } from './scalar.js';
+import { tnumFormat } from './tnum.js';
 import {
   NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reg, type State,
 } from './state.js';
@@ -199,7 +200,8 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       if (arg === 'ctx_or_null' && nullArg()) return;
       if (reg.type !== 'ctx') expect('ctx');
       if (reg.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${reg.off} disallowed`, at);
-      if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
+      if (reg.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
+      if (!isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(reg.b.var)} disallowed`, at);
       return;
     case 'mem':
     case 'mem_or_null':

@@ -7,7 +7,7 @@ import { MAX_STACK, type VerifierContext, type VerifierSetup } from './context.j
 import { kernelInsnText } from './disasm.js';
 import { checkLdAbs, checkMemAccess } from './memory.js';
 import {
-  Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withStackSlot, type HistoryNode,
+  Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withSpilledSlot, withStackSlot, type HistoryNode,
 } from './precision.js';
 import { Reject } from './reject.js';
 import { tnumAdd, tnumConst, tnumFormat } from './tnum.js';
@@ -302,7 +302,7 @@ export class Explorer {
     if (op.kind === 'ldx' || op.kind === 'stx' || op.kind === 'st' || op.kind === 'atomic') {
       const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
       this.notePointerType(at, frame.regs[base]!);
-      this.noteStackAccess(frame.regs[base]!, insn.off, op.width);
+      this.noteStackAccess(state, frame.regs[base]!, insn.off, op.width, op.kind === 'stx' || op.kind === 'st');
     }
     switch (op.kind) {
       case 'alu':
@@ -347,13 +347,14 @@ export class Explorer {
         if (op.fetch || op.op === 'load_acq') written.add(op.op === 'cmpxchg' ? 0 : op.op === 'load_acq' ? insn.dst : insn.src);
         break;
       case 'ld_imm64':
+        if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         frame.regs[insn.dst] = this.ldImm64(state, at, insn, op.pseudo);
         written.add(insn.dst);
         next = at + 2;
         break;
       case 'ld_abs':
       case 'ld_ind':
-        checkLdAbs(this.ctx, state, at, op.width, op.kind === 'ld_ind' ? insn.src : undefined);
+        checkLdAbs(this.ctx, state, at, op.kind === 'ld_ind' ? insn.src : undefined);
         written.add(0);
         break;
       case 'ja':
@@ -389,8 +390,13 @@ export class Explorer {
     return next;
   }
 
-  /** Which stack slot a load or store touches, in the history (a fill's value comes from its spill). */
-  private noteStackAccess(ptr: Reg, off: number, width: number): void {
+  /**
+   * Which stack slot a load or store touches, in the history (a fill's value comes from its spill).
+   * A store at a slot's start that leaves no known zero bytes beside it replaces everything a later
+   * read of the slot can see (kernel check_stack_write_fixed_off spills): it is recorded as such, so
+   * precision stops there instead of reaching what the slot held before.
+   */
+  private noteStackAccess(state: State, ptr: Reg, off: number, width: number, store: boolean): void {
     if (ptr.type !== 'fp') return;
     const last = this.hist.length - 1;
     if (!isConst(ptr.b)) {
@@ -400,8 +406,13 @@ export class Explorer {
     const start = ptr.off + Number(toS64(ptr.b.var.value)) + off;
     const slot = Math.floor((-start - 1) / 8);
     const lastSlot = Math.floor((-(start + width - 1) - 1) / 8);
-    if (slot === lastSlot && slot >= 0 && slot < 64) this.hist[last] = withStackSlot(this.hist[last]!, ptr.frame, slot);
-    else this.hist[last] = withAnySlot(this.hist[last]!);
+    if (slot !== lastSlot || slot < 0 || slot >= 64) {
+      this.hist[last] = withAnySlot(this.hist[last]!);
+      return;
+    }
+    const rest = state.frames[ptr.frame]!.stack[slot]?.bytes.slice(width) ?? '';
+    const replaces = store && start % 8 === 0 && !rest.includes('0');
+    this.hist[last] = replaces ? withSpilledSlot(this.hist[last]!, ptr.frame, slot) : withStackSlot(this.hist[last]!, ptr.frame, slot);
   }
 
   /** One load/store instruction may not see a context/socket pointer on one path and another pointer on another (the kernel rewrites it per type). */
@@ -435,21 +446,20 @@ export class Explorer {
       throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
     }
     if (op.fetch && op.op !== 'cmpxchg' && insn.src === 10) throw new Reject('frame pointer is read only', at);
-    // Atomics are always alignment-checked, variable offsets included (kernel strict_alignment_once).
-    const start = tnumAdd(ptr.b.var, tnumConst(BigInt(ptr.off + insn.off)));
-    if (ptr.type !== 'fp' && ((start.value | start.mask) & BigInt(op.width - 1)) !== 0n) {
-      const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
-      throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insn.off} size ${op.width}`, at);
-    }
+    checkAtomicAlignment(at, ptr, insn.off, op.width);
     const before = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
     if (this.ctx.unpriv && before && isPointer(before)) throw new Reject(`R${insn.dst} leaks addr into mem`, at);
-    checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', scalarReg());
     if (op.fetch) {
       const width = op.width;
       // The old memory value: a spilled pointer stays a pointer.
       const result = before ?? scalarReg(width === 8 ? undefined : rangeBounds(0n, (1n << BigInt(width * 8)) - 1n));
       frame.regs[op.op === 'cmpxchg' ? 0 : insn.src] = result;
     }
+    // The kernel checks the store through the address register as it is after the fetch (which may
+    // have overwritten it).
+    const target = frame.regs[insn.dst]!;
+    checkAtomicAlignment(at, target, insn.off, op.width);
+    checkMemAccess(this.ctx, state, at, insn.dst, target, insn.off, op.width, 'write', scalarReg());
   }
 
   private ldImm64(state: State, at: number, insn: Instruction, pseudo: number): Reg {
@@ -465,7 +475,7 @@ export class Explorer {
         const ref = this.ctx.mapAt(at);
         if (!ref) throw new Reject(`fd ${insn.imm} is not pointing to valid bpf_map`, at);
         if (ref.value) {
-          if (ref.offset < 0 || ref.offset >= ref.map.valueSize) throw new Reject(`invalid access to map value pointer, value_size=${ref.map.valueSize} off=${ref.offset}`, at);
+          // Checked for every instruction before exploring (verify.ts checkMapReferences).
           return pointerReg('map_value', { map: ref.map, off: ref.offset, b: constBounds(0n) });
         }
         return pointerReg('map_ptr', { map: ref.map, b: constBounds(0n) });
@@ -630,7 +640,8 @@ export class Explorer {
     if (c === 'jle') range = ptr.off;
     else if (c === 'jlt') range = ptr.off + 1;
     else return dst.type !== src.type;
-    if (ptr.off < 0 || ptr.b.umax + BigInt(ptr.off) > 0xffffn) return true;
+    // `data < data_end` proves nothing at offset 0 in the kernel (find_good_pkt_pointers).
+    if (ptr.off < 0 || (ptr.off === 0 && c === 'jlt') || ptr.b.umax + BigInt(ptr.off) > 0xffffn) return true;
     for (const frame of state.frames) {
       frame.regs = frame.regs.map((r) => (r.type === ptr.type && r.id === ptr.id && r.range < range && isSameBase(r, ptr) ? { ...r, range } : r));
       frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.type === ptr.type && s.spilled.id === ptr.id && s.spilled.range < range
@@ -717,6 +728,16 @@ export class Explorer {
     for (const depth of this.ctx.stackDepth) {
       if ((depth ?? 0) > MAX_STACK) throw new Reject(`stack depth ${depth} exceeds ${MAX_STACK}`, at);
     }
+  }
+}
+
+/** Atomics are always alignment-checked, variable offsets included (kernel strict_alignment_once); the stack checks its own. */
+function checkAtomicAlignment(at: number, ptr: Reg, off: number, width: number): void {
+  if (ptr.type === 'fp') return;
+  const start = tnumAdd(ptr.b.var, tnumConst(BigInt(ptr.off + off)));
+  if (((start.value | start.mask) & BigInt(width - 1)) !== 0n) {
+    const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
+    throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${off} size ${width}`, at);
   }
 }
 

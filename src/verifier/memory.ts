@@ -3,12 +3,12 @@ import { MapFlag } from '../maps/spec.js';
 import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, WIDE_ARRAYS } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
-import { constBounds, isConst, loadedBounds, rangeBounds, toS64, S64_MIN } from './scalar.js';
+import { constBounds, isConst, loadedBounds, toS64, S64_MIN } from './scalar.js';
 import {
   EMPTY_SLOT, NOT_INIT, constReg, isPointer, pointerReg, scalarReg, typeName,
   type Frame, type Reg, type Slot, type State,
 } from './state.js';
-import { tnumFormat } from './tnum.js';
+import { tnumAdd, tnumConst, tnumFormat, type Tnum } from './tnum.js';
 import { checkStrictAlignment } from './alignment.js';
 
 /**
@@ -25,6 +25,8 @@ function stackByteKind(frame: Frame, off: number): string {
   const within = off + 8 * (spi + 1);
   return slot.bytes[within]!;
 }
+
+const tnumAligned = (t: Tnum, size: number): boolean => ((t.value | t.mask) & BigInt(size - 1)) === 0n;
 
 function setSlot(frame: Frame, spi: number, slot: Slot): void {
   while (frame.stack.length <= spi) frame.stack.push(EMPTY_SLOT);
@@ -64,6 +66,11 @@ function stackAccess(
   kind: AccessKind, value: Reg | undefined,
 ): Reg | undefined {
   const frame = state.frames[ptr.frame]!;
+  // The stack is always strictly aligned, at variable offsets too, and that is checked before its bounds.
+  const misaligned = isConst(ptr.b)
+    ? (ptr.off + Number(toS64(ptr.b.var.value)) + insnOff) % size !== 0
+    : !tnumAligned(tnumAdd(ptr.b.var, tnumConst(BigInt.asUintN(64, BigInt(ptr.off + insnOff)))), size);
+  if (misaligned) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insnOff} size ${size}`, at);
   if (!isConst(ptr.b)) {
     // Variable offset: every byte it might touch must be in bounds (and initialised for reads).
     if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff}`, at);
@@ -84,7 +91,6 @@ function stackAccess(
   }
   const off = ptr.off + Number(toS64(ptr.b.var.value)) + insnOff;
   checkStackBounds(regno, off, size, kind, at);
-  if (off % size !== 0) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insnOff} size ${size}`, at);
   noteDepth(ctx, state, ptr.frame, off);
   const spi = Math.floor((-off - 1) / 8);
   if (kind === 'write') {
@@ -229,7 +235,8 @@ function packetAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg,
   if (ptr.b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
   const off = ptr.off + insnOff;
   if (off < 0 || off + size > ptr.range) {
-    throw new Reject(`invalid access to packet, off=${off} size=${size}, R${regno}(id=${ptr.id},off=${ptr.off},r=${ptr.range})`, at);
+    const detail = `invalid access to packet, off=${off} size=${size}, R${regno}(id=${ptr.id},off=${ptr.off},r=${ptr.range})`;
+    throw new Reject(`R${regno} offset is outside of the packet`, at, detail);
   }
 }
 
@@ -302,7 +309,7 @@ export function checkMemAccess(
 }
 
 /** LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered. */
-export function checkLdAbs(ctx: VerifierContext, state: State, at: number, width: number, srcReg: number | undefined): void {
+export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcReg: number | undefined): void {
   if (!LD_ABS_TYPES.has(ctx.prog.name)) throw new Reject('BPF_LD_[ABS|IND] instructions not allowed for this program type', at);
   if (ctx.cfg.subprogs.length > 1) throw new Reject('BPF_LD_[ABS|IND] cannot be mixed with bpf-to-bpf calls', at);
   const frame = state.frames[state.frames.length - 1]!;
@@ -313,7 +320,8 @@ export function checkLdAbs(ctx: VerifierContext, state: State, at: number, width
     if (src.type !== 'scalar') throw new Reject(`R${srcReg} pointer in LD_IND`, at);
   }
   for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;
-  frame.regs[0] = scalarReg(width === 4 ? rangeBounds(0n, 0xffffffffn) : loadedBounds(width));
+  // The kernel marks R0 unknown: the load width does not bound it (kernel check_ld_abs).
+  frame.regs[0] = scalarReg();
 }
 
 /**
@@ -323,7 +331,7 @@ export function checkLdAbs(ctx: VerifierContext, state: State, at: number, width
 export function checkHelperMem(
   ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, maxSize: number, write: boolean,
 ): void {
-  if (maxSize === 0) return;
+  // Zero bytes are still bounds-checked: the pointer itself must be inside the region.
   switch (ptr.type) {
     case 'fp': {
       const frame = state.frames[ptr.frame]!;
@@ -336,7 +344,7 @@ export function checkHelperMem(
         lo = ptr.off + Number(ptr.b.smin);
         hi = ptr.off + Number(ptr.b.smax);
       }
-      if (lo < -MAX_STACK || hi + maxSize > 0 || ptr.b.smin < BigInt(-MAX_STACK)) {
+      if (lo < -MAX_STACK || lo >= 0 || hi + maxSize > 0 || ptr.b.smin < BigInt(-MAX_STACK)) {
         throw new Reject(`invalid ${write ? 'write to' : 'read from'} stack R${regno} off=${lo} size=${maxSize}`, at);
       }
       noteDepth(ctx, state, ptr.frame, lo);

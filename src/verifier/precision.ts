@@ -44,15 +44,18 @@ export class PreciseSet {
  * History entries, one per executed instruction: the instruction, the call depth it ran at and, for
  * stack accesses, which slot (so a fill can be traced to its spill). Packed in one number:
  * insn + INSN_SPAN * (depth + 8 * extra); extra is 1 + frame*64 + slot for a one-slot stack access,
- * ANY_SLOT for another stack access, CALLBACK_EXIT on the exit of a callback. Negative entries index
+ * SPILL + frame*64 + slot for a store that replaces all a read of the slot can see, ANY_SLOT for
+ * another stack access, CALLBACK_EXIT on the exit of a callback. Negative entries index
  * `Backtracker.links` (branches on scalars linked to others by id).
  */
 const INSN_SPAN = 1 << 21;
 const ANY_SLOT = 1 + MAX_FRAMES * 64;
+const SPILL = ANY_SLOT + 1;
 const CALLBACK_EXIT = 1;
 
 export const historyEntry = (insn: number, depth: number): number => insn + INSN_SPAN * depth;
 export const withStackSlot = (entry: number, frame: number, slot: number): number => entry + INSN_SPAN * 8 * (1 + frame * 64 + slot);
+export const withSpilledSlot = (entry: number, frame: number, slot: number): number => entry + INSN_SPAN * 8 * (SPILL + frame * 64 + slot);
 export const withAnySlot = (entry: number): number => entry + INSN_SPAN * 8 * ANY_SLOT;
 export const withCallbackExit = (entry: number): number => entry + INSN_SPAN * 8 * CALLBACK_EXIT;
 
@@ -133,10 +136,12 @@ export class Backtracker {
       case 'st':
       case 'stx': {
         if (extra === 0 || extra === ANY_SLOT) break;
-        const frame = Math.floor((extra - 1) / 64), slot = (extra - 1) % 64;
+        // A spill replaces what the slot held; another store keeps the bytes it did not write.
+        const spill = extra >= SPILL;
+        const code = spill ? extra - SPILL : extra - 1;
+        const frame = Math.floor(code / 64), slot = code % 64;
         if (!mask.hasSlot(frame, slot)) break;
-        // A full-slot store replaces what the slot held; a narrow one keeps the other bytes.
-        if (op.width === 8) mask.clearSlot(frame, slot);
+        if (spill) mask.clearSlot(frame, slot);
         if (op.kind === 'stx') mask.setReg(d, src);
         break;
       }

@@ -251,16 +251,13 @@ function foldConst(op: string, a: bigint, b: bigint, bits: 32 | 64): bigint | un
 export function scalarAlu(op: string, dst: Bounds, src: Bounds, bits: 32 | 64): Bounds {
   const srcConst = bits === 64 ? isConst(src) : isConst32(src);
   const dstConst = bits === 64 ? isConst(dst) : isConst32(dst);
-  // Linux 6.18 leaves div/mod results unknown even for constants (is_safe_to_compute_dst_reg_range).
-  if (srcConst && dstConst && TRACKED.has(op)) {
+  // Linux 6.18 leaves div/mod results, and shifts by anything but a constant below the width, unknown
+  // in all 64 bits, constants and 32-bit operations included (is_safe_to_compute_dst_reg_range).
+  const isShift = op === 'lsh' || op === 'rsh' || op === 'arsh';
+  if (!TRACKED.has(op) || (isShift && (!srcConst || src.umax >= BigInt(bits)))) return unknownBounds();
+  if (srcConst && dstConst) {
     const folded = foldConst(op, dst.var.value, src.var.value, bits);
     if (folded !== undefined) return constBounds(folded);
-  }
-  const isShift = op === 'lsh' || op === 'rsh' || op === 'arsh';
-  if (!TRACKED.has(op)) return bits === 64 ? unknownBounds() : zext32(unknownBounds());
-  if (isShift) {
-    const maxShift = bits === 64 ? src.umax : src.u32max;
-    if (!srcConst || maxShift >= BigInt(bits)) return bits === 64 ? unknownBounds() : zext32(unknownBounds());
   }
   const k = isShift ? Number(src.var.value & BigInt(bits - 1)) : 0;
   if (bits === 64) {

@@ -215,8 +215,9 @@ export function stateSafe(
 export function formatReg(r: Reg): string {
   if (r.type === 'scalar') {
     const inner = formatBounds(r.b);
-    if (isConst(r.b) && r.id === 0) return inner;
-    const parts = [r.id ? `id=${r.id}` : '', isConst(r.b) ? '' : inner].filter(Boolean);
+    // A known value prints as the number, as in the kernel's log (a linked copy's id is not shown).
+    if (isConst(r.b)) return inner;
+    const parts = [r.id ? `id=${r.id}` : '', inner].filter(Boolean);
     return `scalar(${parts.join(',')})`;
   }
   if (r.type === 'fp') return `fp${r.off}`;

@@ -1,6 +1,7 @@
 import { TsbpfError } from '../errors.js';
 import type { Instruction } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
+import { MapType } from '../uapi/index.js';
 import type { MapSpec } from '../maps/spec.js';
 import { progTypeInfo, type ProgTypeInfo } from '../progtypes/table.js';
 import { buildCfg, type Cfg } from './cfg.js';
@@ -117,16 +118,25 @@ function resolveMaps(program: VerifierProgram): (insn: number) => { map: MapSpec
 const MAP_PSEUDOS: ReadonlySet<number> = new Set([PseudoLdImm64.MAP_FD, PseudoLdImm64.MAP_IDX, PseudoLdImm64.MAP_VALUE, PseudoLdImm64.MAP_IDX_VALUE]);
 
 /** Like the kernel (resolve_pseudo_ldimm64), every map reference is resolved before exploring, reachable or not. */
-function checkMapReferences(insns: readonly Instruction[], cfg: Cfg, mapAt: (insn: number) => unknown): void {
+function checkMapReferences(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt']): void {
   for (let i = 0; i < insns.length; i++) {
     const op = cfg.ops[i];
-    if (op?.kind === 'ld_imm64' && MAP_PSEUDOS.has(op.pseudo) && !mapAt(i)) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
+    if (op?.kind !== 'ld_imm64' || !MAP_PSEUDOS.has(op.pseudo)) continue;
+    const ref = mapAt(i);
+    if (!ref) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
+    if (!ref.value) continue;
+    // Only single-element array maps (and arenas) give out a value address (kernel map_direct_value_addr).
+    const array = ref.map.type === MapType.array;
+    if (!array && ref.map.type !== MapType.arena) throw new Reject('no direct value access support for this map type', i);
+    if ((array && ref.map.maxEntries !== 1) || ref.offset < 0 || ref.offset >= ref.map.valueSize) {
+      throw new Reject(`invalid access to map value pointer, value_size=${ref.map.valueSize} off=${ref.offset >>> 0}`, i);
+    }
   }
 }
 
 function explain(program: VerifierProgram, reject: Reject, explorer: Explorer | undefined): string {
   const lines: string[] = [];
-  lines.push(`The verifier stopped at instruction ${reject.at}: ${reject.line}.`);
+  lines.push(`The verifier stopped at instruction ${reject.at}: ${reject.line}${reject.detail ? ` (${reject.detail})` : ''}.`);
   const src = program.lineInfo?.get(reject.at) ?? nearestLine(program, reject.at);
   if (src?.line) lines.push(`Source: ${src.fileName ?? ''}${src.lineNumber !== undefined ? `:${src.lineNumber}` : ''}: ${src.line.trim()}`);
   if (explorer && explorer.failedPath.length) {
@@ -237,7 +247,7 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     if (!(e instanceof Reject)) throw e;
     const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };
     const body = explorer?.log ?? [];
-    const log = [...body, e.line, summary(stats)].join('\n') + '\n';
+    const log = [...body, ...(e.detail ? [e.detail] : []), e.line, summary(stats)].join('\n') + '\n';
     return {
       verdict: 'reject',
       error: { message: e.line, insn: e.at, explanation: explain(program, e, explorer) },
