@@ -1,6 +1,8 @@
 /**
  * The LLVM / kernel C-like syntax as llvm-objdump and the verifier log print it: `r0 = *(u32 *)(r1 + 4)`,
  * `if w1 s< 5 goto -2`, `lock *(u64 *)(r0 + 0) += r1`, `r1 = 0x1234 ll`, `r0 = be16 r0` ...
+ * Also PREVAIL's spellings where they cannot mean anything else: `lock ... += r1 fetch`, `x=` (xchg),
+ * `cx=` (cmpxchg), `r1 = swap16 r1` (bswap), `r2 s8= r1` (movsx), `if r1 &== 4 goto` (jset), `7ll`.
  * Only statements with `=`, `if` or `store_release(` come here; the rest share the uBPF parser.
  */
 import { fail, type SourceLine } from './asm-errors.js';
@@ -14,6 +16,8 @@ import { AluOp, AtomicOp, InsnClass, JmpOp, Mode, Size, Source } from './opcodes
 const COMPARISONS: Readonly<Record<string, number>> = {
   '==': JmpOp.JEQ, '!=': JmpOp.JNE, '>': JmpOp.JGT, '>=': JmpOp.JGE, '<': JmpOp.JLT, '<=': JmpOp.JLE,
   's>': JmpOp.JSGT, 's>=': JmpOp.JSGE, 's<': JmpOp.JSLT, 's<=': JmpOp.JSLE, '&': JmpOp.JSET,
+  // PREVAIL's spelling of the same test.
+  '&==': JmpOp.JSET,
 };
 
 /** Compound assignment operator (text before `=`) to ALU op and offset (1 = signed div/mod). */
@@ -27,7 +31,10 @@ const ASSIGN_OPS: Readonly<Record<string, { op: number; off: number }>> = {
 
 const FETCH_OPS: Readonly<Record<string, number>> = { add: AtomicOp.ADD, or: AtomicOp.OR, and: AtomicOp.AND, xor: AtomicOp.XOR };
 
-const LOCK_OPS: Readonly<Record<string, number>> = { '+': AtomicOp.ADD, '|': AtomicOp.OR, '&': AtomicOp.AND, '^': AtomicOp.XOR };
+/** `x` and `cx` are PREVAIL's xchg and cmpxchg (both always fetch; cmpxchg compares with r0). */
+const LOCK_OPS: Readonly<Record<string, number>> = {
+  '+': AtomicOp.ADD, '|': AtomicOp.OR, '&': AtomicOp.AND, '^': AtomicOp.XOR, x: AtomicOp.XCHG, cx: AtomicOp.CMPXCHG,
+};
 
 const SIZE_BY_BITS: Readonly<Record<string, number>> = { '8': Size.B, '16': Size.H, '32': Size.W, '64': Size.DW };
 
@@ -38,15 +45,15 @@ const ADDR = `\\(\\s*${REG}\\s*(?:([+-])\\s*(\\w+)\\s*)?\\)`;
 const BARE_ADDR = `${REG}\\s*(?:([+-])\\s*(\\w+))?`;
 const CAST = (signs: string): string => `\\*\\s*\\(\\s*([${signs}])(8|16|32|64)\\s*\\*\\s*\\)\\s*`;
 
-const IF_RE = /^if\s+(\S+)\s+(s?[<>]=?|==|!=|&)\s+(\S+)\s+goto\s+(\S+)$/i;
-const LOCK_RE = new RegExp(`^lock\\s+${CAST('u')}${ADDR}\\s*([-+|&^])=\\s*(\\S+)$`, 'i');
+const IF_RE = /^if\s+(\S+)\s+(s?[<>]=?|==|!=|&(?:==)?)\s+(\S+)\s+goto\s+(\S+)$/i;
+const LOCK_RE = new RegExp(`^lock\\s+${CAST('u')}${ADDR}\\s*([+|&^]|c?x)=\\s*(\\S+?)(\\s+fetch)?$`, 'i');
 const STORE_RE = new RegExp(`^${CAST('u')}${ADDR}\\s*=\\s*(\\S+)$`, 'i');
 const STORE_REL_RE = new RegExp(`^store_release\\s*\\(\\s*\\(\\s*u(8|16|32|64)\\s*\\*\\s*\\)\\s*${ADDR}\\s*,\\s*(\\S+)\\s*\\)$`, 'i');
-const ASSIGN_RE = /^([%\w]+)\s*(s\/|s%|s>>|<<|>>|[-+*/%|&^])?=\s*(.*)$/;
+const ASSIGN_RE = /^([%\w]+)\s*(s\/|s%|s>>|s8|s16|s32|<<|>>|[-+*/%|&^])?=\s*(.*)$/;
 
 const LOAD_RE = new RegExp(`^${CAST('us')}${ADDR}$`, 'i');
 const SKB_RE = new RegExp(`^${CAST('u')}skb\\s*\\[\\s*([^\\]]*?)\\s*\\]$`, 'i');
-const SWAP_RE = /^(be|le|bswap)(16|32|64)\s+(\S+)$/i;
+const SWAP_RE = /^(be|le|bswap|swap)(16|32|64)\s+(\S+)$/i;
 const MOVSX_RE = /^\(\s*s(8|16|32)\s*\)\s*(\S+)$/i;
 /** LLVM's `atomic_fetch_add(...)`; the verifier log says `atomic64_fetch_add(...)`. */
 const FETCH_RE = new RegExp(`^atomic(?:64)?_fetch_(add|or|and|xor)\\s*\\(\\s*\\(\\s*u(32|64)\\s*\\*\\s*\\)\\s*${ADDR}\\s*,\\s*(\\S+)\\s*\\)$`, 'i');
@@ -95,7 +102,9 @@ export function assembleLlvm(src: SourceLine, statement: string, ldImm64Hint = f
     if (m[1]!.toLowerCase() !== 'u' || (m[2] !== '32' && m[2] !== '64')) return fail(src, 'bad-operand', 'atomic operations are 32 or 64 bits', m[2]);
     const base = parseRegister(src, m[3]!).reg;
     const value = parseRegister(src, m[7]!).reg;
-    return one(InsnClass.STX | Mode.ATOMIC | SIZE_BY_BITS[m[2]!]!, base, value, offsetOf(src, m[4], m[5]), LOCK_OPS[m[6]!]!);
+    const op = LOCK_OPS[m[6]!.toLowerCase()]!;
+    const fetch = m[8] !== undefined && op !== AtomicOp.XCHG && op !== AtomicOp.CMPXCHG ? AtomicOp.FETCH : 0;
+    return one(InsnClass.STX | Mode.ATOMIC | SIZE_BY_BITS[m[2]!]!, base, value, offsetOf(src, m[4], m[5]), op | fetch);
   }
   if ((m = STORE_RE.exec(statement))) {
     const size = SIZE_BY_BITS[m[2]!]!;
@@ -114,6 +123,7 @@ export function assembleLlvm(src: SourceLine, statement: string, ldImm64Hint = f
   const cls = left.w32 ? InsnClass.ALU : InsnClass.ALU64;
   const rhs = m[3]!.trim();
   if (rhs === '') return fail(src, 'operand-count', 'missing right-hand side', m[1]);
+  if (m[2] !== undefined && /^s\d/.test(m[2])) return assembleAssignment(src, left, `(${m[2]})${rhs}`, false);
   if (m[2] !== undefined) {
     const { op, off } = ASSIGN_OPS[m[2]]!;
     if (looksLikeInteger(rhs)) return one(cls | op | Source.K, left.reg, 0, off, parseImm32(src, rhs));
@@ -147,7 +157,7 @@ function assembleAssignment(src: SourceLine, left: Register, rhs: string, ldImm6
     const imm = ind[3] === undefined ? 0 : parseImm32(src, `${ind[2]}${ind[3]}`);
     return one(InsnClass.LD | Mode.IND | size, 0, parseRegister(src, ind[1]!).reg, 0, imm);
   }
-  if ((m = /^-\s*([%\w]+)$/.exec(rhs)) && !looksLikeInteger(rhs)) {
+  if ((m = /^-\s*(%?[a-z]\w*)$/i.exec(rhs))) {
     const right = parseRegister(src, m[1]!);
     if (right.reg !== left.reg || right.w32 !== left.w32) fail(src, 'bad-operand', 'negation must name the destination register', m[1]);
     return one(cls | AluOp.NEG, left.reg);
@@ -202,7 +212,8 @@ function assembleAssignment(src: SourceLine, left: Register, rhs: string, ldImm6
     const imm = (parseSmall(src, m[2]!, 0xffff) << 16) | parseSmall(src, m[3]!, 0xffff);
     return one(InsnClass.ALU64 | AluOp.MOV | Source.X, left.reg, right.reg, 1, imm);
   }
-  const wide = /^(.*?)\s+ll$/i.exec(rhs);
+  // `0x1234 ll` (objdump) or `0x1234ll` (C suffix, PREVAIL).
+  const wide = /^(.*?)(?:\s+|(?<=^[+-]?(?:0x[\da-f]+|\d+)))ll$/i.exec(rhs);
   if (wide || (ldImm64Hint && !left.w32)) {
     const value = wide ? wide[1]!.trim() : rhs;
     const pseudo = parsePseudoImm64(src, value);
