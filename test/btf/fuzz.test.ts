@@ -13,17 +13,7 @@ import {
   relocateCore,
 } from '../../src/btf/index.js';
 import { fixturesDir } from '../support/paths.js';
-
-/** Deterministic xorshift so failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
-}
+import { random } from '../support/random.js';
 
 const MUTANTS = Number(process.env.TSBPF_FUZZ_MUTANTS ?? 1000);
 const SEED = Number(process.env.TSBPF_FUZZ_SEED ?? 0x5eed);
@@ -33,16 +23,16 @@ test(`mutated objects fail only with ElfError or BtfError (${MUTANTS} mutations)
   const elf = parseElf(original);
   const btfSection = elf.sectionByName('.BTF')!;
   const extSection = elf.sectionByName('.BTF.ext')!;
-  const random = rng(SEED);
+  const next = random(SEED);
   const outcomes = { ok: 0, elf: 0, btf: 0 };
   for (let i = 0; i < MUTANTS; i++) {
     const bytes = original.slice();
     // Aim most mutations at the BTF sections, where the structure is densest.
     const region = i % 3 === 0 ? { offset: 0, size: bytes.length } : i % 3 === 1 ? btfSection : extSection;
-    const flips = 1 + Math.floor(random() * 4);
+    const flips = 1 + Math.floor(next() * 4);
     for (let f = 0; f < flips; f++) {
-      const at = region.offset + Math.floor(random() * region.size);
-      bytes[at] = random() < 0.5 ? Math.floor(random() * 256) : bytes[at]! ^ (1 << Math.floor(random() * 8));
+      const at = region.offset + Math.floor(next() * region.size);
+      bytes[at] = next() < 0.5 ? Math.floor(next() * 256) : bytes[at]! ^ (1 << Math.floor(next() * 8));
     }
     try {
       const e = parseElf(bytes, { fileName: `mutant-${i}` });

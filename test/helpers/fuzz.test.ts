@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import { H, INIT_RESULTS, PUBLISH, RESULTS, save, skipReason, withPair } from './harness.js';
+import { random } from '../support/random.js';
 
 /**
  * Random inputs through one program per helper shape: the program copies its arguments out of the
@@ -11,16 +12,6 @@ const options = { skip: skipReason };
 /** TSBPF_FUZZ_SCALE=10 runs ten times the cases (with other seeds: TSBPF_FUZZ_SEED). */
 const scale = Number(process.env.TSBPF_FUZZ_SCALE ?? 1);
 const seedOffset = Number(process.env.TSBPF_FUZZ_SEED ?? 0);
-
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** A tc program: packet bytes 14..77 onto the stack at r10 - 200, then `body`, then publish. */
 const fromPacket = (body: string): string => `

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { H, INIT_RESULTS, PUBLISH, RESULTS, runtimeOnly, save } from './harness.js';
+import { random } from '../support/random.js';
 
 /**
  * The JIT answers bpf_csum_diff, bpf_skb_load_bytes and updates of present hash-map keys in
@@ -9,16 +10,6 @@ import { H, INIT_RESULTS, PUBLISH, RESULTS, runtimeOnly, save } from './harness.
  * (words, halves, odd tails, empty sides), seeds with carries, offsets in and out of the packet, a
  * packet a helper moved, and update flags on present and absent keys.
  */
-
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** A tc program: packet bytes 14..77 onto the stack at r10 - 200, one csum_diff, the result published. */
 const program = (fromSize: number, toSize: number, seed: number): string => `

@@ -7,17 +7,7 @@ import assert from 'node:assert/strict';
 import { assemble } from '../../src/isa/asm.js';
 import { formatInstruction, UNKNOWN } from '../../src/isa/disasm.js';
 import { classify, encode, InvalidInstructionError, type Instruction } from '../../src/isa/instruction.js';
-
-/** Small deterministic PRNG (xorshift32) so failures reproduce. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
+import { randomU32 } from '../support/random.js';
 
 /** Opcodes that are valid with some field values: most random words use one of these. */
 const VALID_CODES: readonly number[] = Array.from({ length: 256 }, (_, code) => code).filter((code) =>
@@ -78,7 +68,7 @@ function check(program: Instruction[], stats: { valid: number; invalid: number }
 }
 
 test('fuzz: 100k random words classify+round-trip or raise InvalidInstructionError', (t) => {
-  const next = prng(0x5eed);
+  const next = randomU32(0x5eed);
   const stats = { valid: 0, invalid: 0 };
   for (let i = 0; i < 100_000; i++) check([randomSlot(next)], stats);
   t.diagnostic(`${stats.valid} valid, ${stats.invalid} invalid`);
@@ -86,7 +76,7 @@ test('fuzz: 100k random words classify+round-trip or raise InvalidInstructionErr
 });
 
 test('fuzz: 20k random pairs (LD_IMM64 and its second slot)', (t) => {
-  const next = prng(0xb0ff);
+  const next = randomU32(0xb0ff);
   const stats = { valid: 0, invalid: 0 };
   for (let i = 0; i < 20_000; i++) {
     const first = randomSlot(next);

@@ -3,22 +3,13 @@ import assert from 'node:assert/strict';
 import { AddressSpace } from '../../src/vm/memory.js';
 import { MapType } from '../../src/uapi/map-types.js';
 import { Errno, UpdateFlag, createMap, type BpfMap, type MapSpec } from '../../src/maps/index.js';
+import { random } from '../support/random.js';
 
 /**
  * The hash maps' index (raw key bytes, open addressing, insertion-order list) against a plain model:
  * random inserts, updates and deletes over many keys of awkward sizes, through both faces (user side
  * and program side), checking contents, iteration order, nextKey and value addresses.
  */
-
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
