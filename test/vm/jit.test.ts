@@ -74,6 +74,54 @@ test('loops: a reducible counting loop and nested loops', () => {
     exit`), 7n * 45n);
 });
 
+test('loop exits placed after the loop: breaks out of nested loops, exits from the middle of a loop', () => {
+  // The inner loop leaves both loops at once (found), or only itself (next); the outer loop leaves
+  // from its middle (big) and at its latch.
+  const text = `
+    mov %r0, 0
+    mov %r1, 0
+  outer:
+    mov %r2, 0
+  inner:
+    add %r0, %r2
+    jeq %r0, %r3, found
+    add %r2, 1
+    jlt %r2, 10, inner
+    jgt %r0, %r4, big
+    add %r1, 1
+    jlt %r1, 7, outer
+    exit
+  found:
+    add %r0, 1000
+    exit
+  big:
+    add %r0, 2000
+    exit`;
+  for (const [found, big] of [[-1, 1000], [46, 1000], [-1, 100], [315, 1000]] as const) {
+    agree(text, { args: [0, 0, found >>> 0, big] });
+  }
+});
+
+test('budget: a loop out of budget names its back edge; the fuel spent is counted as before', () => {
+  const text = `
+    mov %r0, 0
+  l:
+    add %r0, 1
+    jlt %r0, 100, l
+    exit`;
+  // The JIT charges the loop's two instructions per back edge taken (99 of them); the loop runs two
+  // iterations per wasm loop while the budget covers both, so try every budget around the edge.
+  const program = run(jit, text).program;
+  for (let budget = 180; budget <= 210; budget++) {
+    if (budget >= 2 * 99) {
+      const result = program.run({ budget });
+      assert.deepEqual([result.r0, result.executed], [100n, 2 * 99], `budget ${budget}`);
+    } else {
+      assert.throws(() => program.run({ budget }), (e: unknown) => e instanceof ExecutionLimitError && e.location.insn === 2, `budget ${budget}`);
+    }
+  }
+});
+
 test('irreducible control flow: a loop with two entries uses the dispatch loop', () => {
   // Enter the loop {a, b} at a (r1 != 0) or at b (r1 == 0).
   const text = `

@@ -67,6 +67,10 @@ const COMPARE: Record<string, BinaryOps> = {
   jsle: { i32: Op.i32_le_s, i64: Op.i64_le_s },
 };
 
+/** Straight-line instructions without calls: blocks made of these may be emitted twice (paired loops). */
+const REPEATABLE_KINDS: ReadonlySet<string> = new Set(['alu', 'ldx', 'st', 'stx', 'ld_imm64', 'jcond', 'ja']);
+/** Longest block (in slots) emitted twice. */
+const MAX_REPEATED_BLOCK = 16;
 const I64_BLOCK = ValType.i64;
 /** V8's largest br_table. */
 const MAX_DISPATCH_BLOCKS = 65520;
@@ -89,9 +93,15 @@ export class FunctionCompiler implements BlockEmitter {
     this.sub = ctx.checked ? versionLoops(sub, ctx.insns, ctx.ops, { frameIsFixed: ctx.frameIsFixed }) : sub;
   }
 
-  /** Code of the function (without the locals vector). */
+  /**
+   * Code of the function (without the locals vector). With loops, the code sits in a `block` that
+   * back edges leave, with the slot of the instruction, when the budget runs out: the fault call
+   * after it keeps calls out of the loops (V8 unrolls only loops without calls).
+   */
   compile(): Uint8Array {
     this.fuelIn();
+    const loops = this.sub.loopHeader.includes(1);
+    if (loops) this.w.byte2(Op.block, ValType.i32);
     if (this.sub.reducible) emitStructured(this.sub, this);
     else {
       if (this.sub.order.length > MAX_DISPATCH_BLOCKS) {
@@ -100,6 +110,12 @@ export class FunctionCompiler implements BlockEmitter {
       emitDispatch(this.sub, this, Local.label);
     }
     this.w.byte(Op.unreachable);
+    if (loops) {
+      this.op(Op.end);
+      this.w.byte(Op.local_set); this.w.u32(Local.t32a);
+      this.i32(FaultKind.budget); this.get(Local.t32a); this.call(ImportFn.fault);
+      this.op(Op.unreachable);
+    }
     this.w.byte(Op.end);
     return this.w.finish();
   }
@@ -220,13 +236,43 @@ export class FunctionCompiler implements BlockEmitter {
     this.op(Op.unreachable);
   }
 
-  backEdge(from: number, to: number): void {
+  backEdge(from: number, to: number, outside: number): void {
     const source = this.sub.blocks[from]!;
-    const target = this.sub.blocks[to]!;
-    // Charge the static length of the loop body; in an irreducible graph the target may lie after
-    // the source, so charge at least the source block.
-    const span = source.end - target.start;
-    this.charge(span > 0 ? span : source.end - source.start + 1, Math.max(source.start, source.end - 1));
+    // Out of budget: leave for the fault call (compile()) with the slot.
+    this.i32(Math.max(source.start, source.end - 1));
+    this.get(Local.fuel); this.i64(this.backEdgeCost(from, to), 0); this.op(Op.i64_sub);
+    this.tee(Local.fuel); this.i64(0, 0); this.op(Op.i64_lt_s);
+    this.unlikely.push(this.w.length);
+    this.w.byte(Op.br_if); this.w.u32(outside);
+    this.op(Op.drop);
+  }
+
+  repeatable(b: number): boolean {
+    const block = this.sub.blocks[b]!;
+    if (this.ctx.checked || block.role !== undefined || block.end - block.start > MAX_REPEATED_BLOCK) return false;
+    for (let i = block.start; i < block.end; i++) {
+      const kind = this.ops[i]?.kind;
+      if (kind !== undefined && !REPEATABLE_KINDS.has(kind)) return false;
+    }
+    return true;
+  }
+
+  budgetCovers(from: number, to: number, times: number): void {
+    this.get(Local.fuel); this.i64(times * this.backEdgeCost(from, to), 0); this.op(Op.i64_ge_s);
+  }
+
+  spend(from: number, to: number): void {
+    this.get(Local.fuel); this.i64(this.backEdgeCost(from, to), 0); this.op(Op.i64_sub); this.set(Local.fuel);
+  }
+
+  /**
+   * A back edge charges the static length of the loop body; in an irreducible graph the target may
+   * lie after the source, so at least the source block.
+   */
+  private backEdgeCost(from: number, to: number): number {
+    const source = this.sub.blocks[from]!;
+    const span = source.end - this.sub.blocks[to]!.start;
+    return span > 0 ? span : source.end - source.start + 1;
   }
 
   // --- instructions ---------------------------------------------------------------------------

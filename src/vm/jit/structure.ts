@@ -8,6 +8,9 @@ import { JitCompileError, type Subprogram } from './cfg.js';
  * is placed inside its immediate dominator; each dominator-tree child reached by two or more forward
  * edges (a merge node) is placed after a wasm `block` that forward branches leave; a loop header wraps
  * its subtree in a wasm `loop` that back edges continue. Each basic block is emitted exactly once.
+ * One change to the method: the blocks a loop exits to are placed after its wasm `loop` (behind
+ * `block`s the exits leave), not inside it, so the wasm `loop` holds just the natural loop, as
+ * TurboFan's loop analysis sees it (its loop unrolling takes only small loops without calls).
  *
  * Irreducible graphs fall back to a dispatch loop: one `loop` around a `br_table` over a block label
  * local, each block ending by setting the label.
@@ -28,20 +31,37 @@ export interface BlockEmitter {
   exit(b: number): void;
   /** Control ran off the end of the subprogram. */
   fallOff(b: number): void;
-  /** Charge the budget for the back edge from block `from` to block `to`. */
-  backEdge(from: number, to: number): void;
+  /**
+   * Charge the budget for the back edge from block `from` to block `to`; `outside` is the branch depth
+   * of a label just outside the structured code (the emitter may wrap it in a `block`).
+   */
+  backEdge(from: number, to: number, outside: number): void;
+  /** Whether block `b` is small, straight-line code without calls that may be emitted twice. */
+  repeatable(b: number): boolean;
+  /** Push the i32 1 when the budget covers `times` back edges from `from` to `to`. */
+  budgetCovers(from: number, to: number, times: number): void;
+  /** Charge the back edge from `from` to `to` without a check (`budgetCovers` said so). */
+  spend(from: number, to: number): void;
 }
+
+/** Loops of at most this many blocks may be paired (pairedLoop). */
+const MAX_PAIRED_BLOCKS = 4;
 
 type Frame = { kind: 'loop'; block: number } | { kind: 'block'; follow: number } | { kind: 'if' };
 
 export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
   const { blocks, rpo, idom, forwardPreds, loopHeader } = sub;
   const w = e.w;
-  // Dominator-tree children that are merge nodes, largest reverse-postorder number first (outermost).
+  const { exitLoop, loopOf, inLoop } = loopExitPlacement(sub);
+  // Blocks placed after a `block` that branches to them leave: a loop's exits after the loop, then
+  // dominator-tree children that are merge nodes; largest reverse-postorder number first (outermost).
+  const loopExits: number[][] = blocks.map(() => []);
   const mergeChildren: number[][] = blocks.map(() => []);
   for (const b of sub.order) {
-    if (b !== 0 && forwardPreds[b]! >= 2) mergeChildren[idom[b]!]!.push(b);
+    if (exitLoop[b]! >= 0) loopExits[exitLoop[b]!]!.push(b);
+    else if (b !== 0 && forwardPreds[b]! >= 2) mergeChildren[idom[b]!]!.push(b);
   }
+  for (const list of loopExits) list.sort((a, b) => rpo[b]! - rpo[a]!);
   for (const list of mergeChildren) list.sort((a, b) => rpo[b]! - rpo[a]!);
   const frames: Frame[] = [];
 
@@ -53,7 +73,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
   /** The branch depth if the edge is a plain `br` (no code needed), else -1. */
   const plainBranch = (from: number, to: number): number => {
     if (isBackward(from, to)) return -1;
-    if (forwardPreds[to]! >= 2) return depthOf((f) => f.kind === 'block' && f.follow === to);
+    if (forwardPreds[to]! >= 2 || exitLoop[to]! >= 0) return depthOf((f) => f.kind === 'block' && f.follow === to);
     return -1;
   };
 
@@ -66,25 +86,32 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
   };
 
   const doTree = (x: number): void => {
-    if (loopHeader[x]) {
-      schedule(
+    const chain = loopHeader[x] ? simpleLoop(x) : undefined;
+    if (chain !== undefined) followedBy(loopExits[x]!, 0, () => pairedLoop(x, chain));
+    else if (loopHeader[x]) {
+      followedBy(loopExits[x]!, 0, () => schedule(
         () => { w.byte2(Op.loop, VOID_BLOCK); frames.push({ kind: 'loop', block: x }); },
-        () => nodeWithin(x, mergeChildren[x]!, 0),
+        () => nodeWithin(x),
         () => { frames.pop(); w.byte(Op.end); },
-      );
-    } else nodeWithin(x, mergeChildren[x]!, 0);
+      ));
+    } else nodeWithin(x);
   };
 
-  const nodeWithin = (x: number, merges: readonly number[], i: number): void => {
-    if (i === merges.length) {
-      e.body(x);
-      terminate(x);
+  const nodeWithin = (x: number): void => followedBy(mergeChildren[x]!, 0, () => {
+    e.body(x);
+    terminate(x);
+  });
+
+  /** `inner` inside one `block` per follower from `i` on, each follower's tree after its block. */
+  const followedBy = (followers: readonly number[], i: number, inner: () => void): void => {
+    if (i === followers.length) {
+      inner();
       return;
     }
-    const y = merges[i]!;
+    const y = followers[i]!;
     schedule(
       () => { w.byte2(Op.block, VOID_BLOCK); frames.push({ kind: 'block', follow: y }); },
-      () => nodeWithin(x, merges, i + 1),
+      () => followedBy(followers, i + 1, inner),
       () => { frames.pop(); w.byte(Op.end); },
       () => doTree(y),
     );
@@ -92,10 +119,10 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
 
   const doBranch = (from: number, to: number): void => {
     if (isBackward(from, to)) {
-      e.backEdge(from, to);
+      e.backEdge(from, to, frames.length);
       w.byte(Op.br);
       w.u32(depthOf((f) => f.kind === 'loop' && f.block === to));
-    } else if (forwardPreds[to]! >= 2) {
+    } else if (forwardPreds[to]! >= 2 || exitLoop[to]! >= 0) {
       w.byte(Op.br);
       w.u32(depthOf((f) => f.kind === 'block' && f.follow === to));
     } else doTree(to);
@@ -139,8 +166,112 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
     }
   };
 
+  /**
+   * The blocks of a small loop that runs straight from its header to its back edge, each block
+   * leaving the loop at most by its conditional jump (header first, the block with the back edge
+   * last); undefined for any other loop.
+   */
+  const simpleLoop = (h: number): number[] | undefined => {
+    const chain: number[] = [];
+    for (let b = h; chain.length < MAX_PAIRED_BLOCKS;) {
+      if (!e.repeatable(b) || mergeChildren[b]!.length > 0) return undefined;
+      chain.push(b);
+      const stay = blocks[b]!.successors.filter((s) => loopOf[s] === h);
+      if (stay.length !== 1 || !blocks[b]!.successors.every((s) => loopOf[s] === h || leavesPlainly(b, s, h))) return undefined;
+      const next = stay[0]!;
+      if (next === h) return isBackward(b, h) ? chain : undefined;
+      if (isBackward(b, next) || forwardPreds[next] !== 1 || loopHeader[next]) return undefined;
+      b = next;
+    }
+    return undefined;
+  };
+
+  /** Whether the edge from `b` to `s` leaves loop `h` by a plain `br` forward (not to an outer loop's header). */
+  const leavesPlainly = (b: number, s: number, h: number): boolean =>
+    !inLoop(s, h) && !isBackward(b, s) && (forwardPreds[s]! >= 2 || exitLoop[s]! >= 0);
+
+  /**
+   * A simple loop as two iterations per wasm `loop` while the budget covers both back edges (one
+   * budget test and one V8 loop check for the two), then one checked iteration at a time: the
+   * branches per iteration bound a small loop's speed.
+   */
+  const pairedLoop = (h: number, chain: readonly number[]): void => {
+    const latch = chain[chain.length - 1]!;
+    const iteration = (): void => {
+      for (const b of chain) {
+        e.body(b);
+        const t = blocks[b]!.terminator;
+        if (t.kind !== 'cond') continue;
+        if (t.taken === t.fallthrough) { e.condition(b); w.byte(Op.drop); continue; }
+        const leaveTaken = loopOf[t.taken] !== h;
+        e.condition(b);
+        if (!leaveTaken) w.byte(Op.i32_eqz);
+        w.byte(Op.br_if); w.u32(plainBranch(b, leaveTaken ? t.taken : t.fallthrough));
+      }
+    };
+    w.byte2(Op.loop, VOID_BLOCK); frames.push({ kind: 'loop', block: h });
+    e.budgetCovers(latch, h, 2);
+    w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' });
+    iteration(); e.spend(latch, h);
+    iteration(); e.spend(latch, h);
+    w.byte(Op.br); w.u32(depthOf((f) => f.kind === 'loop' && f.block === h));
+    frames.pop(); w.byte(Op.end);
+    iteration();
+    doBranch(latch, h);
+    frames.pop(); w.byte(Op.end);
+  };
+
   doTree(0);
   while (work.length > 0) work.pop()!();
+}
+
+/**
+ * For each block, the loop header after whose wasm `loop` it is placed, or -1: a block outside the
+ * natural loop of a header whose immediate dominator is inside it is placed after the outermost such
+ * loop. Every branch to it comes from its immediate dominator's subtree, so from inside that loop or
+ * from blocks placed after the loop before it; all are inside the `block` that precedes it.
+ */
+function loopExitPlacement(sub: Subprogram): {
+  exitLoop: Int32Array; loopOf: Int32Array; inLoop: (b: number, h: number) => boolean;
+} {
+  const { blocks, order, rpo, idom, loopHeader } = sub;
+  const n = blocks.length;
+  const preds: number[][] = blocks.map(() => []);
+  for (const b of order) for (const s of blocks[b]!.successors) preds[s]!.push(b);
+  // Innermost loop of each block (a header is in its own loop) and the loop enclosing each loop:
+  // headers from the innermost (largest reverse-postorder number) out, each claiming the blocks of
+  // its natural loop that no inner loop claimed.
+  const loopOf = new Int32Array(n).fill(-1);
+  const parentLoop = new Int32Array(n).fill(-1);
+  const seen = new Int32Array(n).fill(-1);
+  const stack: number[] = [];
+  for (let k = order.length - 1; k >= 0; k--) {
+    const h = order[k]!;
+    if (!loopHeader[h]) continue;
+    loopOf[h] = h;
+    seen[h] = h;
+    for (const p of preds[h]!) {
+      if (rpo[p]! >= rpo[h]! && seen[p] !== h) { seen[p] = h; stack.push(p); }
+    }
+    while (stack.length > 0) {
+      const b = stack.pop()!;
+      if (loopOf[b] === -1) loopOf[b] = h;
+      else if (loopHeader[b] && b !== h && parentLoop[b] === -1) parentLoop[b] = h;
+      for (const p of preds[b]!) {
+        if (seen[p] !== h) { seen[p] = h; stack.push(p); }
+      }
+    }
+  }
+  const inLoop = (b: number, h: number): boolean => {
+    for (let l = loopOf[b]!; l >= 0; l = parentLoop[l]!) if (l === h) return true;
+    return false;
+  };
+  const exitLoop = new Int32Array(n).fill(-1);
+  for (const y of order) {
+    if (y === 0) continue;
+    for (let h = loopOf[idom[y]!]!; h >= 0 && !inLoop(y, h); h = parentLoop[h]!) exitLoop[y] = h;
+  }
+  return { exitLoop, loopOf, inLoop };
 }
 
 /**
@@ -164,7 +295,7 @@ export function emitDispatch(sub: Subprogram, e: BlockEmitter, labelLocal: numbe
     const loopDepth = n - 1 - i;
     const jump = (to: number): void => {
       const target = rpo[to]!;
-      if (target <= i) e.backEdge(x, to);
+      if (target <= i) e.backEdge(x, to, loopDepth + 1);
       else if (target === i + 1) return; // falls into the next block's code
       w.byte(Op.i32_const); w.s32(target);
       w.byte(Op.local_set); w.u32(labelLocal);
@@ -187,7 +318,7 @@ export function emitDispatch(sub: Subprogram, e: BlockEmitter, labelLocal: numbe
     }
     function jumpInIf(to: number): void {
       const target = rpo[to]!;
-      if (target <= i) e.backEdge(x, to);
+      if (target <= i) e.backEdge(x, to, loopDepth + 2);
       w.byte(Op.i32_const); w.s32(target);
       w.byte(Op.local_set); w.u32(labelLocal);
       w.byte(Op.br); w.u32(loopDepth + 1);
