@@ -93,10 +93,11 @@ const ROWS: Row[] = [
   ['map_lookup_percpu_elem', 'map_value_or_null', ['const_map_ptr', 'map_key', 'anything'], ['base']],
   ['probe_read', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
   ['probe_read_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  ['probe_read_user', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  ['probe_read_kernel', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  ['probe_read_user_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  ['probe_read_kernel_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
+  // In the base set for CAP_PERFMON (kernel bpf_base_func_proto), so root may call them from any program type.
+  ['probe_read_user', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['probe_read_kernel', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['probe_read_user_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['probe_read_kernel_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
   ['ktime_get_ns', 'integer', [], ['base']],
   ['ktime_get_boot_ns', 'integer', [], ['base']],
   // Not NMI-safe: the kernel keeps it from tracing programs.

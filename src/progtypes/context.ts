@@ -46,7 +46,7 @@ export const SK_BUFF: ContextLayout = {
   fields: [
     u32('len', 0),
     u32('pkt_type', 4),
-    u32('mark', 8, { writableBy: [...TC, 'cgroup_skb', 'socket_filter'] }),
+    u32('mark', 8, { writableBy: [...TC, 'cgroup_skb'] }),
     u32('queue_mapping', 12, { writableBy: TC }),
     u32('protocol', 16),
     u32('vlan_present', 20),

@@ -25,7 +25,7 @@ import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
 import { globalFunctionsFromBtf, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
-import { bindRuntimeExterns, describeKernel, POISONED_KFUNC_BASE } from './externs.js';
+import { bindRuntimeExterns, describeKernel } from './externs.js';
 
 export { DEFAULT_KERNEL, describeKernel, ExternError } from './externs.js';
 
@@ -272,6 +272,7 @@ export class Runtime {
     const type = progTypeInfo(options.type);
     if (!type) throw new LoadError(name, `unknown program type ${String(options.type)}`);
     const verified = options.verify ?? true;
+    let reachedHelperCalls: readonly number[] | undefined;
     if (verified) {
       const result = verifyForLoad(insns, {
         name,
@@ -283,9 +284,10 @@ export class Runtime {
         ...(options.globalFunctions ? { globalFunctions: options.globalFunctions } : {}),
       });
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
+      reachedHelperCalls = result.reachedHelperCalls;
     }
     const relocated = relocateProgram(insns, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
-    this.checkHelperCalls(name, type, relocated.insns, verified);
+    this.checkHelperCalls(name, type, relocated.insns, reachedHelperCalls);
     const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
       space: this.space,
       helpers: this.helpers,
@@ -299,13 +301,14 @@ export class Runtime {
     return program;
   }
 
-  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[], verified: boolean): void {
-    for (let i = 0; i < insns.length; i++) {
-      const insn = insns[i]!;
-      if (insn.code !== 0x85 || insn.src !== 0) continue;
-      const id = insn.imm;
-      // A weak kfunc's poisoned call the verifier found unreachable (a reachable one it refuses).
-      if (verified && id >= POISONED_KFUNC_BASE) continue;
+  /**
+   * Helper calls must name helpers this program type may call and the runtime implements. A verified
+   * program's dead code is not checked (the kernel accepts anything there, and it never runs).
+   */
+  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[], reached: readonly number[] | undefined): void {
+    const calls = reached ?? insns.flatMap((insn, i) => (insn.code === 0x85 && insn.src === 0 ? [i] : []));
+    for (const i of calls) {
+      const id = insns[i]!.imm;
       const helperName = HELPER_NAMES[id];
       if (helperName === undefined || id === 0) throw new LoadError(name, `invalid func unknown#${id}`, i);
       const proto = helperProto(id);

@@ -60,6 +60,10 @@ function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr:
 
 export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'alu' }>): void {
   const { dst } = insn;
+  // Checked with the instruction's fields, before its registers (kernel check_alu_op).
+  if (op.name === 'addr_space_cast' && !ctx.hasArena) {
+    throw new Reject('addr_space_cast insn can only be used in a program that has an associated arena', at);
+  }
   if (dst === 10) throw new Reject('frame pointer is read only', at);
   const bits: 32 | 64 = op.is64 ? 64 : 32;
   const name = op.name;

@@ -4,10 +4,9 @@ import { MapFlag } from '../maps/spec.js';
 import { HELPER_NAMES, HelperId, MapType } from '../uapi/index.js';
 import type { ProgTypeName } from '../uapi/prog-types.js';
 import { MAX_VAR_OFF, type VerifierContext } from './context.js';
-import { checkHelperMem } from './memory.js';
+import { checkCtxUnmodified, checkHelperMem } from './memory.js';
 import { Reject } from './reject.js';
 import { constBounds, isConst, rangeBounds, sync, toS64, unknownBounds } from './scalar.js';
-import { tnumFormat } from './tnum.js';
 import {
   NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reg, type State,
 } from './state.js';
@@ -199,9 +198,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'ctx':
       if (arg === 'ctx_or_null' && nullArg()) return;
       if (reg.type !== 'ctx') expect('ctx');
-      if (reg.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${reg.off} disallowed`, at);
-      if (reg.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${reg.off} disallowed`, at);
-      if (!isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(reg.b.var)} disallowed`, at);
+      checkCtxUnmodified(regno, reg, at);
       return;
     case 'mem':
     case 'mem_or_null':

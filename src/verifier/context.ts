@@ -17,6 +17,8 @@ export interface VerifierContext {
   strictAlignment: boolean;
   /** Map an LD_IMM64 at `insn` refers to. */
   mapAt(insn: number): { map: MapSpec; value: boolean; offset: number } | undefined;
+  /** Some LD_IMM64, reachable or not, refers to an arena map (kernel prog->aux->arena). */
+  hasArena: boolean;
   newId(): number;
   /** Deepest stack use per subprogram (bytes), for the 512-byte chain check. */
   stackDepth: number[];

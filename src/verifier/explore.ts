@@ -71,6 +71,8 @@ export interface ExploreOptions {
 
 export class Explorer {
   readonly log: string[] = [];
+  /** Helper calls on some explored path (the rest is dead code the kernel never checks). */
+  readonly reachedHelperCalls = new Set<number>();
   readonly stats: ExploreStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
   private readonly explored = new Map<number, Checkpoint[]>();
   private readonly pending: Pending[] = [];
@@ -511,22 +513,11 @@ export class Explorer {
       }
       if (dst.id || src.id) this.noteLinked(state, dst.id, src.id, insn.dst, srcno);
       const other = cloneState(state);
-      const ok1 = this.refineScalars(other, insn.dst, srcno, dst, src, cond, op.is32);
-      const ok2 = this.refineScalars(state, insn.dst, srcno, dst, src, NEGATE[cond], op.is32);
-      if (!ok1 || !ok2) {
-        this.markPrecise(insn.dst);
-        if (srcno >= 0) this.markPrecise(srcno);
-      }
-      if (ok1 && ok2) {
-        other.path = { insn: at, taken: true, next: state.path };
-        branch(other, target);
-        state.path = { insn: at, taken: false, next: state.path };
-        return fall;
-      }
-      if (ok1) {
-        copyInto(state, other);
-        return target;
-      }
+      this.refineScalars(other, insn.dst, srcno, dst, src, cond, op.is32);
+      this.refineScalars(state, insn.dst, srcno, dst, src, NEGATE[cond], op.is32);
+      other.path = { insn: at, taken: true, next: state.path };
+      branch(other, target);
+      state.path = { insn: at, taken: false, next: state.path };
       return fall;
     }
     if (this.ctx.unpriv && !(isNullCompare(dst, src, cond)) && (isPointer(dst) || isPointer(src))) {
@@ -599,22 +590,24 @@ export class Explorer {
     this.hist[last] = this.backtracker.linkedEntry(this.hist[last]!, [...codes]);
   }
 
-  /** Narrow the scalars of a comparison on one outcome; false when that outcome is impossible. */
-  private refineScalars(state: State, dstno: number, srcno: number, dst: Reg, src: Reg, cond: Cond, is32: boolean): boolean {
+  /**
+   * Narrow the scalars of a comparison on one outcome. Bounds that contradict each other are not
+   * taken as proof the outcome is impossible: like 6.18 (reg_bounds_sanity_check), the register
+   * keeps its known bits, loses its ranges, and the outcome is explored.
+   */
+  private refineScalars(state: State, dstno: number, srcno: number, dst: Reg, src: Reg, cond: Cond, is32: boolean): void {
     const a: Bounds = { ...dst.b };
     const b: Bounds = { ...src.b };
     refine(a, b, cond, is32);
-    if (isEmpty(a) || isEmpty(b)) return false;
     const frame = curFrame(state);
-    const nd = { ...dst, b: a };
+    const nd = { ...dst, b: unboundedIfEmpty(a) };
     frame.regs[dstno] = nd;
     propagateScalar(state, nd);
     if (srcno >= 0) {
-      const ns = { ...src, b: b };
+      const ns = { ...src, b: unboundedIfEmpty(b) };
       frame.regs[srcno] = ns;
       propagateScalar(state, ns);
     }
-    return true;
   }
 
   /**
@@ -656,6 +649,7 @@ export class Explorer {
       const entry = at + 1 + insn.imm;
       return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);
     }
+    this.reachedHelperCalls.add(at);
     const callback = checkHelperCall(this.ctx, state, at, insn.imm);
     if (callback) return this.enterCallback(state, at, callback, branch);
     return at + 1;
@@ -691,6 +685,8 @@ export class Explorer {
     }
     if (r0.type === 'not_init' && (state.frames.length === 1 || frame.callback)) throw new Reject('R0 !read_ok', at);
     if (state.frames.length > 1) {
+      // Any stack pointer, even one into a caller's frame (kernel prepare_func_exit is conservative).
+      if (r0.type === 'fp') throw new Reject('cannot return stack pointer to the caller', at);
       if (frame.callback) {
         if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
         this.markPrecise(0);
@@ -698,7 +694,6 @@ export class Explorer {
           throw new Reject(`At callback return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
         }
       }
-      if (r0.type === 'fp' && r0.frame === state.frames.length - 1) throw new Reject('cannot return stack pointer to the caller', at);
       state.frames.pop();
       const caller = curFrame(state);
       caller.regs[0] = frame.callback ? scalarReg() : r0;
@@ -739,6 +734,11 @@ function checkAtomicAlignment(at: number, ptr: Reg, off: number, width: number):
     const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
     throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${off} size ${width}`, at);
   }
+}
+
+/** Contradictory bounds (a refinement the kernel does not prune on) become unbounded, known bits kept. */
+function unboundedIfEmpty(b: Bounds): Bounds {
+  return isEmpty(b) ? { ...unknownBounds(), var: b.var } : b;
 }
 
 function rangeText(b: Bounds): string {
@@ -791,12 +791,6 @@ function propagateScalar(state: State, reg: Reg): void {
       if (s.spilled && s.spilled.type === 'scalar' && s.spilled.id === reg.id) frame.stack[i] = { ...s, spilled: { ...s.spilled, b: reg.b } };
     }
   }
-}
-
-function copyInto(target: State, source: State): void {
-  target.frames = source.frames;
-  target.refs = source.refs;
-  target.path = source.path;
 }
 
 function pathList(path: PathStep | undefined): PathStep[] {

@@ -170,9 +170,15 @@ function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, li
   if (hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at);
 }
 
-function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): Reg | undefined {
+/** The context pointer itself, not moved by a fixed or variable offset (kernel check_ptr_off_reg). */
+export function checkCtxUnmodified(regno: number, ptr: Reg, at: number): void {
+  if (ptr.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${ptr.off} disallowed`, at);
   if (ptr.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${ptr.off} disallowed`, at);
   if (!isConst(ptr.b) || ptr.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b.var)} disallowed`, at);
+}
+
+function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): Reg | undefined {
+  checkCtxUnmodified(regno, ptr, at);
   const off = insnOff;
   const bad = (): never => { throw new Reject(`invalid bpf_context access off=${off} size=${size}`, at); };
   const layout = ctx.prog.context ?? EXTRA_LAYOUTS[ctx.prog.name];
@@ -319,6 +325,7 @@ export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcRe
     if (src.type === 'not_init') throw new Reject(`R${srcReg} !read_ok`, at);
     if (src.type !== 'scalar') throw new Reject(`R${srcReg} pointer in LD_IND`, at);
   }
+  checkCtxUnmodified(6, frame.regs[6]!, at);
   for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;
   // The kernel marks R0 unknown: the load width does not bound it (kernel check_ld_abs).
   frame.regs[0] = scalarReg();

@@ -89,6 +89,8 @@ export interface VerifierResult {
   verdict: 'accept' | 'reject';
   error?: VerifierError;
   log: string;
+  /** Accepted programs: the helper calls (instruction indexes, ascending) the verifier reached. */
+  reachedHelperCalls?: readonly number[];
   stats: { processedInsns: number; maxStatesPerInsn: number; totalStates: number; peakStates: number; timeUs: number };
 }
 
@@ -117,13 +119,20 @@ function resolveMaps(program: VerifierProgram): (insn: number) => { map: MapSpec
 
 const MAP_PSEUDOS: ReadonlySet<number> = new Set([PseudoLdImm64.MAP_FD, PseudoLdImm64.MAP_IDX, PseudoLdImm64.MAP_VALUE, PseudoLdImm64.MAP_IDX_VALUE]);
 
-/** Like the kernel (resolve_pseudo_ldimm64), every map reference is resolved before exploring, reachable or not. */
-function checkMapReferences(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt']): void {
+/**
+ * Like the kernel (resolve_pseudo_ldimm64), every LD_IMM64 reference is resolved before exploring,
+ * reachable or not, in program order. Returns whether one of them names an arena map.
+ */
+function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt']): boolean {
+  let hasArena = false;
   for (let i = 0; i < insns.length; i++) {
     const op = cfg.ops[i];
-    if (op?.kind !== 'ld_imm64' || !MAP_PSEUDOS.has(op.pseudo)) continue;
+    if (op?.kind !== 'ld_imm64') continue;
+    if (op.pseudo === PseudoLdImm64.BTF_ID) checkBtfIdReference(insns[i]!, insns[i + 1]!, i);
+    if (!MAP_PSEUDOS.has(op.pseudo)) continue;
     const ref = mapAt(i);
     if (!ref) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
+    if (ref.map.type === MapType.arena) hasArena = true;
     if (!ref.value) continue;
     // Only single-element array maps (and arenas) give out a value address (kernel map_direct_value_addr).
     const array = ref.map.type === MapType.array;
@@ -132,6 +141,15 @@ function checkMapReferences(insns: readonly Instruction[], cfg: Cfg, mapAt: Veri
       throw new Reject(`invalid access to map value pointer, value_size=${ref.map.valueSize} off=${ref.offset >>> 0}`, i);
     }
   }
+  return hasArena;
+}
+
+/**
+ * A ksym's BTF id (kernel check_pseudo_btf_id). Without vmlinux BTF only the one verdict that needs
+ * none is given: id 0 of vmlinux (no module BTF fd) is `void`, neither a variable nor a function.
+ */
+function checkBtfIdReference(first: Instruction, second: Instruction, at: number): void {
+  if (first.imm === 0 && second.imm === 0) throw new Reject("pseudo btf_id 0 in ldimm64 isn't KIND_VAR or KIND_FUNC", at);
 }
 
 function explain(program: VerifierProgram, reject: Reject, explorer: Explorer | undefined): string {
@@ -219,10 +237,10 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     }
     const mapAt = resolveMaps(program);
     const cfg = buildCfg(program.insns, unpriv, (i) => { const ref = mapAt(i); return ref && !ref.value ? ref.map : undefined; });
-    checkMapReferences(program.insns, cfg, mapAt);
+    const hasArena = checkLdImm64References(program.insns, cfg, mapAt);
     const ctx: VerifierSetup = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
-      mapAt, newId: () => ++idGen, stackDepth: [],
+      mapAt, hasArena, newId: () => ++idGen, stackDepth: [],
       ...(program.attachType === undefined ? {} : { attachType: program.attachType }),
     };
     explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });
@@ -238,11 +256,13 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
       } finally {
         explorer.stats.processedInsns += separate.stats.processedInsns;
       }
+      for (const at of separate.reachedHelperCalls) explorer.reachedHelperCalls.add(at);
     }
     checkCallChains(ctx);
     const stats = { ...explorer.stats, timeUs: elapsed() };
     const log = [...explorer.log, summary(stats)].join('\n') + '\n';
-    return { verdict: 'accept', log: logLevel ? log : '', stats };
+    const reachedHelperCalls = [...explorer.reachedHelperCalls].sort((a, b) => a - b);
+    return { verdict: 'accept', log: logLevel ? log : '', reachedHelperCalls, stats };
   } catch (e) {
     if (!(e instanceof Reject)) throw e;
     const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };

@@ -205,19 +205,22 @@ test('stack accesses at a variable offset are alignment-checked', () => {
   assert.equal(message(insns, 'socket_filter'), 'misaligned stack access off (0xfffffffffffffe01; 0x1f8)+0+0 size 8');
 });
 
-test('a subprogram may not return a pointer into its caller\'s stack', { todo: 'verifier accepts it (kernel: "cannot return stack pointer to the caller")' }, () => {
+test('a subprogram may not return a pointer into its caller\'s stack', () => {
   // r1 = fp - 8; call sub; sub: r0 = r1; exit
   const insns = [I(0xbf, 1, 10), I(0x07, 1, 0, 0, -8), I(0x85, 0, 1, 0, 2), MOV0, EXIT, I(0xbf, 0, 1), EXIT];
   assert.equal(message(insns, 'socket_filter'), 'cannot return stack pointer to the caller');
+  // Its own stack pointer, all the more.
+  const own = [I(0x85, 0, 1, 0, 1), EXIT, I(0xbf, 0, 10), I(0x07, 0, 0, 0, -8), EXIT];
+  assert.equal(message(own, 'socket_filter'), 'cannot return stack pointer to the caller');
 });
 
-test('BTF ids in LD_IMM64 are resolved in every instruction, reachable or not', { todo: 'verifier accepts a bad btf_id behind a branch never taken (kernel: "pseudo btf_id 0 in ldimm64 isn\'t KIND_VAR or KIND_FUNC")' }, () => {
+test('BTF ids in LD_IMM64 are resolved in every instruction, reachable or not', () => {
   const insns = [I(0xb7, 8, 0, 0, 32), I(0x56, 8, 0, 2, 64), I(0x18, 1, 3, 0, 0), I(0, 0, 0, 0, 0), MOV0, EXIT];
   assert.equal(message(insns, 'xdp'), "pseudo btf_id 0 in ldimm64 isn't KIND_VAR or KIND_FUNC");
 });
 
-test('32-bit signed bounds of a sign-extended value do not carry to 64 bits (6.18)', { todo: 'verifier deduces r7 s> -2 from w7 s> -2 (kernel: "R0 invalid mem access \'scalar\'")' }, () => {
-  // r7 = prandom s>> 32; if w7 s> w8 (-2): the kernel still thinks r7 s<= -2 possible and reads *(u64 *)r0.
+test('contradictory bounds do not make a branch dead: 6.18 unbounds the register and explores it', () => {
+  // r7 = prandom s>> 32; if w7 s> w8 (-2), then r7 s<= -2 contradicts w7 s> -2: the kernel still reads *(u64 *)r0.
   const insns = [
     I(0x85, 0, 0, 0, 7), I(0xbf, 7, 0), I(0xc7, 7, 0, 0, 32), I(0x18, 8, 0, 0, -2), I(0, 0, 0, 0, 1), I(0x6e, 7, 8, 1), EXIT,
     I(0x65, 7, 0, 1, -2), I(0x79, 0, 0, 0), EXIT,
@@ -225,11 +228,17 @@ test('32-bit signed bounds of a sign-extended value do not carry to 64 bits (6.1
   assert.equal(message(insns, 'socket_filter'), "R0 invalid mem access 'scalar'");
 });
 
-test('addr_space_cast needs an arena map', { todo: 'verifier accepts it without one (kernel: "addr_space_cast insn can only be used in a program that has an associated arena")' }, () => {
+test('addr_space_cast needs an arena map', () => {
   assert.equal(message([I(0xbf, 2, 10, 1, 1), MOV0, EXIT], 'xdp'), 'addr_space_cast insn can only be used in a program that has an associated arena');
+  // Any reference to an arena, even in dead code, associates it: r1 = arena; r1 = addr_space_cast(r1).
+  const arena = { name: 'arena', type: 33, keySize: 0, valueSize: 0, maxEntries: 1 };
+  const insns = [MOV0, I(0x15, 0, 0, 2, 0), I(0x18, 1, 1, 0, 0), I(0, 0, 0, 0, 0), I(0xbf, 1, 0, 1, 1), EXIT];
+  assert.equal(message(insns, 'xdp', { maps: [arena] }), undefined);
 });
 
-test('LD_ABS / LD_IND need the context in R6 unmodified', { todo: 'verifier accepts R6 = ctx + 8 (kernel: "dereference of modified ctx ptr R6 off=8 disallowed")' }, () => {
+test('LD_ABS / LD_IND need the context in R6 unmodified', () => {
   const insns = [I(0x07, 1, 0, 0, 8), I(0xbf, 6, 1), I(0xb7, 8, 0, 0, 0x7fffffff), I(0x48, 0, 8, 0, 0), EXIT];
   assert.equal(message(insns, 'socket_filter'), 'dereference of modified ctx ptr R6 off=8 disallowed');
+  const back = [I(0x07, 1, 0, 0, -8), I(0xbf, 6, 1), I(0x30, 0, 0, 0, 0), EXIT];
+  assert.equal(message(back, 'socket_filter'), 'negative offset ctx ptr R6 off=-8 disallowed');
 });

@@ -220,3 +220,18 @@ test('tsbpf verify --bundle: JSON output and exit codes', async () => {
   const parsed = JSON.parse(out) as { programs: { verdict: string; error: { message: string } }[] };
   assert.equal(parsed.programs[0]!.error.message, "R0 invalid mem access 'map_value_or_null'");
 });
+
+test('probe_read_kernel/user are base helpers for a privileged loader, in any program type', () => {
+  // probe_read_kernel(fp - 8, 8, 0) from a socket filter.
+  const insns = [I(0xbf, 1, 10), I(0x07, 1, 0, 0, -8), I(0xb7, 2, 0, 0, 8), I(0xb7, 3), I(0x85, 0, 0, 0, 113), MOV0, EXIT];
+  assert.equal(run(insns).error?.message, undefined);
+  assert.equal(verify({ insns, type: 'socket_filter' }, { mode: 'unpriv' }).error?.message, 'program of this type cannot use helper bpf_probe_read_kernel#113');
+});
+
+test('an accepted program lists the helper calls the verifier reached, not those in dead code', () => {
+  // r0 = 0; if r0 == 0 goto +1; call 9999 (no such helper); call ktime_get_ns; r0 = 0; exit
+  const insns = [MOV0, I(0x15, 0, 0, 1, 0), I(0x85, 0, 0, 0, 9999), I(0x85, 0, 0, 0, 5), MOV0, EXIT];
+  const result = run(insns);
+  assert.equal(result.verdict, 'accept');
+  assert.deepEqual(result.reachedHelperCalls, [3]);
+});
