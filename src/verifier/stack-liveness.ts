@@ -21,7 +21,7 @@ function join(a: number, b: number): number {
  * The one small solver both passes share: visit instructions from `seeds` until nothing changes;
  * `visit(i)` updates what it owns and returns the instructions whose facts that may change.
  */
-function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number) => Iterable<number>): void {
+function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number, add: (j: number) => void) => void): void {
   const queued = new Uint8Array(n);
   const work: number[] = [];
   const add = (i: number): void => {
@@ -34,7 +34,7 @@ function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number) => Iter
   while (work.length) {
     const i = work.pop()!;
     queued[i] = 0;
-    for (const j of visit(i)) add(j);
+    visit(i, add);
   }
 }
 
@@ -49,11 +49,13 @@ function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)
     regs[12] = 0;
     at[e] = regs;
   }
-  fixpoint(n, entries, (i) => {
+  // One scratch register set: the visit copies into it, and successors get copies (no allocation per visit).
+  const r = new Float64Array(13);
+  fixpoint(n, entries, (i, add) => {
     const op = ops[i];
-    if (!op) return [];
+    if (!op) return;
     const insn = insns[i]!;
-    const r = Float64Array.from(at[i]!);
+    r.set(at[i]!);
     switch (op.kind) {
       case 'alu':
         if (!op.is64) { r[insn.dst] = NOT_FP; break; }
@@ -107,13 +109,12 @@ function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)
       case 'ld_ind': for (let k = 0; k <= 5; k++) r[k] = NOT_FP; break;
       default: break;
     }
-    const changed: number[] = [];
     for (const s of succ[i]!) {
       if (s >= n || !ops[s]) continue;
       const prev = at[s];
       if (!prev) {
         at[s] = r.slice();
-        changed.push(s);
+        add(s);
         continue;
       }
       let grew = false;
@@ -125,9 +126,8 @@ function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)
         const j = prev[k]! | r[k]!;
         if (j !== prev[k]) { prev[k] = j; grew = true; }
       }
-      if (grew) changed.push(s);
+      if (grew) add(s);
     }
-    return changed;
   });
   return at;
 }
@@ -240,10 +240,10 @@ export function stackLiveness(
   succ.forEach((out, i) => { for (const s of out) if (s < n) preds[s]!.push(i); });
   // Seeded with every reachable insn, highest first (the worklist pops from the end).
   const reachable = [...at.keys()].filter((i) => ops[i] && at[i]);
-  fixpoint(n, reachable, (i) => {
+  fixpoint(n, reachable, (i, add) => {
     const op = ops[i];
     const regs = at[i];
-    if (!op || !regs) return [];
+    if (!op || !regs) return;
     const insn = insns[i]!;
     let outLo = 0, outHi = 0;
     for (const s of succ[i]!) {
@@ -282,10 +282,10 @@ export function stackLiveness(
       default: break;
     }
     const inLo = useLo | (outLo & ~killLo), inHi = useHi | (outHi & ~killHi);
-    if (inLo === lo[i] && inHi === hi[i]) return [];
+    if (inLo === lo[i] && inHi === hi[i]) return;
     lo[i] = inLo;
     hi[i] = inHi;
-    return preds[i]!;
+    for (const p of preds[i]!) add(p);
   });
   return { lo, hi };
 }
