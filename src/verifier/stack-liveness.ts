@@ -42,8 +42,11 @@ function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number, add: (j
 function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: readonly number[][], entries: readonly number[], fpStored: boolean): (Float64Array | undefined)[] {
   const n = insns.length;
   const at: (Float64Array | undefined)[] = new Array(n);
+  // Every instruction's register set is a view into one buffer: one allocation, not one per insn.
+  const all = new Float64Array(13 * n);
+  const slotOf = (i: number): Float64Array => all.subarray(13 * i, 13 * i + 13);
   for (const e of entries) {
-    const regs = new Float64Array(13).fill(NOT_FP);
+    const regs = slotOf(e).fill(NOT_FP);
     regs[10] = 0;
     regs[11] = 0;
     regs[12] = 0;
@@ -113,7 +116,9 @@ function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)
       if (s >= n || !ops[s]) continue;
       const prev = at[s];
       if (!prev) {
-        at[s] = r.slice();
+        const copy = slotOf(s);
+        copy.set(r);
+        at[s] = copy;
         add(s);
         continue;
       }
