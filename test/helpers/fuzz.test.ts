@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { H, INIT_RESULTS, PUBLISH, RESULTS, save, skipReason, withPair } from './harness.js';
+import { fromPacket, H, INIT_RESULTS, PUBLISH, rawFrame, RESULTS, save, skipReason, withPair } from './harness.js';
 import { random } from '../support/random.js';
 
 /**
@@ -12,30 +12,6 @@ const options = { skip: skipReason };
 /** TSBPF_FUZZ_SCALE=10 runs ten times the cases (with other seeds: TSBPF_FUZZ_SEED). */
 const scale = Number(process.env.TSBPF_FUZZ_SCALE ?? 1);
 const seedOffset = Number(process.env.TSBPF_FUZZ_SEED ?? 0);
-
-/** A tc program: packet bytes 14..77 onto the stack at r10 - 200, then `body`, then publish. */
-const fromPacket = (body: string): string => `
-  r6 = r1
-  ${INIT_RESULTS}
-  r1 = r6
-  r2 = 14
-  r3 = r10
-  r3 += -200
-  r4 = 64
-  call ${H.skb_load_bytes}
-  ${save(7)}
-  ${body}
-  ${PUBLISH}
-  r0 = 0
-  exit`;
-
-/** An Ethernet frame (EtherType 0x0800 is avoided: no IPv4 header checks) carrying `payload` after byte 14. */
-function frame(payload: Uint8Array): Uint8Array {
-  const f = new Uint8Array(14 + 64);
-  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
-  f.set(payload.subarray(0, 64), 14);
-  return f;
-}
 
 test('fuzz: csum_diff over random bytes, sizes and seeds', options, () => {
   const next = random(0xc5d1ff + seedOffset);
@@ -53,7 +29,7 @@ test('fuzz: csum_diff over random bytes, sizes and seeds', options, () => {
     withPair({ type: 'sched_cls', maps: [RESULTS], asm: fromPacket(body) }, (p) => {
       for (let i = 0; i < 40 * scale; i++) {
         const payload = new Uint8Array(64).map(() => (next() < 0.2 ? 0xff : next() < 0.2 ? 0 : Math.floor(next() * 256)));
-        p.agree({ data: frame(payload) }, `csum_diff from ${fromSize} to ${toSize}, case ${i}`);
+        p.agree({ data: rawFrame(payload) }, `csum_diff from ${fromSize} to ${toSize}, case ${i}`);
       }
     });
   }
@@ -86,7 +62,7 @@ test('fuzz: l3/l4_csum_replace with random fields, values and checksums', option
         if (pick < 0.25) payload.set([0, 0], 0);
         else if (pick < 0.5) payload.set([0xff, 0xff], 0);
         if (next() < 0.3) payload.set(payload.subarray(4, 8), 8);
-        p.agree({ data: frame(payload) }, `helper ${helper} flags ${flags}, case ${i}`);
+        p.agree({ data: rawFrame(payload) }, `helper ${helper} flags ${flags}, case ${i}`);
       }
     });
   }
@@ -129,7 +105,7 @@ test('fuzz: strtol / strtoul over random numeric-looking strings', options, () =
         const payload = new Uint8Array(64);
         payload.set(new TextEncoder().encode(text).subarray(0, 63));
         if (next() < 0.3) payload.fill(0x31, text.length, 32); // no terminator within the 32 bytes
-        p.agree({ data: frame(payload) }, `strto* flags ${flags} ${JSON.stringify(text)}`);
+        p.agree({ data: rawFrame(payload) }, `strto* flags ${flags} ${JSON.stringify(text)}`);
       }
     });
   }
@@ -161,7 +137,7 @@ test('fuzz: snprintf over random formats of the grammar the kernel accepts', opt
     lines.push('r1 = r10', 'r1 += -64', 'r2 = 56', 'r3 = mapval(fmt) ll', 'r4 = r10', 'r4 += -232', `r5 = ${specs.length * 8}`, `call ${H.snprintf}`, save(7));
     const rodata = { name: 'fmt', type: 'array' as const, keySize: 4, valueSize: (init.length + 7) & ~7, maxEntries: 1, flags: 0x80, init, freeze: true };
     withPair({ type: 'xdp', maps: [RESULTS, rodata], asm: `${INIT_RESULTS}\n${lines.join('\n')}\n${PUBLISH}\nr0 = 2\nexit` }, (p) => {
-      p.agree({ data: frame(new Uint8Array(64)) }, `snprintf ${JSON.stringify(fmt)}`);
+      p.agree({ data: rawFrame(new Uint8Array(64)) }, `snprintf ${JSON.stringify(fmt)}`);
     });
   }
 });

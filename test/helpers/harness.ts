@@ -368,6 +368,33 @@ export const PUBLISH = `
   call ${HelperId.map_update_elem}
 `;
 
+/**
+ * A tc program that copies packet bytes 14..77 onto the stack at r10 - 200 (skb_load_bytes' result
+ * saved as result 7), then runs `body` and publishes the results.
+ */
+export const fromPacket = (body: string): string => `
+  r6 = r1
+  ${INIT_RESULTS}
+  r1 = r6
+  r2 = 14
+  r3 = r10
+  r3 += -200
+  r4 = 64
+  call ${HelperId.skb_load_bytes}
+  ${save(7)}
+  ${body}
+  ${PUBLISH}
+  r0 = 0
+  exit`;
+
+/** A 78-byte Ethernet frame carrying `payload` after byte 14 (EtherType 0x88b5: no IPv4 header checks). */
+export function rawFrame(payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + 64);
+  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+  f.set(payload.subarray(0, 64), 14);
+  return f;
+}
+
 /** Ethernet frame with an IPv4/UDP payload built by hand (no checksum offload games). */
 export function udpFrame(payloadLength = 16, options: { udpChecksum?: number; vlan?: number } = {}): Uint8Array {
   const ipLength = 20 + 8 + payloadLength;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { H, INIT_RESULTS, PUBLISH, RESULTS, runtimeOnly, save } from './harness.js';
+import { fromPacket, H, INIT_RESULTS, PUBLISH, rawFrame, RESULTS, runtimeOnly, save } from './harness.js';
 import { random } from '../support/random.js';
 
 /**
@@ -12,34 +12,22 @@ import { random } from '../support/random.js';
  */
 
 /** A tc program: packet bytes 14..77 onto the stack at r10 - 200, one csum_diff, the result published. */
-const program = (fromSize: number, toSize: number, seed: number): string => `
-  r6 = r1
-  ${INIT_RESULTS}
-  r1 = r6
-  r2 = 14
-  r3 = r10
-  r3 += -200
-  r4 = 64
-  call ${H.skb_load_bytes}
+const program = (fromSize: number, toSize: number, seed: number): string => fromPacket(`
   ${fromSize ? 'r1 = r10\n  r1 += -200' : 'r1 = 0'}
   r2 = ${fromSize}
   ${toSize ? 'r3 = r10\n  r3 += -168' : 'r3 = 0'}
   r4 = ${toSize}
   r5 = ${seed | 0}
   call ${H.csum_diff}
-  ${save(0)}
-  ${PUBLISH}
-  r0 = 0
-  exit`;
+  ${save(0)}`);
 
 test('csum_diff in wasm (JIT, unchecked) agrees with the JS helper (interpreter)', () => {
   const next = random(0xc0ffee);
   const shapes = [[0, 0], [0, 4], [4, 0], [4, 4], [1, 3], [2, 5], [13, 7], [32, 32], [0, 1], [6, 0], [31, 29]];
   for (const [fromSize, toSize] of shapes) {
     for (const seed of [0, 0xffff, 0xffffffff, 0x80000001]) {
-      const frame = new Uint8Array(78).map(() => (next() < 0.3 ? 0xff : Math.floor(next() * 256)));
-      frame.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5]);
-      runtimeOnly({ type: 'sched_cls', maps: [RESULTS], asm: program(fromSize!, toSize!, seed) }, { data: frame });
+      const payload = new Uint8Array(64).map(() => (next() < 0.3 ? 0xff : Math.floor(next() * 256)));
+      runtimeOnly({ type: 'sched_cls', maps: [RESULTS], asm: program(fromSize!, toSize!, seed) }, { data: rawFrame(payload) });
     }
   }
 });
