@@ -256,6 +256,7 @@ async function buildTable(totalMs: number): Promise<BenchTable> {
   const c = measureCompile(100);
   notes.push(`compile 1000 insns (CPU): codegen ${us(c.gen)}, codegen + WebAssembly.Module ${us(c.full)}, load uncached ${us(c.load)}, load cached ${us(c.cached)}, uncached load + first run ${us(c.firstRun)}`);
   notes.push('times per run: best batch in CPU time; overhead = checked / unchecked - 1 (issue 6 goal: <= 30% on memcpy and strcmp_full).');
+  notes.push('a batch is one runRepeated: the JIT runs it in the module\'s own loop (one call from JS), as the kernel runs its repeat loop in the kernel.');
   notes.push('kernel: the raw program loaded as XDP (prologue: r1 = packet = its memory, r2 = length), BPF_PROG_TEST_RUN average, median of 5; otherwise the verifier\'s error line, verbatim.');
   notes.push('dyn. insns: the corpus README\'s counts; for strcmp_fail, simple and memory_a_plus_b, the interpreter\'s count of one run.');
   return {

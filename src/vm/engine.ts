@@ -84,8 +84,12 @@ export interface ExecutableProgram<Env = unknown> {
   readonly insns: readonly Instruction[];
   run(options?: RunOptions<Env>): RunResult;
   /**
-   * `repeat` (>= 1) runs with the same options, as many calls of `run`, `beforeRun` called before
-   * each; the last run's result. The options are read once (BPF_PROG_TEST_RUN's repeat loop).
+   * `repeat` (>= 1) runs with the same options, as many calls of `run`; the last run's result. The
+   * options are read once (BPF_PROG_TEST_RUN's repeat loop). `beforeRun` resets per-run state that
+   * helpers read (the runtime's tail-call count): it is called before the first run and, for every
+   * later run, before that run's first helper call at the latest. An engine that loops without
+   * leaving WebAssembly (the JIT) skips it for runs that call no helper implemented in JS, so it must
+   * not change what the program reads itself.
    */
   runRepeated(options: RunOptions<Env>, repeat: number, beforeRun?: () => void): RunResult;
   /** Frees the regions (stack, register file) the program holds in the address space. */

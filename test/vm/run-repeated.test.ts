@@ -8,7 +8,8 @@ import { onEachEngine } from '../support/engines.js';
 /**
  * `runRepeated` (BPF_PROG_TEST_RUN's repeat loop inside the engine) behaves as that many `run` calls
  * on every engine: arguments back in place after helpers overwrote the register file, per-run tail
- * call limits, `beforeRun` before each run, the last run's result.
+ * call limits, `beforeRun` before each run that calls a helper, the last run's result
+ * (jit-repeat.test.ts compares repeated and single runs case by case).
  */
 
 /** Counts runs in the u64 at r1; a helper call with r1 = 0 in between; r0 = the count. */
@@ -22,7 +23,7 @@ const COUNTER = `
   ldxdw %r0, [%r6]
   exit`;
 
-test('runRepeated: as many runs as asked, arguments restored each run, beforeRun before each', () => {
+test('runRepeated: as many runs as asked, arguments restored each run, beforeRun before each (all call helpers)', () => {
   onEachEngine((engine) => {
     const space = new AddressSpace();
     const helpers: Helper[] = [];

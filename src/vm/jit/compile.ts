@@ -5,14 +5,15 @@ import { buildSubprogram, subprogramStarts, JitCompileError } from './cfg.js';
 import { FunctionCompiler, type CodegenContext } from './codegen.js';
 import {
   EXPORTED_GLOBALS, Global, I32_LOCALS, I64_LOCALS, IMPORT_FN_NAMES, IMPORT_MODULE,
-  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS, FaultKind,
+  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS, FaultKind, RUN_SLOT,
 } from './layout.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
 import { NO_WASM_HELPERS, addWasmHelpers, type WasmHelperChoice } from './wasm-helpers.js';
 
 /**
  * eBPF program -> one WebAssembly module. Each subprogram becomes a function
- * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, calls the entry and stores r0 back;
+ * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, then calls the entry and stores r0
+ * back as many times as asked (a test run's repeat loop);
  * `invoke` runs a subprogram as a callback of a helper (bpf_loop, for_each_map_elem); `forget` clears
  * the checked-mode site caches. Slow paths carry branch hints (v8-flags.ts).
  */
@@ -77,7 +78,7 @@ export function compileProgram(
 
   const subType = m.type([i64, i64, i64, i64, i64, i64], [i64]);
   const runType = m.type([], []);
-  const entryType = m.type([f64, i32], [f64]);
+  const entryType = m.type([f64, i32, i32], [f64]);
   const functionAt = new Map<number, number>();
   for (const start of starts) functionAt.set(start, m.declareFunction(subType));
   const runFunction = m.declareFunction(entryType);
@@ -123,7 +124,9 @@ export function compileProgram(
   });
 
   if (forgetFunction >= 0) m.defineFunction(forgetFunction, forgetSites(totalSites));
-  m.defineFunction(runFunction, entryWrapper(functionAt.get(0)!));
+  // Past MAX_SITES_FORGOTTEN_PER_HELPER_CALL the caches are cleared at every run instead (program.ts).
+  const forgetEachRun = ctx.forgetFunction < 0 ? forgetFunction : -1;
+  m.defineFunction(runFunction, repeatLoop(functionAt.get(0)!, forgetEachRun));
   m.defineFunction(invokeFunction, invokeTrampoline(starts.map((start) => functionAt.get(start)!), forgetFunction));
   return {
     bytes: m.encode(), subprograms: starts.length, irreducible, starts, sites: totalSites,
@@ -202,49 +205,64 @@ function invokeTrampoline(functions: readonly number[], forgetFunction: number):
 }
 
 /**
- * `run(budget, given) -> fuel left`: reads r1..r<given> from the register file (the others are 0, so
- * a run with one argument writes one), calls the entry, stores r0 back.
- * The result is negative (-1 - fuel left) when the program ended in a tail call, so one call from JS
- * carries everything (WebAssembly.Global accessors cost more than the call itself).
+ * `run(budget, given, runs) -> fuel left`: `runs` (>= 1) complete runs of the entry, the repeat loop of
+ * a test run inside WebAssembly (one call from JS for all of them, as the kernel loops in the kernel).
+ * r1..r<given> are read once from the register file (the others are 0) and passed to every run, so
+ * what a run or its helpers write there does not leak into the next; each run starts with the whole
+ * budget, no halt, fresh may_goto and callback counts, and stores its r0 back. The result is the last
+ * run's fuel left, or -1 - fuel left when a run ends in a tail call: the loop stops there (JS follows
+ * the tail call) and leaves the runs still to do at RUN_SLOT + 4. Returning one f64 carries everything
+ * (WebAssembly.Global accessors cost more than the call itself). At the start of every run but the
+ * first, RUN_SLOT is set to 1 so the JS side resets its own per-run state before serving an import
+ * (program.ts); with `forgetEachRun` (too many sites to forget after helpers) the site caches are
+ * cleared before those runs, as JS clears them before the first.
  */
-function entryWrapper(entry: number): Uint8Array {
+function repeatLoop(entry: number, forgetEachRun: number): Uint8Array {
   const w = new ByteWriter();
-  encodeLocals(w, []);
-  // The site caches are cleared from JS (`forget`) when a region they may hold has gone.
-  w.byte(Op.local_get); w.u32(0);
-  w.byte(Op.i64_trunc_f64_s);
-  w.byte(Op.global_set); w.u32(Global.fuel);
-  w.byte(Op.i32_const); w.s32(0);
-  w.byte(Op.global_set); w.u32(Global.halt);
-  w.byte(Op.i32_const); w.s32(MAY_GOTO_ITERATIONS);
-  w.byte(Op.global_set); w.u32(Global.mayGoto);
-  // A fault inside a callback left the count raised (the exception skipped the decrement).
-  w.byte(Op.i32_const); w.s32(0);
-  w.byte(Op.global_set); w.u32(Global.callbackDepth);
-  w.byte(Op.global_get); w.u32(Global.regfile);
+  const budget = 0, given = 1, runs = 2, firstArg = 3, fuel = 8;
+  encodeLocals(w, [[6, i64]]);
+  const lget = (l: number): void => { w.byte(Op.local_get); w.u32(l); };
+  const lset = (l: number): void => { w.byte(Op.local_set); w.u32(l); };
+  const gget = (g: number): void => { w.byte(Op.global_get); w.u32(g); };
+  const gset = (g: number): void => { w.byte(Op.global_set); w.u32(g); };
+  const i32c = (v: number): void => { w.byte(Op.i32_const); w.s32(v); };
+  const storeRunSlot = (offset: number): void => { w.byte(Op.i32_store); w.byte(2); w.u32(RUN_SLOT + offset); };
+  lget(budget); w.byte(Op.i64_trunc_f64_s); lset(fuel);
   for (let r = 1; r <= 5; r++) {
-    w.byte(Op.global_get); w.u32(Global.regfile);
-    w.byte(Op.i64_load); w.byte(0); w.u32(8 * r);
+    gget(Global.regfile); w.byte(Op.i64_load); w.byte(0); w.u32(8 * r);
     w.byte(Op.i64_const); w.s64(0, 0);
-    w.byte(Op.local_get); w.u32(1); w.byte(Op.i32_const); w.s32(r); w.byte(Op.i32_ge_s);
+    lget(given); i32c(r); w.byte(Op.i32_ge_s);
     w.byte(Op.select);
+    lset(firstArg + r - 1);
   }
-  w.byte(Op.global_get); w.u32(Global.stackTop);
-  w.byte(Op.i64_extend_i32_u);
+  gget(Global.regfile); i32c(0); storeRunSlot(0);
+  w.byte2(Op.loop, VOID_BLOCK);
+  lget(fuel); gset(Global.fuel);
+  i32c(0); gset(Global.halt);
+  i32c(MAY_GOTO_ITERATIONS); gset(Global.mayGoto);
+  // A fault inside a callback left the count raised (the exception skipped the decrement).
+  i32c(0); gset(Global.callbackDepth);
+  gget(Global.regfile);
+  for (let r = 1; r <= 5; r++) lget(firstArg + r - 1);
+  gget(Global.stackTop); w.byte(Op.i64_extend_i32_u);
   w.byte(Op.call); w.u32(entry);
   w.byte(Op.i64_store); w.byte(0); w.u32(0);
-  w.byte(Op.global_get); w.u32(Global.halt);
-  w.byte(Op.i32_const); w.s32(HelperStatus.TAIL_CALL);
-  w.byte(Op.i32_eq);
-  w.byte2(Op.if, ValType.f64);
+  gget(Global.halt); i32c(HelperStatus.TAIL_CALL); w.byte(Op.i32_eq);
+  w.byte2(Op.if, VOID_BLOCK);
+  gget(Global.regfile); lget(runs); i32c(1); w.byte(Op.i32_sub); storeRunSlot(4);
   w.byte(Op.f64_const); w.f64(-1);
-  w.byte(Op.global_get); w.u32(Global.fuel);
-  w.byte(Op.f64_convert_i64_s);
+  gget(Global.fuel); w.byte(Op.f64_convert_i64_s);
   w.byte(Op.f64_sub);
-  w.byte(Op.else);
-  w.byte(Op.global_get); w.u32(Global.fuel);
-  w.byte(Op.f64_convert_i64_s);
+  w.byte(Op.return);
   w.byte(Op.end);
+  lget(runs); i32c(1); w.byte(Op.i32_sub); w.byte(Op.local_tee); w.u32(runs);
+  w.byte2(Op.if, VOID_BLOCK);
+  if (forgetEachRun >= 0) { w.byte(Op.call); w.u32(forgetEachRun); }
+  gget(Global.regfile); i32c(1); storeRunSlot(0);
+  w.byte(Op.br); w.u32(1);
+  w.byte(Op.end);
+  w.byte(Op.end);
+  gget(Global.fuel); w.byte(Op.f64_convert_i64_s);
   w.byte(Op.end);
   return w.finish();
 }

@@ -11,8 +11,8 @@ import { ByteWriter, Op, ValType } from './wasm.js';
  * takes over the slot registered longest ago, telling its owner, which registers again at its next run.
  */
 
-/** A module's exported entry: (budget, registers given) -> fuel left (see compile.ts). */
-export type ProgramEntry = (budget: number, given: number) => number;
+/** A module's exported entry: (budget, registers given, runs) -> fuel left (see compile.ts). */
+export type ProgramEntry = (budget: number, given: number, runs: number) => number;
 
 /** Who registered an entry: told when its slot is taken over. */
 export interface EntryOwner {
@@ -24,7 +24,7 @@ const INITIAL_SLOTS = 16;
 const MAX_SLOTS = 256;
 
 let table: WebAssembly.Table | undefined;
-let enter: ((slot: number, budget: number, given: number) => number) | undefined;
+let enter: ((slot: number, budget: number, given: number, runs: number) => number) | undefined;
 /** Who registered each slot. */
 const owners: (EntryOwner | undefined)[] = [];
 const freeSlots: number[] = [];
@@ -35,7 +35,7 @@ let evictAt = 0;
 function instantiate(): WebAssembly.Table {
   const created = new WebAssembly.Table({ element: 'anyfunc', initial: INITIAL_SLOTS });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(encodeModule()), { [IMPORT_MODULE]: { table: created } });
-  enter = instance.exports.enter as (slot: number, budget: number, given: number) => number;
+  enter = instance.exports.enter as (slot: number, budget: number, given: number, runs: number) => number;
   return created;
 }
 
@@ -63,17 +63,18 @@ export function releaseEntry(owner: EntryOwner, slot: number): void {
   freeSlots.push(slot);
 }
 
-/** Run the entry in `slot`. */
-export function enterProgram(slot: number, budget: number, given: number): number {
-  return enter!(slot, budget, given);
+/** Run the entry in `slot` `runs` times (its repeat loop, compile.ts). */
+export function enterProgram(slot: number, budget: number, given: number, runs: number): number {
+  return enter!(slot, budget, given, runs);
 }
 
 const CALL_INDIRECT = 0x11;
 const FUNCREF = 0x70;
 
 /**
- * The module, written out (ModuleBuilder has no tables): type 0 = an entry (f64, i32) -> f64, type 1 =
- * enter (i32 slot, f64, i32) -> f64, the imported table, and enter = call_indirect type 0 of slot.
+ * The module, written out (ModuleBuilder has no tables): type 0 = an entry (f64, i32, i32) -> f64,
+ * type 1 = enter (i32 slot, f64, i32, i32) -> f64, the imported table, and enter = call_indirect type 0
+ * of slot.
  */
 function encodeModule(): Uint8Array<ArrayBuffer> {
   const out = new ByteWriter(128);
@@ -94,8 +95,8 @@ function encodeModule(): Uint8Array<ArrayBuffer> {
   };
   section(1, (w) => {
     w.u32(2);
-    funcType(w, [ValType.f64, ValType.i32], ValType.f64);
-    funcType(w, [ValType.i32, ValType.f64, ValType.i32], ValType.f64);
+    funcType(w, [ValType.f64, ValType.i32, ValType.i32], ValType.f64);
+    funcType(w, [ValType.i32, ValType.f64, ValType.i32, ValType.i32], ValType.f64);
   });
   section(2, (w) => {
     w.u32(1);
@@ -112,6 +113,7 @@ function encodeModule(): Uint8Array<ArrayBuffer> {
     body.u32(0); // no locals
     body.byte2(Op.local_get, 1);
     body.byte2(Op.local_get, 2);
+    body.byte2(Op.local_get, 3);
     body.byte2(Op.local_get, 0);
     body.byte(CALL_INDIRECT);
     body.byte2(0, 0); // type 0, table 0

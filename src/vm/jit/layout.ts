@@ -41,8 +41,14 @@ export const CPU_SLOT = REGFILE_BYTES;
  * when there is one.
  */
 export const WINDOW_SLOT = CPU_SLOT + 8;
-/** The JIT's register file: the helpers' slots, the CPU slot, the packet window. */
-export const JIT_REGFILE_BYTES = WINDOW_SLOT + 16;
+/**
+ * The repeat loop of `run` (compile.ts): a u32 the loop sets to 1 at the start of every run after the
+ * first of one entry, so the JS side resets its per-run state at its next import call (and 0 at the
+ * first, which JS prepared itself); then a u32, the runs still to do when a run ends in a tail call.
+ */
+export const RUN_SLOT = WINDOW_SLOT + 16;
+/** The JIT's register file: the helpers' slots, the CPU slot, the packet window, the repeat loop's slots. */
+export const JIT_REGFILE_BYTES = RUN_SLOT + 8;
 /** Helper id of bpf_map_lookup_elem (inlined for array maps the loader describes). */
 export const MAP_LOOKUP_HELPER_ID = 1;
 
