@@ -3,7 +3,7 @@ import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
 import { Reject } from './reject.js';
-import { stackLiveness } from './stack-liveness.js';
+import { StackLiveness } from './stack-liveness.js';
 
 /**
  * Control-flow checks done before path exploration (the kernel's check_subprogs / check_cfg):
@@ -20,9 +20,10 @@ export interface Cfg {
   prunePoint: Uint8Array;
   /** Bit r set: register r may be read before written from insn i on (within its function). */
   live: Int32Array;
-  /** Live own-frame stack slots per insn (bit i: slot fp-8(i+1)), low and high 32 slots. */
+  /** Live own-frame stack slots per insn (bit i: slot fp-8(i+1)), low and high 32 slots: `stack.lo/hi`, which grow during exploration. */
   slotsLo: Int32Array;
   slotsHi: Int32Array;
+  stack: StackLiveness;
 }
 
 function opcodeHex(insn: Instruction): string {
@@ -52,17 +53,20 @@ function insnClassName(insn: Instruction): string {
   return ['BPF_LD', 'BPF_LDX', 'BPF_ST', 'BPF_STX', 'BPF_ALU', 'BPF_JMP', 'BPF_JMP32', 'BPF_ALU'][insn.code & 7]!;
 }
 
-function uses(insn: Instruction, op: Op): [use: number, def: number] {
+const both = (use: number, def: number): number => use | (def << 16);
+
+/** Registers an instruction reads (bits 0-15) and writes (bits 16-31), packed in one number so the fixpoint allocates nothing. */
+function usesDefs(insn: Instruction, op: Op): number {
   const bit = (r: number): number => 1 << r;
   switch (op.kind) {
     case 'alu': {
       const src = op.useReg ? bit(insn.src) : 0;
-      if (op.name === 'mov' || op.name === 'movsx') return [src, bit(insn.dst)];
-      return [src | bit(insn.dst), bit(insn.dst)];
+      if (op.name === 'mov' || op.name === 'movsx') return both(src, bit(insn.dst));
+      return both(src | bit(insn.dst), bit(insn.dst));
     }
-    case 'ldx': return [bit(insn.src), bit(insn.dst)];
-    case 'st': return [bit(insn.dst), 0];
-    case 'stx': return [bit(insn.dst) | bit(insn.src), 0];
+    case 'ldx': return both(bit(insn.src), bit(insn.dst));
+    case 'st': return both(bit(insn.dst), 0);
+    case 'stx': return both(bit(insn.dst) | bit(insn.src), 0);
     case 'atomic': {
       let use = bit(insn.dst) | bit(insn.src);
       let def = op.fetch ? bit(insn.src) : 0;
@@ -70,24 +74,24 @@ function uses(insn: Instruction, op: Op): [use: number, def: number] {
         use |= 1;
         def = 1;
       }
-      if (op.op === 'load_acq') return [bit(insn.src), bit(insn.dst)];
-      return [use, def];
+      if (op.op === 'load_acq') return both(bit(insn.src), bit(insn.dst));
+      return both(use, def);
     }
-    case 'jcond': return [bit(insn.dst) | (op.useReg ? bit(insn.src) : 0), 0];
+    case 'jcond': return both(bit(insn.dst) | (op.useReg ? bit(insn.src) : 0), 0);
     case 'call': {
       let args = 0x3e;
       if (op.target === 'helper') {
         const proto = helperProto(insn.imm);
         if (proto) args = ((1 << proto.args.length) - 1) << 1;
       }
-      return [args, 0x3f];
+      return both(args, 0x3f);
     }
-    case 'callx': return [0x3e | bit(insn.dst), 0x3f];
-    case 'exit': return [1, 0];
-    case 'ld_abs': return [bit(6), 0x3f];
-    case 'ld_ind': return [bit(6) | bit(insn.src), 0x3f];
-    case 'ld_imm64': return [0, bit(insn.dst)];
-    default: return [0, 0];
+    case 'callx': return both(0x3e | bit(insn.dst), 0x3f);
+    case 'exit': return both(1, 0);
+    case 'ld_abs': return both(bit(6), 0x3f);
+    case 'ld_ind': return both(bit(6) | bit(insn.src), 0x3f);
+    case 'ld_imm64': return both(0, bit(insn.dst));
+    default: return both(0, 0);
   }
 }
 
@@ -131,18 +135,25 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
     if (!lastOp || !(lastOp.kind === 'exit' || lastOp.kind === 'ja')) throw new Reject('last insn is not an exit or jmp', end - 1);
   }
   const prunePoint = new Uint8Array(n);
-  const succ: number[][] = new Array(n);
+  // Successors, two per instruction (-1: none); a value of n is a fall-through past the end.
+  const succ = new Int32Array(2 * n).fill(-1);
   for (let i = 0; i < n; i++) {
     const op = ops[i];
-    if (!op) { succ[i] = []; continue; }
+    if (!op) continue;
     const next = op.kind === 'ld_imm64' ? i + 2 : i + 1;
     switch (op.kind) {
-      case 'exit': succ[i] = []; break;
-      case 'ja': succ[i] = [jumpTarget(insns[i]!, op, i)!]; prunePoint[succ[i]![0]!] = 1; break;
+      case 'exit': break;
+      case 'ja': {
+        const t = jumpTarget(insns[i]!, op, i)!;
+        succ[2 * i] = t;
+        prunePoint[t] = 1;
+        break;
+      }
       case 'jcond':
       case 'may_goto': {
         const t = jumpTarget(insns[i]!, op, i)!;
-        succ[i] = [next, t];
+        succ[2 * i] = next;
+        succ[2 * i + 1] = t;
         // Like the kernel: the branch and its target, not the fall-through.
         prunePoint[t] = 1;
         prunePoint[i] = 1;
@@ -150,70 +161,69 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
       }
       case 'call':
       case 'callx':
-        succ[i] = [next];
+        succ[2 * i] = next;
         if (next < n) prunePoint[next] = 1;
         break;
-      default: succ[i] = [next];
+      default: succ[2 * i] = next;
     }
   }
-  // Reachability from the entry, following calls and callback references into functions.
+  // Reachability from the entry, following calls and callback references into functions:
+  // an iterative depth-first search with colours for back-edge detection. Edge k of insn i is one of
+  // its two successors, or (k = 2) the function a call or a function reference enters.
   const seen = new Uint8Array(n);
-  const work = [0];
-  seen[0] = 1;
   const color = new Uint8Array(n);
-  const visitFrom = (root: number): void => {
-    // Iterative DFS with colors for back-edge detection.
-    const stack: [number, number][] = [[root, 0]];
-    color[root] = 1;
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const [i, k] = top;
-      const op = ops[i]!;
-      const outs = succ[i]!.slice();
-      if (op.kind === 'call' && op.target === 'local') outs.push(i + 1 + insns[i]!.imm);
-      if (op.kind === 'ld_imm64' && op.pseudo === PseudoLdImm64.FUNC) outs.push(i + 1 + insns[i]!.imm);
-      if (k < outs.length) {
-        top[1]++;
-        const t = outs[k]!;
-        if (t >= n) throw new Reject(`jump out of range from insn ${i} to ${t}`, i);
-        if (color[t] === 1) {
-          const isCall = (op.kind === 'call' || (op.kind === 'ld_imm64')) && k === outs.length - 1 && succ[i]!.length < outs.length;
-          if (unpriv && !isCall) throw new Reject(`back-edge from insn ${i} to ${t}`, i);
-          prunePoint[t] = 1;
-          continue;
-        }
-        if (color[t] === 2) continue;
-        color[t] = 1;
-        seen[t] = 1;
-        stack.push([t, 0]);
-      } else {
-        color[i] = 2;
-        stack.pop();
-      }
-    }
+  const stackInsn = new Int32Array(n), stackEdge = new Int32Array(n);
+  let depth = 0;
+  const enter = (t: number): void => {
+    color[t] = 1;
+    seen[t] = 1;
+    stackInsn[depth] = t;
+    stackEdge[depth++] = 0;
   };
-  visitFrom(work[0]!);
+  enter(0);
+  while (depth) {
+    const i = stackInsn[depth - 1]!, k = stackEdge[depth - 1]!;
+    if (k > 2) {
+      color[i] = 2;
+      depth--;
+      continue;
+    }
+    stackEdge[depth - 1] = k + 1;
+    const op = ops[i]!;
+    let t = -1;
+    if (k < 2) t = succ[2 * i + k]!;
+    else if ((op.kind === 'call' && op.target === 'local') || (op.kind === 'ld_imm64' && op.pseudo === PseudoLdImm64.FUNC)) t = i + 1 + insns[i]!.imm;
+    if (t < 0) continue;
+    if (t >= n) throw new Reject(`jump out of range from insn ${i} to ${t}`, i);
+    if (color[t] === 1) {
+      if (unpriv && k !== 2) throw new Reject(`back-edge from insn ${i} to ${t}`, i);
+      prunePoint[t] = 1;
+      continue;
+    }
+    if (color[t] === 2) continue;
+    enter(t);
+  }
   for (let i = 0; i < n; i++) {
     if (ops[i] && !seen[i]) throw new Reject(`unreachable insn ${i}`, i);
   }
   // Backward liveness per function.
   const live = new Int32Array(n);
+  const effects = new Int32Array(n);
+  for (let i = 0; i < n; i++) if (ops[i]) effects[i] = usesDefs(insns[i]!, ops[i]!);
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
-      const op = ops[i];
-      if (!op) continue;
-      let out = 0;
-      for (const s of succ[i]!) if (s < n) out |= live[s]!;
-      const [use, def] = uses(insns[i]!, op);
-      const inn = use | (out & ~def);
+      if (!ops[i]) continue;
+      const a = succ[2 * i]!, b = succ[2 * i + 1]!;
+      const out = (a >= 0 && a < n ? live[a]! : 0) | (b >= 0 && b < n ? live[b]! : 0);
+      const inn = (effects[i]! & 0xffff) | (out & ~(effects[i]! >>> 16));
       if (inn !== live[i]) {
         live[i] = inn;
         changed = true;
       }
     }
   }
-  const slots = stackLiveness(insns, ops, succ, subprogs, mapAt);
-  return { ops, subprogs, subprogOf, prunePoint, live, slotsLo: slots.lo, slotsHi: slots.hi };
+  const stack = new StackLiveness(insns, ops, succ, subprogs, mapAt);
+  return { ops, subprogs, subprogOf, prunePoint, live, slotsLo: stack.lo, slotsHi: stack.hi, stack };
 }

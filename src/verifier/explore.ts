@@ -304,7 +304,7 @@ export class Explorer {
     if (op.kind === 'ldx' || op.kind === 'stx' || op.kind === 'st' || op.kind === 'atomic') {
       const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
       this.notePointerType(at, frame.regs[base]!);
-      this.noteStackAccess(state, frame.regs[base]!, insn.off, op.width, op.kind === 'stx' || op.kind === 'st');
+      this.noteStackAccess(state, at, frame.regs[base]!, insn.off, op.width, op.kind === 'stx' || op.kind === 'st');
     }
     switch (op.kind) {
       case 'alu':
@@ -378,6 +378,7 @@ export class Explorer {
         break;
       case 'call':
         this.jumps++;
+        if (op.target === 'helper' && this.ctx.cfg.stack.observed[at] === 1) this.noteHelperStackArgs(state, frame, at);
         next = this.call(state, frame, at, insn, op.target, branch);
         written.add(0);
         break;
@@ -396,16 +397,20 @@ export class Explorer {
    * Which stack slot a load or store touches, in the history (a fill's value comes from its spill).
    * A store at a slot's start that leaves no known zero bytes beside it replaces everything a later
    * read of the slot can see (kernel check_stack_write_fixed_off spills): it is recorded as such, so
-   * precision stops there instead of reaching what the slot held before.
+   * precision stops there instead of reaching what the slot held before. Reads the static stack
+   * liveness could not place are reported to it.
    */
-  private noteStackAccess(state: State, ptr: Reg, off: number, width: number, store: boolean): void {
+  private noteStackAccess(state: State, at: number, ptr: Reg, off: number, width: number, store: boolean): void {
     if (ptr.type !== 'fp') return;
     const last = this.hist.length - 1;
+    const observed = !store && ptr.frame === state.frames.length - 1 && this.ctx.cfg.stack.observed[at] === 1;
     if (!isConst(ptr.b)) {
+      if (observed) this.ctx.cfg.stack.observe(at, undefined, width);
       this.hist[last] = withAnySlot(this.hist[last]!);
       return;
     }
     const start = ptr.off + Number(toS64(ptr.b.var.value)) + off;
+    if (observed) this.ctx.cfg.stack.observe(at, start, width);
     const slot = Math.floor((-start - 1) / 8);
     const lastSlot = Math.floor((-(start + width - 1) - 1) / 8);
     if (slot !== lastSlot || slot < 0 || slot >= 64) {
@@ -415,6 +420,16 @@ export class Explorer {
     const rest = state.frames[ptr.frame]!.stack[slot]?.bytes.slice(width) ?? '';
     const replaces = store && start % 8 === 0 && !rest.includes('0');
     this.hist[last] = replaces ? withSpilledSlot(this.hist[last]!, ptr.frame, slot) : withStackSlot(this.hist[last]!, ptr.frame, slot);
+  }
+
+  /** Pointers into this frame's stack a helper is given, where the static liveness left them to exploration. */
+  private noteHelperStackArgs(state: State, frame: Frame, at: number): void {
+    for (let r = 1; r <= 5; r++) {
+      const ptr = frame.regs[r]!;
+      if (ptr.type !== 'fp' || ptr.frame !== state.frames.length - 1) continue;
+      if (isConst(ptr.b)) this.ctx.cfg.stack.observeHelperArg(at, r, ptr.off + Number(toS64(ptr.b.var.value)));
+      else this.ctx.cfg.stack.observe(at, undefined, 0);
+    }
   }
 
   /** One load/store instruction may not see a context/socket pointer on one path and another pointer on another (the kernel rewrites it per type). */

@@ -106,7 +106,8 @@ class IdMap {
   private readonly old: number[] = [];
   private readonly cur: number[] = [];
   private size = 0;
-  reset(): void { this.size = 0; }
+  private fresh = 0;
+  reset(): void { this.size = 0; this.fresh = 0; }
   check(oldId: number, curId: number): boolean {
     if (oldId === 0) return true;
     if (curId === 0) return false;
@@ -115,6 +116,10 @@ class IdMap {
     this.cur[this.size] = curId;
     this.size++;
     return true;
+  }
+  /** Scalars (the kernel's check_scalar_ids): a current one without an id is linked to nothing, so it may stand for one old id. */
+  checkScalar(oldId: number, curId: number): boolean {
+    return this.check(oldId, curId === 0 ? --this.fresh : curId);
   }
 }
 
@@ -126,7 +131,7 @@ function regSafe(old: Reg, cur: Reg, ids: IdMap, exact: boolean): boolean {
   if (cur.type !== old.type || cur.nullable !== old.nullable) return false;
   if (old.type === 'scalar') {
     if (exact) return boundsEqual(old.b, cur.b) && ids.check(old.id, cur.id);
-    return boundsWithin(old.b, cur.b) && ids.check(old.id, cur.id);
+    return boundsWithin(old.b, cur.b) && ids.checkScalar(old.id, cur.id);
   }
   if (old.off !== cur.off || old.map !== cur.map || old.memSize !== cur.memSize || old.frame !== cur.frame || old.subprog !== cur.subprog) return false;
   if (!(exact ? boundsEqual(old.b, cur.b) : boundsWithin(old.b, cur.b))) return false;
