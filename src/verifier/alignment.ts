@@ -1,7 +1,8 @@
 import type { VerifierContext } from './context.js';
 import { Reject } from './reject.js';
 import type { Reg } from './state.js';
-import { tnumAdd, tnumFormat, type Tnum } from './tnum.js';
+import { tnumAlignedAt, tnumFormat, type Tnum } from './tnum.js';
+import { formatS64 } from './u64.js';
 
 /**
  * BPF_F_STRICT_ALIGNMENT for pointers other than the stack (kernel check_ptr_alignment): the stack
@@ -17,21 +18,18 @@ const DESCRIPTION: Readonly<Record<string, string>> = {
   sock: 'sock ', sock_common: 'sock_common ', tcp_sock: 'tcp_sock ',
 };
 
-const isAligned = (t: Tnum, size: number): boolean => ((t.value | t.mask) & BigInt(size - 1)) === 0n;
-const formatVarOff = (t: Tnum): string => (t.mask === 0n ? String(BigInt.asIntN(64, t.value)) : tnumFormat(t));
+const formatVarOff = (t: Tnum): string => (t.maskHi === 0 && t.maskLo === 0 ? formatS64(t.valueHi, t.valueLo) : tnumFormat(t));
 
 export function checkStrictAlignment(ctx: VerifierContext, at: number, ptr: Reg, off: number, size: number): void {
   if (!ctx.strictAlignment || size === 1 || ptr.type === 'fp') return;
-  const varOff = ptr.b.var;
+  const varOff = ptr.b;
   if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') {
-    const total = tnumAdd(varOff, { value: BigInt.asUintN(64, BigInt(NET_IP_ALIGN + ptr.off + off)), mask: 0n });
-    if (!isAligned(total, size)) {
+    if (!tnumAlignedAt(varOff, NET_IP_ALIGN + ptr.off + off, size)) {
       throw new Reject(`misaligned packet access off ${NET_IP_ALIGN}+${formatVarOff(varOff)}+${ptr.off}+${off} size ${size}`, at);
     }
     return;
   }
-  const total = tnumAdd(varOff, { value: BigInt.asUintN(64, BigInt(ptr.off + off)), mask: 0n });
-  if (!isAligned(total, size)) {
+  if (!tnumAlignedAt(varOff, ptr.off + off, size)) {
     throw new Reject(`misaligned ${DESCRIPTION[ptr.type] ?? ''}access off ${tnumFormat(varOff)}+${ptr.off}+${off} size ${size}`, at);
   }
 }

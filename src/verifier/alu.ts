@@ -2,9 +2,11 @@ import type { Instruction, Op } from '../isa/instruction.js';
 import { MAX_PACKET_OFF, MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
 import {
-  S64_MIN, constBounds, isConst, scalarAlu, scalarMovsx, toS64, unknownBounds, zext32, type Bounds,
+  constBounds, constBoundsOf, constValue, isConst, scalarAlu, scalarMovsx, sminUnbounded, sminValue, smaxValue,
+  umaxValue, unknownBounds, zext32, type Bounds,
 } from './scalar.js';
 import { isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
+import { toBigS } from './u64.js';
 
 /**
  * ALU instructions on scalars and pointers (kernel check_alu_op / adjust_ptr_min_max_vals /
@@ -28,15 +30,15 @@ function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr:
   if (op === 'sub' && ptr.type === 'fp') throw new Reject(`R${dstno} subtraction from stack pointer prohibited`, at);
   if (ptr.type === 'flow_keys' && !isConst(scalar)) throw new Reject(`R${dstno} pointer arithmetic on flow_keys prohibited`, at);
   if (isConst(scalar)) {
-    const v = toS64(scalar.var.value);
-    const delta = op === 'add' ? v : -v;
-    const off = BigInt(ptr.off) + delta;
-    if (off <= -BigInt(MAX_VAR_OFF) || off >= BigInt(MAX_VAR_OFF)) {
-      throw new Reject(`value ${delta} makes ${typeName(ptr)} pointer be out of bounds`, at);
+    const v = constValue(scalar);
+    const off = ptr.off + (op === 'add' ? v : -v);
+    if (off <= -MAX_VAR_OFF || off >= MAX_VAR_OFF) {
+      const exact = toBigS(scalar.valueHi, scalar.valueLo);
+      throw new Reject(`value ${op === 'add' ? exact : -exact} makes ${typeName(ptr)} pointer be out of bounds`, at);
     }
-    return { ...ptr, off: Number(off) };
+    return { ...ptr, off };
   }
-  if (scalar.smin === S64_MIN && op === 'add' || (op === 'sub' && scalar.smin === S64_MIN)) {
+  if (sminUnbounded(scalar) && op === 'add' || (op === 'sub' && sminUnbounded(scalar))) {
     throw new Reject(`math between ${typeName(ptr)} pointer and register with unbounded min value is not allowed`, at);
   }
   // Privileged programs may offset ctx by a variable (the kernel refuses only its dereference).
@@ -45,12 +47,12 @@ function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr:
     // Unprivileged programs may not have variable stack pointers.
   }
   const b = scalarAlu(op, ptr.b, scalar, 64);
-  if (b.umax >= BigInt(MAX_VAR_OFF) && b.smin < BigInt(-MAX_VAR_OFF) || b.smax >= BigInt(MAX_VAR_OFF) || b.smin <= BigInt(-MAX_VAR_OFF)) {
+  if (umaxValue(b) >= MAX_VAR_OFF && sminValue(b) < -MAX_VAR_OFF || smaxValue(b) >= MAX_VAR_OFF || sminValue(b) <= -MAX_VAR_OFF) {
     throw new Reject(`R${dstno} pointer offset ${ptr.off} is not allowed`, at);
   }
   const out: Reg = { ...ptr, b };
   if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') {
-    if (b.umax > BigInt(MAX_PACKET_OFF)) {
+    if (umaxValue(b) > MAX_PACKET_OFF) {
       throw new Reject(`R${dstno} unbounded packet access`, at);
     }
     return { ...out, id: ctx.newId(), range: 0 };
@@ -70,11 +72,11 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
   // Source operand.
   let src: Reg;
   if (op.useReg) src = checkRead(frame, insn.src, at);
-  else src = scalarReg(constBounds(op.is64 ? BigInt(insn.imm) : BigInt(insn.imm >>> 0)));
+  else src = scalarReg(constBoundsOf(op.is64 ? insn.imm : insn.imm >>> 0));
 
   if (name === 'mov') {
     if (!op.useReg) {
-      frame.regs[dst] = scalarReg(constBounds(op.is64 ? BigInt(insn.imm) : BigInt(insn.imm >>> 0)));
+      frame.regs[dst] = scalarReg(constBoundsOf(op.is64 ? insn.imm : insn.imm >>> 0));
       return;
     }
     if (op.is64) {
@@ -96,7 +98,7 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
       frame.regs[dst] = scalarReg(zext32(unknownBounds()));
       return;
     }
-    if (src.b.umax <= 0xffffffffn && !isConst(src.b)) {
+    if (src.b.umaxHi === 0 && !isConst(src.b)) {
       // The copy equals the source: keep them linked like a 64-bit move.
       let id = src.id;
       if (id === 0) {
@@ -122,13 +124,17 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
   if (name === 'neg' || name === 'le' || name === 'be' || name === 'bswap') {
     if (isPointer(dstReg)) throw new Reject(`R${dst} pointer arithmetic with ${name} operator prohibited`, at);
     if (name === 'neg') {
-      frame.regs[dst] = scalarReg(scalarAlu('sub', constBounds(0n), dstReg.b, bits));
+      frame.regs[dst] = scalarReg(scalarAlu('sub', constBounds(0, 0), dstReg.b, bits));
     } else if (isConst(dstReg.b)) {
-      frame.regs[dst] = scalarReg(constBounds(swapConst(dstReg.b.var.value, name, insn.imm)));
+      frame.regs[dst] = scalarReg(swapConst(dstReg.b, name, insn.imm));
     } else if ((name === 'le') && insn.imm < 64) {
-      frame.regs[dst] = scalarReg(scalarAlu('and', dstReg.b, constBounds((1n << BigInt(insn.imm)) - 1n), 64));
+      frame.regs[dst] = scalarReg(scalarAlu('and', dstReg.b, constBoundsOf(2 ** insn.imm - 1), 64));
     } else if (insn.imm < 64) {
-      frame.regs[dst] = scalarReg(zext32({ ...unknownBounds(), u32max: (1n << BigInt(insn.imm)) - 1n, umax: (1n << BigInt(insn.imm)) - 1n }));
+      const swapped = unknownBounds();
+      swapped.u32max = (2 ** insn.imm - 1) | 0;
+      swapped.umaxHi = 0;
+      swapped.umaxLo = swapped.u32max;
+      frame.regs[dst] = scalarReg(zext32(swapped));
     } else {
       frame.regs[dst] = scalarReg();
     }
@@ -178,16 +184,13 @@ const ALU_SYMBOL: Readonly<Record<string, string>> = {
   and: '&=', or: '|=', xor: '^=', mul: '*=', div: '/=', mod: '%=', lsh: '<<=', rsh: '>>=', arsh: 's>>=',
 };
 
-function swapConst(v: bigint, name: string, width: number): bigint {
-  const w = BigInt(width);
-  const mask = (1n << w) - 1n;
-  if (name === 'le') return v & mask;
-  let x = v & mask;
-  let out = 0n;
-  for (let i = 0n; i < w / 8n; i++) {
-    out = (out << 8n) | (x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
+const bswap32 = (x: number): number => ((x << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+
+/** A constant truncated to `width` (16, 32 or 64) bits, byte-swapped unless `le`. */
+function swapConst(b: Bounds, name: string, width: number): Bounds {
+  if (width === 64) return name === 'le' ? constBounds(b.valueHi, b.valueLo) : constBounds(bswap32(b.valueLo), bswap32(b.valueHi));
+  const low = width === 32 ? b.valueLo : b.valueLo & 0xffff;
+  if (name === 'le') return constBounds(0, low);
+  return constBounds(0, width === 32 ? bswap32(low) : ((low & 0xff) << 8) | (low >>> 8));
 }
 

@@ -1,6 +1,7 @@
 import type { JmpCond } from '../isa/opcodes.js';
-import { isConst, isConst32, sync, toS32, type Bounds } from './scalar.js';
-import { U32, tnumAnd, tnumConst, tnumIntersect, tnumOr, tnumSubreg, tnumWithSubreg } from './tnum.js';
+import { isConst, isConst32, sync, type Bounds } from './scalar.js';
+import { newTnum, tnumAnd, tnumCopy, tnumIntersect, tnumOr, tnumSetConst, tnumSubreg, tnumWithSubreg } from './tnum.js';
+import { ALL_ONES, add64, leS, leU, ltS, ltU, sub64, u64Out } from './u64.js';
 
 /**
  * Conditional-branch reasoning on scalars: whether a comparison is decided by what is known, and how
@@ -21,137 +22,193 @@ export const SWAP: Readonly<Record<Cond, Cond>> = {
   jsgt: 'jslt', jslt: 'jsgt', jsge: 'jsle', jsle: 'jsge', jset: 'jset', jset_not: 'jset_not',
 };
 
-interface View { smin: bigint; smax: bigint; umin: bigint; umax: bigint; value: bigint; mask: bigint; known: boolean }
-
-function view(b: Bounds, is32: boolean): View {
-  if (is32) {
-    const v = tnumSubreg(b.var);
-    return { smin: b.s32min, smax: b.s32max, umin: b.u32min, umax: b.u32max, value: v.value, mask: v.mask, known: isConst32(b) };
-  }
-  return { smin: b.smin, smax: b.smax, umin: b.umin, umax: b.umax, value: b.var.value, mask: b.var.mask, known: isConst(b) };
+/**
+ * One operand at the comparison's width, as (hi, lo) pairs: a 32-bit view holds its values zero- or
+ * sign-extended, so the 64-bit pair comparisons order both widths.
+ */
+class View {
+  sminHi = 0; sminLo = 0; smaxHi = 0; smaxLo = 0;
+  uminHi = 0; uminLo = 0; umaxHi = 0; umaxLo = 0;
+  valueHi = 0; valueLo = 0; maskHi = 0; maskLo = 0;
+  known = false;
 }
+
+const signHi = (v: number): number => (v < 0 ? ALL_ONES : 0);
+
+function fill(v: View, b: Bounds, is32: boolean): View {
+  if (is32) {
+    v.sminHi = signHi(b.s32min); v.sminLo = b.s32min | 0; v.smaxHi = signHi(b.s32max); v.smaxLo = b.s32max | 0;
+    v.uminHi = 0; v.uminLo = b.u32min; v.umaxHi = 0; v.umaxLo = b.u32max;
+    v.valueHi = 0; v.valueLo = b.valueLo; v.maskHi = 0; v.maskLo = b.maskLo;
+    v.known = isConst32(b);
+  } else {
+    v.sminHi = b.sminHi; v.sminLo = b.sminLo; v.smaxHi = b.smaxHi; v.smaxLo = b.smaxLo;
+    v.uminHi = b.uminHi; v.uminLo = b.uminLo; v.umaxHi = b.umaxHi; v.umaxLo = b.umaxLo;
+    v.valueHi = b.valueHi; v.valueLo = b.valueLo; v.maskHi = b.maskHi; v.maskLo = b.maskLo;
+    v.known = isConst(b);
+  }
+  return v;
+}
+
+// Scratch views: filled afresh by every call, read before any recursive call refills them.
+const viewA = new View();
+const viewB = new View();
 
 /** 1: always taken, 0: never, -1: unknown. */
 export function branchTaken(a: Bounds, b: Bounds, cond: Cond, is32: boolean): 1 | 0 | -1 {
-  const x = view(a, is32), y = view(b, is32);
+  const x = fill(viewA, a, is32), y = fill(viewB, b, is32);
   switch (cond) {
     case 'jeq':
-      if (x.known && y.known) return x.value === y.value ? 1 : 0;
-      if (x.umin > y.umax || x.umax < y.umin || x.smin > y.smax || x.smax < y.smin) return 0;
-      if ((x.value ^ y.value) & ~(x.mask | y.mask) & (is32 ? U32 : (1n << 64n) - 1n)) return 0;
+      if (x.known && y.known) return x.valueHi === y.valueHi && x.valueLo === y.valueLo ? 1 : 0;
+      if (ltU(y.umaxHi, y.umaxLo, x.uminHi, x.uminLo) || ltU(x.umaxHi, x.umaxLo, y.uminHi, y.uminLo)
+        || ltS(y.smaxHi, y.smaxLo, x.sminHi, x.sminLo) || ltS(x.smaxHi, x.smaxLo, y.sminHi, y.sminLo)) return 0;
+      if (((x.valueHi ^ y.valueHi) & ~(x.maskHi | y.maskHi)) !== 0 || ((x.valueLo ^ y.valueLo) & ~(x.maskLo | y.maskLo)) !== 0) return 0;
       return -1;
     case 'jne': {
       const r = branchTaken(a, b, 'jeq', is32);
       return r === -1 ? -1 : r === 1 ? 0 : 1;
     }
     case 'jset':
-      if (x.value & y.value) return 1;
-      if (((x.value | x.mask) & (y.value | y.mask)) === 0n) return 0;
+      if ((x.valueHi & y.valueHi) !== 0 || (x.valueLo & y.valueLo) !== 0) return 1;
+      if (((x.valueHi | x.maskHi) & (y.valueHi | y.maskHi)) === 0 && ((x.valueLo | x.maskLo) & (y.valueLo | y.maskLo)) === 0) return 0;
       return -1;
     case 'jset_not': {
       const r = branchTaken(a, b, 'jset', is32);
       return r === -1 ? -1 : r === 1 ? 0 : 1;
     }
     case 'jgt':
-      if (x.umin > y.umax) return 1;
-      if (x.umax <= y.umin) return 0;
+      if (ltU(y.umaxHi, y.umaxLo, x.uminHi, x.uminLo)) return 1;
+      if (leU(x.umaxHi, x.umaxLo, y.uminHi, y.uminLo)) return 0;
       return -1;
     case 'jge':
-      if (x.umin >= y.umax) return 1;
-      if (x.umax < y.umin) return 0;
+      if (leU(y.umaxHi, y.umaxLo, x.uminHi, x.uminLo)) return 1;
+      if (ltU(x.umaxHi, x.umaxLo, y.uminHi, y.uminLo)) return 0;
       return -1;
     case 'jsgt':
-      if (x.smin > y.smax) return 1;
-      if (x.smax <= y.smin) return 0;
+      if (ltS(y.smaxHi, y.smaxLo, x.sminHi, x.sminLo)) return 1;
+      if (leS(x.smaxHi, x.smaxLo, y.sminHi, y.sminLo)) return 0;
       return -1;
     case 'jsge':
-      if (x.smin >= y.smax) return 1;
-      if (x.smax < y.smin) return 0;
+      if (leS(y.smaxHi, y.smaxLo, x.sminHi, x.sminLo)) return 1;
+      if (ltS(x.smaxHi, x.smaxLo, y.sminHi, y.sminLo)) return 0;
       return -1;
     default:
       return branchTaken(b, a, SWAP[cond], is32);
   }
 }
 
-const bigMax = (p: bigint, q: bigint): bigint => (p > q ? p : q);
-const bigMin = (p: bigint, q: bigint): bigint => (p < q ? p : q);
-
-/** Write a narrowed view back into the bounds' 64- or 32-bit fields. */
-function put(b: Bounds, is32: boolean, v: { smin?: bigint; smax?: bigint; umin?: bigint; umax?: bigint }): void {
-  if (is32) {
-    if (v.smin !== undefined) b.s32min = bigMax(b.s32min, v.smin);
-    if (v.smax !== undefined) b.s32max = bigMin(b.s32max, v.smax);
-    if (v.umin !== undefined) b.u32min = bigMax(b.u32min, v.umin);
-    if (v.umax !== undefined) b.u32max = bigMin(b.u32max, v.umax);
-  } else {
-    if (v.smin !== undefined) b.smin = bigMax(b.smin, v.smin);
-    if (v.smax !== undefined) b.smax = bigMin(b.smax, v.smax);
-    if (v.umin !== undefined) b.umin = bigMax(b.umin, v.umin);
-    if (v.umax !== undefined) b.umax = bigMin(b.umax, v.umax);
-  }
+// Narrow one bound of the bounds' 64- or 32-bit fields to a view value (a bound only moves inwards).
+function putSmin(b: Bounds, is32: boolean, hi: number, lo: number): void {
+  if (is32) b.s32min = Math.max(b.s32min, lo | 0);
+  else if (ltS(b.sminHi, b.sminLo, hi, lo)) { b.sminHi = hi; b.sminLo = lo; }
 }
+function putSmax(b: Bounds, is32: boolean, hi: number, lo: number): void {
+  if (is32) b.s32max = Math.min(b.s32max, lo | 0);
+  else if (ltS(hi, lo, b.smaxHi, b.smaxLo)) { b.smaxHi = hi; b.smaxLo = lo; }
+}
+function putUmin(b: Bounds, is32: boolean, hi: number, lo: number): void {
+  if (is32) { if (b.u32min >>> 0 < lo >>> 0) b.u32min = lo | 0; }
+  else if (ltU(b.uminHi, b.uminLo, hi, lo)) { b.uminHi = hi; b.uminLo = lo; }
+}
+function putUmax(b: Bounds, is32: boolean, hi: number, lo: number): void {
+  if (is32) { if (lo >>> 0 < b.u32max >>> 0) b.u32max = lo | 0; }
+  else if (ltU(hi, lo, b.umaxHi, b.umaxLo)) { b.umaxHi = hi; b.umaxLo = lo; }
+}
+
+/** Both operands are equal: each lies in the intersection of their ranges. */
+function putIntersection(target: Bounds, x: View, y: View, is32: boolean): void {
+  const smin = ltS(x.sminHi, x.sminLo, y.sminHi, y.sminLo) ? y : x;
+  const smax = ltS(x.smaxHi, x.smaxLo, y.smaxHi, y.smaxLo) ? x : y;
+  const umin = ltU(x.uminHi, x.uminLo, y.uminHi, y.uminLo) ? y : x;
+  const umax = ltU(x.umaxHi, x.umaxLo, y.umaxHi, y.umaxLo) ? x : y;
+  putSmin(target, is32, smin.sminHi, smin.sminLo);
+  putSmax(target, is32, smax.smaxHi, smax.smaxLo);
+  putUmin(target, is32, umin.uminHi, umin.uminLo);
+  putUmax(target, is32, umax.umaxHi, umax.umaxLo);
+}
+
+/** Exactly one bit set. */
+const isSingleBit = (hi: number, lo: number): boolean =>
+  (hi === 0) !== (lo === 0) && (hi & (hi - 1)) === 0 && (lo & (lo - 1)) === 0;
+
+/** `target` is not `c`'s value: a bound equal to it moves one step in (kernel: regs_refine_cond_op, BPF_JNE). */
+function shave(target: Bounds, tv: View, c: View, is32: boolean): void {
+  if (!c.known) return;
+  // A 32-bit signed view holds the value sign-extended.
+  const sHi = is32 ? signHi(c.valueLo | 0) : c.valueHi, lo = c.valueLo;
+  if (tv.uminHi === c.valueHi && tv.uminLo === lo) { add64(c.valueHi, lo, 0, 1); putUmin(target, is32, u64Out.hi, u64Out.lo); }
+  if (tv.umaxHi === c.valueHi && tv.umaxLo === lo) { sub64(c.valueHi, lo, 0, 1); putUmax(target, is32, u64Out.hi, u64Out.lo); }
+  if (tv.sminHi === sHi && tv.sminLo === lo) { add64(sHi, lo, 0, 1); putSmin(target, is32, u64Out.hi, u64Out.lo); }
+  if (tv.smaxHi === sHi && tv.smaxLo === lo) { sub64(sHi, lo, 0, 1); putSmax(target, is32, u64Out.hi, u64Out.lo); }
+}
+
+const subA = newTnum();
+const subB = newTnum();
+const bitTnum = newTnum();
 
 /** Narrow `a` and `b` (mutated) given that `a COND b` holds. */
 export function refine(a: Bounds, b: Bounds, cond: Cond, is32: boolean): void {
-  const x = view(a, is32), y = view(b, is32);
+  const x = fill(viewA, a, is32), y = fill(viewB, b, is32);
   switch (cond) {
     case 'jeq': {
-      const s = { smin: bigMax(x.smin, y.smin), smax: bigMin(x.smax, y.smax), umin: bigMax(x.umin, y.umin), umax: bigMin(x.umax, y.umax) };
-      put(a, is32, s);
-      put(b, is32, s);
+      putIntersection(a, x, y, is32);
+      putIntersection(b, x, y, is32);
       if (is32) {
-        const t = tnumIntersect(tnumSubreg(a.var), tnumSubreg(b.var));
-        a.var = tnumWithSubreg(a.var, t);
-        b.var = tnumWithSubreg(b.var, t);
+        tnumSubreg(subA, a);
+        tnumSubreg(subB, b);
+        tnumIntersect(subA, subA, subB);
+        tnumWithSubreg(a, a, subA);
+        tnumWithSubreg(b, b, subA);
       } else {
-        const t = tnumIntersect(a.var, b.var);
-        a.var = t;
-        b.var = t;
+        tnumIntersect(a, a, b);
+        tnumCopy(b, a);
       }
       break;
     }
-    case 'jne': {
-      const shave = (target: Bounds, tv: View, c: View): void => {
-        if (!c.known) return;
-        const val = c.value;
-        const sval = is32 ? toS32(val) : BigInt.asIntN(64, val);
-        if (tv.umin === val) put(target, is32, { umin: val + 1n });
-        if (tv.umax === val) put(target, is32, { umax: val - 1n });
-        if (tv.smin === sval) put(target, is32, { smin: sval + 1n });
-        if (tv.smax === sval) put(target, is32, { smax: sval - 1n });
-      };
-      shave(a, x, y);
-      shave(b, y, x);
+    case 'jne':
+      shave(a, x, y, is32);
+      shave(b, y, x, is32);
       break;
-    }
     case 'jset':
-      if (y.known && y.value !== 0n && (y.value & (y.value - 1n)) === 0n) {
-        if (is32) a.var = tnumWithSubreg(a.var, tnumOr(tnumSubreg(a.var), tnumConst(y.value)));
-        else a.var = tnumOr(a.var, tnumConst(y.value));
+      // A single known bit: it is set.
+      if (y.known && isSingleBit(y.valueHi, y.valueLo)) {
+        tnumSetConst(bitTnum, y.valueHi, y.valueLo);
+        if (is32) {
+          tnumSubreg(subA, a);
+          tnumOr(subA, subA, bitTnum);
+          tnumWithSubreg(a, a, subA);
+        } else tnumOr(a, a, bitTnum);
       }
       break;
     case 'jset_not':
       if (y.known) {
-        const notMask = ~y.value & (is32 ? U32 : (1n << 64n) - 1n);
-        if (is32) a.var = tnumWithSubreg(a.var, tnumAnd(tnumSubreg(a.var), tnumConst(notMask)));
-        else a.var = tnumAnd(a.var, tnumConst(notMask));
+        tnumSetConst(bitTnum, is32 ? 0 : ~y.valueHi, ~y.valueLo);
+        if (is32) {
+          tnumSubreg(subA, a);
+          tnumAnd(subA, subA, bitTnum);
+          tnumWithSubreg(a, a, subA);
+        } else tnumAnd(a, a, bitTnum);
       }
       break;
     case 'jge':
-      put(a, is32, { umin: y.umin });
-      put(b, is32, { umax: x.umax });
+      putUmin(a, is32, y.uminHi, y.uminLo);
+      putUmax(b, is32, x.umaxHi, x.umaxLo);
       break;
     case 'jgt':
-      put(a, is32, { umin: y.umin + 1n });
-      put(b, is32, { umax: x.umax - 1n });
+      add64(y.uminHi, y.uminLo, 0, 1);
+      putUmin(a, is32, u64Out.hi, u64Out.lo);
+      sub64(x.umaxHi, x.umaxLo, 0, 1);
+      putUmax(b, is32, u64Out.hi, u64Out.lo);
       break;
     case 'jsge':
-      put(a, is32, { smin: y.smin });
-      put(b, is32, { smax: x.smax });
+      putSmin(a, is32, y.sminHi, y.sminLo);
+      putSmax(b, is32, x.smaxHi, x.smaxLo);
       break;
     case 'jsgt':
-      put(a, is32, { smin: y.smin + 1n });
-      put(b, is32, { smax: x.smax - 1n });
+      add64(y.sminHi, y.sminLo, 0, 1);
+      putSmin(a, is32, u64Out.hi, u64Out.lo);
+      sub64(x.smaxHi, x.smaxLo, 0, 1);
+      putSmax(b, is32, u64Out.hi, u64Out.lo);
       break;
     default:
       refine(b, a, SWAP[cond], is32);

@@ -6,7 +6,10 @@ import type { ProgTypeName } from '../uapi/prog-types.js';
 import { MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { checkCtxUnmodified, checkHelperMem } from './memory.js';
 import { Reject } from './reject.js';
-import { constBounds, isConst, rangeBounds, sync, toS64, unknownBounds } from './scalar.js';
+import {
+  constBounds, constValue, isConst, isZeroConst, rangeBounds, sminValue, sync, uminValue, umaxValue, unknownBounds,
+} from './scalar.js';
+import { formatU64, toNumberU } from './u64.js';
 import {
   NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reg, type State,
 } from './state.js';
@@ -105,8 +108,8 @@ interface Meta {
   map?: MapSpec;
   /** Pointer argument awaiting its size (the previous mem argument). */
   memArg?: { regno: number; reg: Reg; write: boolean; nullable: boolean };
-  constSize?: bigint;
-  maxSize?: bigint;
+  constSize?: number;
+  maxSize?: number;
   callback?: number;
   releaseRef?: number;
   callbackCtx?: Reg;
@@ -122,16 +125,16 @@ const NEVER_NULL_WITH_CONST_KEY = new Set<number>([MapType.array, MapType.percpu
  * spilled constant of exactly the key's size (kernel get_constant_map_key). The slot's value then
  * decides the lookup's result, so it is made precise.
  */
-function constantMapKey(ctx: VerifierContext, state: State, key: Reg, keySize: number): bigint | undefined {
+function constantMapKey(ctx: VerifierContext, state: State, key: Reg, keySize: number): number | undefined {
   if (key.type !== 'fp' || !isConst(key.b)) return undefined;
-  const off = key.off + Number(toS64(key.b.var.value));
+  const off = key.off + constValue(key.b);
   const spi = Math.floor((-off - 1) / 8);
   const within = off + 8 * (spi + 1);
   const slot = state.frames[key.frame]?.stack[spi];
   if (!slot || spi < 0 || within + keySize > 8) return undefined;
-  let value: bigint | undefined;
-  if (/^0+$/.test(slot.bytes.slice(within, within + keySize))) value = 0n;
-  else if (within === 0 && slot.spilled?.type === 'scalar' && isConst(slot.spilled.b) && slot.bytes.lastIndexOf('r') + 1 === keySize) value = slot.spilled.b.var.value;
+  let value: number | undefined;
+  if (/^0+$/.test(slot.bytes.slice(within, within + keySize))) value = 0;
+  else if (within === 0 && slot.spilled?.type === 'scalar' && isConst(slot.spilled.b) && slot.bytes.lastIndexOf('r') + 1 === keySize) value = toNumberU(slot.spilled.b.valueHi, slot.spilled.b.valueLo);
   if (value !== undefined) ctx.markSlotPrecise(key.frame, spi);
   return value;
 }
@@ -141,7 +144,7 @@ const PKT_ACCESS = new Set([1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 130])
 
 function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean, align = 0): void {
   if (!MEM_TYPES.has(reg.type) || reg.nullable) throw new Reject(`R${regno} type=${typeName(reg)} expected=${MEM_EXPECTED}`, at);
-  if (align && reg.type === 'fp' && isConst(reg.b) && (reg.off + Number(toS64(reg.b.var.value))) % align !== 0) {
+  if (align && reg.type === 'fp' && isConst(reg.b) && (reg.off + constValue(reg.b)) % align !== 0) {
     throw new Reject(`misaligned stack access off (0x0; 0x0)+${reg.off}+0 size ${align}`, at);
   }
   checkHelperMem(ctx, state, at, regno, reg, size, write);
@@ -215,16 +218,16 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       if (reg.type !== 'scalar') expect('scalar');
       ctx.markPrecise(regno);
       const b = reg.b;
-      if (b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned or 'var &= const'`, at);
-      if (b.umin === 0n && arg === 'const_size' ) throw new Reject(`R${regno} invalid zero-sized read: u64=[${b.umin},${b.umax}]`, at);
-      if (b.umax >= BigInt(MAX_VAR_OFF)) throw new Reject(`R${regno} unbounded memory access, use 'var &= const' or 'if (var < const)'`, at);
-      meta.maxSize = b.umax;
+      if (sminValue(b) < 0) throw new Reject(`R${regno} min value is negative, either use unsigned or 'var &= const'`, at);
+      if (uminValue(b) === 0 && arg === 'const_size' ) throw new Reject(`R${regno} invalid zero-sized read: u64=[0,${formatU64(b.umaxHi, b.umaxLo)}]`, at);
+      if (umaxValue(b) >= MAX_VAR_OFF) throw new Reject(`R${regno} unbounded memory access, use 'var &= const' or 'if (var < const)'`, at);
+      meta.maxSize = umaxValue(b);
       const mem = meta.memArg;
       if (mem) {
         if (mem.nullable) {
-          if (b.umax !== 0n) throw new Reject(`R${mem.regno} type=scalar expected=${MEM_EXPECTED}`, at);
+          if (meta.maxSize !== 0) throw new Reject(`R${mem.regno} type=scalar expected=${MEM_EXPECTED}`, at);
         } else {
-          checkHelperMem(ctx, state, at, mem.regno, mem.reg, Number(b.umax), mem.write);
+          checkHelperMem(ctx, state, at, mem.regno, mem.reg, meta.maxSize, mem.write);
         }
       }
       meta.memArg = undefined;
@@ -234,12 +237,12 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       if (reg.type !== 'scalar') expect('scalar');
       ctx.markPrecise(regno);
       if (!isConst(reg.b)) throw new Reject(`R${regno} is not a known constant'`, at);
-      meta.constSize = reg.b.var.value;
+      meta.constSize = toNumberU(reg.b.valueHi, reg.b.valueLo);
       return;
     case 'ringbuf_mem_release':
       if (reg.type !== 'mem' || reg.nullable) expect('ringbuf_mem');
       if (reg.refId === 0) throw new Reject(`arg ${regno} is an unacquired reference`, at);
-      if (reg.off !== 0 || !isConst(reg.b) || reg.b.var.value !== 0n) throw new Reject(`R${regno} must have zero offset when passed to release func`, at);
+      if (reg.off !== 0 || !isZeroConst(reg.b)) throw new Reject(`R${regno} must have zero offset when passed to release func`, at);
       meta.releaseRef = reg.refId;
       return;
     case 'func':
@@ -304,17 +307,17 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   const frame = state.frames[state.frames.length - 1]!;
   let callback: CallbackCall | undefined;
   if (meta.callback !== undefined) {
-    const cbCtx = meta.callbackCtx ?? scalarReg(constBounds(0n));
+    const cbCtx = meta.callbackCtx ?? scalarReg(constBounds(0, 0));
     if (proto.name === 'loop') {
-      callback = { entry: meta.callback, args: [scalarReg(rangeBounds(0n, 0xffffffffn)), cbCtx] };
+      callback = { entry: meta.callback, args: [scalarReg(rangeBounds(0, 0xffffffff)), cbCtx] };
     } else if (proto.name === 'for_each_map_elem') {
       const map = meta.map!;
       callback = {
         entry: meta.callback,
         args: [
           pointerReg('map_ptr', { map }),
-          pointerReg('map_key', { memSize: map.keySize, b: constBounds(0n) }),
-          pointerReg('map_value', { map, b: constBounds(0n) }),
+          pointerReg('map_key', { memSize: map.keySize, b: constBounds(0, 0) }),
+          pointerReg('map_value', { map, b: constBounds(0, 0) }),
           cbCtx,
         ],
       };
@@ -332,22 +335,22 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
         // A socket from a sock map is a reference the program must release.
         const refId = ctx.newId();
         state.refs.push({ id: refId, insn: at });
-        frame.regs[0] = pointerReg('sock', { nullable: true, id: ctx.newId(), refId, b: constBounds(0n) });
+        frame.regs[0] = pointerReg('sock', { nullable: true, id: ctx.newId(), refId, b: constBounds(0, 0) });
       } else if (isMapInMap) {
         const inner = map.innerMap ?? { name: `${map.name}.inner`, type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1 };
         frame.regs[0] = pointerReg('map_ptr', { map: inner, nullable: true, id: ctx.newId() });
       } else {
         const key = proto.name === 'map_lookup_elem' && NEVER_NULL_WITH_CONST_KEY.has(map.type) && meta.key
           ? constantMapKey(ctx, state, meta.key, map.keySize) : undefined;
-        const nullable = key === undefined || key >= BigInt(map.maxEntries);
-        frame.regs[0] = pointerReg('map_value', { map, nullable, id: nullable ? ctx.newId() : 0, b: constBounds(0n) });
+        const nullable = key === undefined || key >= map.maxEntries;
+        frame.regs[0] = pointerReg('map_value', { map, nullable, id: nullable ? ctx.newId() : 0, b: constBounds(0, 0) });
       }
       break;
     }
     case 'ringbuf_mem_or_null': {
       const refId = ctx.newId();
       state.refs.push({ id: refId, insn: at });
-      frame.regs[0] = pointerReg('mem', { nullable: true, id: ctx.newId(), refId, memSize: Number(meta.constSize ?? 0n), b: constBounds(0n) });
+      frame.regs[0] = pointerReg('mem', { nullable: true, id: ctx.newId(), refId, memSize: meta.constSize ?? 0, b: constBounds(0, 0) });
       break;
     }
     case 'socket_or_null':
@@ -358,15 +361,17 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
         refId = ctx.newId();
         state.refs.push({ id: refId, insn: at });
       }
-      frame.regs[0] = pointerReg(proto.ret === 'socket_or_null' ? 'sock' : 'sock_common', { nullable: true, id: ctx.newId(), refId, b: constBounds(0n) });
+      frame.regs[0] = pointerReg(proto.ret === 'socket_or_null' ? 'sock' : 'sock_common', { nullable: true, id: ctx.newId(), refId, b: constBounds(0, 0) });
       break;
     }
     case 'tcp_sock_or_null':
-      frame.regs[0] = pointerReg('tcp_sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
+      frame.regs[0] = pointerReg('tcp_sock', { nullable: true, id: ctx.newId(), b: constBounds(0, 0) });
       break;
     case 'integer': {
       if (STR_HELPERS.has(id) && meta.maxSize !== undefined) {
-        const b = { ...unknownBounds(), smax: meta.maxSize, s32max: meta.maxSize };
+        // A string length: at most the buffer's size.
+        const b = unknownBounds();
+        b.smaxHi = 0; b.smaxLo = meta.maxSize | 0; b.s32max = meta.maxSize | 0;
         sync(b);
         frame.regs[0] = scalarReg(b);
       } else {

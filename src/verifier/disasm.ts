@@ -1,5 +1,6 @@
 import type { Instruction, Op } from '../isa/instruction.js';
 import { HELPER_NAMES } from '../uapi/index.js';
+import { formatHex64 } from './u64.js';
 
 /** One instruction in the kernel verifier log's syntax: `(bf) r1 = r10`, `(85) call bpf_map_lookup_elem#1`. */
 const ALU_SYM: Readonly<Record<string, string>> = {
@@ -60,8 +61,7 @@ export function kernelInsnText(insns: readonly Instruction[], i: number, op: Op)
         if (op.pseudo === 1 || op.pseudo === 5) return `r${insn.dst} = map[id:${insn.imm}]`;
         if (op.pseudo === 2 || op.pseudo === 6) return `r${insn.dst} = map[id:${insn.imm}][0]+${next?.imm ?? 0}`;
         if (op.pseudo === 4) return `r${insn.dst} = func`;
-        const v = (BigInt((next?.imm ?? 0) >>> 0) << 32n) | BigInt(insn.imm >>> 0);
-        return `r${insn.dst} = 0x${v.toString(16)}`;
+        return `r${insn.dst} = 0x${formatHex64((next?.imm ?? 0) >>> 0, insn.imm >>> 0)}`;
       }
       case 'ld_abs': return `r0 = *(${SIZE_NAME[op.width]} *)skb[${insn.imm}]`;
       case 'ld_ind': return `r0 = *(${SIZE_NAME[op.width]} *)skb[r${insn.src} + ${insn.imm}]`;

@@ -10,8 +10,12 @@ import {
   Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withSpilledSlot, withStackSlot, type HistoryNode,
 } from './precision.js';
 import { Reject } from './reject.js';
-import { tnumAdd, tnumConst, tnumFormat } from './tnum.js';
-import { boundsEqual, constBounds, isConst, isEmpty, loadedBounds, rangeBounds, sync, toS64, unknownBounds, type Bounds } from './scalar.js';
+import { tnumAlignedAt, tnumCopy, tnumEq, tnumFormat } from './tnum.js';
+import {
+  boundsEqual, constBounds, constValue, copyBounds, isConst, isEmpty, isZeroConst, loadedBounds, rangeBounds, signedRangeBounds,
+  sminValue, smaxValue, umaxValue, unknownBounds, type Bounds,
+} from './scalar.js';
+import { formatS64, fromBig, u64Out } from './u64.js';
 import {
   NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
   typeName, type Frame, type PathStep, type Reg, type State,
@@ -101,22 +105,22 @@ export class Explorer {
 
   run(): void {
     const regs: Reg[] = new Array(11).fill(NOT_INIT);
-    regs[1] = pointerReg('ctx', { b: constBounds(0n) });
-    regs[10] = pointerReg('fp', { b: constBounds(0n), frame: 0 });
+    regs[1] = pointerReg('ctx', { b: constBounds(0, 0) });
+    regs[10] = pointerReg('fp', { b: constBounds(0, 0), frame: 0 });
     if (this.options.initialRegisters) {
       regs[1] = NOT_INIT;
       for (const [r, init] of this.options.initialRegisters) {
         if (r < 0 || r > 9) continue;
         if (init.type === 'scalar') {
           const range = init.range;
-          if (range && range[0] === range[1]) regs[r] = constReg(range[0]);
-          else if (range) {
-            const b = { ...unknownBounds(), smin: range[0], smax: range[1] };
-            sync(b);
-            regs[r] = scalarReg(b);
+          if (range) {
+            fromBig(range[0]);
+            const minHi = u64Out.hi, minLo = u64Out.lo;
+            fromBig(range[1]);
+            regs[r] = scalarReg(range[0] === range[1] ? constBounds(minHi, minLo) : signedRangeBounds(minHi, minLo, u64Out.hi, u64Out.lo));
           } else regs[r] = scalarReg();
         } else {
-          regs[r] = pointerReg(init.type, { b: constBounds(0n), off: init.offset ?? 0, ...(init.type === 'pkt' ? { id: 0 } : {}) });
+          regs[r] = pointerReg(init.type, { b: constBounds(0, 0), off: init.offset ?? 0, ...(init.type === 'pkt' ? { id: 0 } : {}) });
         }
       }
     }
@@ -316,8 +320,8 @@ export class Explorer {
         if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         let value = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
         if (op.signed && value.type === 'scalar') value = scalarReg(loadedBounds(op.width, true));
-        else if (value.type === 'scalar' && op.width < 8 && !isConst(value.b) && value.b.umax >= 1n << BigInt(op.width * 8)) {
-          value = scalarReg(rangeBounds(0n, (1n << BigInt(op.width * 8)) - 1n));
+        else if (value.type === 'scalar' && op.width < 8 && !isConst(value.b) && umaxValue(value.b) >= 2 ** (op.width * 8)) {
+          value = scalarReg(rangeBounds(0, 2 ** (op.width * 8) - 1));
         }
         // "Any value of its width" owes nothing to what the slot held: precision stops here.
         if (value.type === 'scalar' && value.id === 0 && !isConst(value.b) && (op.signed || boundsEqual(value.b, ANY_OF_WIDTH[op.width]!))) {
@@ -340,7 +344,7 @@ export class Explorer {
       }
       case 'st': {
         const ptr = read(insn.dst);
-        const imm = op.width === 8 ? BigInt(insn.imm) : BigInt(insn.imm) & ((1n << BigInt(op.width * 8)) - 1n);
+        const imm = op.width === 8 ? insn.imm : (insn.imm >>> 0) % 2 ** (op.width * 8);
         checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(imm), true);
         break;
       }
@@ -409,7 +413,7 @@ export class Explorer {
       this.hist[last] = withAnySlot(this.hist[last]!);
       return;
     }
-    const start = ptr.off + Number(toS64(ptr.b.var.value)) + off;
+    const start = ptr.off + constValue(ptr.b) + off;
     if (observed) this.ctx.cfg.stack.observe(at, start, width);
     const slot = Math.floor((-start - 1) / 8);
     const lastSlot = Math.floor((-(start + width - 1) - 1) / 8);
@@ -427,7 +431,7 @@ export class Explorer {
     for (let r = 1; r <= 5; r++) {
       const ptr = frame.regs[r]!;
       if (ptr.type !== 'fp' || ptr.frame !== state.frames.length - 1) continue;
-      if (isConst(ptr.b)) this.ctx.cfg.stack.observeHelperArg(at, r, ptr.off + Number(toS64(ptr.b.var.value)));
+      if (isConst(ptr.b)) this.ctx.cfg.stack.observeHelperArg(at, r, ptr.off + constValue(ptr.b));
       else this.ctx.cfg.stack.observe(at, undefined, 0);
     }
   }
@@ -469,7 +473,7 @@ export class Explorer {
     if (op.fetch) {
       const width = op.width;
       // The old memory value: a spilled pointer stays a pointer.
-      const result = before ?? scalarReg(width === 8 ? undefined : rangeBounds(0n, (1n << BigInt(width * 8)) - 1n));
+      const result = before ?? scalarReg(width === 8 ? undefined : rangeBounds(0, 2 ** (width * 8) - 1));
       frame.regs[op.op === 'cmpxchg' ? 0 : insn.src] = result;
     }
     // The kernel checks the store through the address register as it is after the fetch (which may
@@ -483,7 +487,7 @@ export class Explorer {
     const second = this.insns[at + 1]!;
     switch (pseudo) {
       case PseudoLdImm64.IMM:
-        return constReg((BigInt(second.imm >>> 0) << 32n) | BigInt(insn.imm >>> 0));
+        return scalarReg(constBounds(second.imm, insn.imm));
       case PseudoLdImm64.MAP_FD:
       case PseudoLdImm64.MAP_IDX:
       case PseudoLdImm64.MAP_VALUE:
@@ -493,13 +497,13 @@ export class Explorer {
         if (!ref) throw new Reject(`fd ${insn.imm} is not pointing to valid bpf_map`, at);
         if (ref.value) {
           // Checked for every instruction before exploring (verify.ts checkMapReferences).
-          return pointerReg('map_value', { map: ref.map, off: ref.offset, b: constBounds(0n) });
+          return pointerReg('map_value', { map: ref.map, off: ref.offset, b: constBounds(0, 0) });
         }
-        return pointerReg('map_ptr', { map: ref.map, b: constBounds(0n) });
+        return pointerReg('map_ptr', { map: ref.map, b: constBounds(0, 0) });
       }
       case PseudoLdImm64.FUNC: {
         const target = at + 1 + insn.imm;
-        return pointerReg('func', { subprog: target, b: constBounds(0n) });
+        return pointerReg('func', { subprog: target, b: constBounds(0, 0) });
       }
       default:
         void state;
@@ -513,7 +517,7 @@ export class Explorer {
   ): number {
     const target = at + 1 + insn.off;
     const dst = read(insn.dst);
-    const src = op.useReg ? read(insn.src) : constReg(op.is32 ? BigInt(insn.imm >>> 0) : BigInt(insn.imm));
+    const src = op.useReg ? read(insn.src) : constReg(op.is32 ? insn.imm >>> 0 : insn.imm);
     const cond: Cond = op.cond;
     const fall = at + 1;
     const srcno = op.useReg ? insn.src : -1;
@@ -611,8 +615,8 @@ export class Explorer {
    * keeps its known bits, loses its ranges, and the outcome is explored.
    */
   private refineScalars(state: State, dstno: number, srcno: number, dst: Reg, src: Reg, cond: Cond, is32: boolean): void {
-    const a: Bounds = { ...dst.b };
-    const b: Bounds = { ...src.b };
+    const a = copyBounds(dst.b);
+    const b = copyBounds(src.b);
     refine(a, b, cond, is32);
     const frame = curFrame(state);
     const nd = { ...dst, b: unboundedIfEmpty(a) };
@@ -632,7 +636,7 @@ export class Explorer {
   private packetCompare(state: State, dst: Reg, src: Reg, cond: Cond): boolean {
     let ptr: Reg, c: Cond;
     // pkt_meta is bounded only by the packet start itself (kernel reg_is_init_pkt_pointer), not data+N.
-    const packetStart = (r: Reg): boolean => r.type === 'pkt' && r.off === 0 && isConst(r.b) && r.b.var.value === 0n;
+    const packetStart = (r: Reg): boolean => r.type === 'pkt' && r.off === 0 && isZeroConst(r.b);
     const endOf = (p: Reg, e: Reg): boolean => (p.type === 'pkt' && e.type === 'pkt_end') || (p.type === 'pkt_meta' && packetStart(e));
     if (endOf(dst, src)) {
       ptr = dst;
@@ -649,7 +653,7 @@ export class Explorer {
     else if (c === 'jlt') range = ptr.off + 1;
     else return dst.type !== src.type;
     // `data < data_end` proves nothing at offset 0 in the kernel (find_good_pkt_pointers).
-    if (ptr.off < 0 || (ptr.off === 0 && c === 'jlt') || ptr.b.umax + BigInt(ptr.off) > 0xffffn) return true;
+    if (ptr.off < 0 || (ptr.off === 0 && c === 'jlt') || umaxValue(ptr.b) + ptr.off > 0xffff) return true;
     for (const frame of state.frames) {
       frame.regs = frame.regs.map((r) => (r.type === ptr.type && r.id === ptr.id && r.range < range && isSameBase(r, ptr) ? { ...r, range } : r));
       frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.type === ptr.type && s.spilled.id === ptr.id && s.spilled.range < range
@@ -674,7 +678,7 @@ export class Explorer {
     if (state.frames.length >= MAX_CALL_FRAMES) throw new Reject(`the call stack of ${MAX_CALL_FRAMES} frames is too deep`, at);
     const regs: Reg[] = new Array(11).fill(NOT_INIT);
     args.forEach((r, i) => { regs[i + 1] = r; });
-    regs[10] = pointerReg('fp', { b: constBounds(0n), frame: state.frames.length });
+    regs[10] = pointerReg('fp', { b: constBounds(0, 0), frame: state.frames.length });
     const subprog = this.ctx.cfg.subprogOf[entry]!;
     state.frames.push({ regs, stack: [], returnTo: at + 1, subprog, ...(callback ? { callback } : {}) });
     const caller = state.frames[state.frames.length - 2]!;
@@ -684,7 +688,7 @@ export class Explorer {
 
   private enterCallback(state: State, at: number, cb: CallbackCall, branch: (s: State, target: number) => void): number {
     void branch;
-    return this.enterFrame(state, at, cb.entry, cb.args, { retMin: 0n, retMax: 1n });
+    return this.enterFrame(state, at, cb.entry, cb.args, { retMin: 0, retMax: 1 });
   }
 
   private exit(state: State, at: number): number | 'end' {
@@ -705,7 +709,7 @@ export class Explorer {
       if (frame.callback) {
         if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
         this.markPrecise(0);
-        if (r0.b.smin < frame.callback.retMin || r0.b.smax > frame.callback.retMax) {
+        if (sminValue(r0.b) < frame.callback.retMin || smaxValue(r0.b) > frame.callback.retMax) {
           throw new Reject(`At callback return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
         }
       }
@@ -723,7 +727,7 @@ export class Explorer {
     if (range) {
       if (r0.type !== 'scalar') throw new Reject(`At program exit the register R0 is not a known value (${typeName(r0)})`, at);
       this.markPrecise(0);
-      if (r0.b.smin < BigInt(range[0]) || r0.b.smax > BigInt(range[1])) {
+      if (sminValue(r0.b) < range[0] || smaxValue(r0.b) > range[1]) {
         throw new Reject(`At program exit the register R0 has ${rangeText(r0.b)} should have been in [${range[0]}, ${range[1]}]`, at);
       }
     } else if (this.ctx.unpriv && isPointer(r0)) {
@@ -744,25 +748,27 @@ export class Explorer {
 /** Atomics are always alignment-checked, variable offsets included (kernel strict_alignment_once); the stack checks its own. */
 function checkAtomicAlignment(at: number, ptr: Reg, off: number, width: number): void {
   if (ptr.type === 'fp') return;
-  const start = tnumAdd(ptr.b.var, tnumConst(BigInt(ptr.off + off)));
-  if (((start.value | start.mask) & BigInt(width - 1)) !== 0n) {
+  if (!tnumAlignedAt(ptr.b, ptr.off + off, width)) {
     const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
-    throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${off} size ${width}`, at);
+    throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b)}+${ptr.off}+${off} size ${width}`, at);
   }
 }
 
 /** Contradictory bounds (a refinement the kernel does not prune on) become unbounded, known bits kept. */
 function unboundedIfEmpty(b: Bounds): Bounds {
-  return isEmpty(b) ? { ...unknownBounds(), var: b.var } : b;
+  if (!isEmpty(b)) return b;
+  const out = unknownBounds();
+  tnumCopy(out, b);
+  return out;
 }
 
 function rangeText(b: Bounds): string {
-  if (isConst(b)) return `R0=${toS64(b.var.value)}`.replace('R0=', 'smin=') + ` smax=${toS64(b.var.value)}`;
-  return `smin=${b.smin} smax=${b.smax}`;
+  if (isConst(b)) return `R0=${formatS64(b.valueHi, b.valueLo)}`.replace('R0=', 'smin=') + ` smax=${formatS64(b.valueHi, b.valueLo)}`;
+  return `smin=${formatS64(b.sminHi, b.sminLo)} smax=${formatS64(b.smaxHi, b.smaxLo)}`;
 }
 
 function isZero(r: Reg): boolean {
-  return r.type === 'scalar' && isConst(r.b) && r.b.var.value === 0n;
+  return r.type === 'scalar' && isZeroConst(r.b);
 }
 
 function isNullCompare(dst: Reg, src: Reg, cond: Cond): boolean {
@@ -770,7 +776,7 @@ function isNullCompare(dst: Reg, src: Reg, cond: Cond): boolean {
 }
 
 function isSameBase(r: Reg, ptr: Reg): boolean {
-  return r.b.var.value === ptr.b.var.value && r.b.var.mask === ptr.b.var.mask || r.id !== 0;
+  return tnumEq(r.b, ptr.b) || r.id !== 0;
 }
 
 /** After `if (p == NULL)`: on the null side every copy of p is 0, on the other it is a plain pointer. */
@@ -778,7 +784,7 @@ function markNull(state: State, ptr: Reg, isNull: boolean, unpriv: boolean): voi
   const id = ptr.id;
   const fix = (r: Reg): Reg => {
     if (r.id !== id || !r.nullable || r.type === 'scalar') return r;
-    if (isNull) return constReg(0n);
+    if (isNull) return constReg(0);
     if (r.type === 'map_ptr') return { ...r, nullable: false, id: 0 };
     return { ...r, nullable: false, id: r.type === 'mem' || r.type.startsWith('sock') || r.type === 'tcp_sock' ? r.id : 0 };
   };

@@ -3,12 +3,15 @@ import { MapFlag } from '../maps/spec.js';
 import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, WIDE_ARRAYS } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
-import { constBounds, isConst, loadedBounds, toS64, S64_MIN } from './scalar.js';
+import {
+  constBounds, constValue, isConst, isZeroConst, loadedBounds, sminUnbounded, sminValue, smaxValue, umaxValue,
+} from './scalar.js';
 import {
   EMPTY_SLOT, NOT_INIT, constReg, isPointer, pointerReg, scalarReg, typeName,
   type Frame, type Reg, type Slot, type State,
 } from './state.js';
-import { tnumAdd, tnumConst, tnumFormat, type Tnum } from './tnum.js';
+import { tnumAlignedAt, tnumFormat } from './tnum.js';
+import { shr64, u64Out } from './u64.js';
 import { checkStrictAlignment } from './alignment.js';
 
 /**
@@ -26,7 +29,6 @@ function stackByteKind(frame: Frame, off: number): string {
   return slot.bytes[within]!;
 }
 
-const tnumAligned = (t: Tnum, size: number): boolean => ((t.value | t.mask) & BigInt(size - 1)) === 0n;
 
 function setSlot(frame: Frame, spi: number, slot: Slot): void {
   while (frame.stack.length <= spi) frame.stack.push(EMPTY_SLOT);
@@ -68,16 +70,16 @@ function stackAccess(
   const frame = state.frames[ptr.frame]!;
   // The stack is always strictly aligned, at variable offsets too, and that is checked before its bounds.
   const misaligned = isConst(ptr.b)
-    ? (ptr.off + Number(toS64(ptr.b.var.value)) + insnOff) % size !== 0
-    : !tnumAligned(tnumAdd(ptr.b.var, tnumConst(BigInt.asUintN(64, BigInt(ptr.off + insnOff)))), size);
-  if (misaligned) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b.var)}+${ptr.off}+${insnOff} size ${size}`, at);
+    ? (ptr.off + constValue(ptr.b) + insnOff) % size !== 0
+    : !tnumAlignedAt(ptr.b, ptr.off + insnOff, size);
+  if (misaligned) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b)}+${ptr.off}+${insnOff} size ${size}`, at);
   if (!isConst(ptr.b)) {
     // Variable offset: every byte it might touch must be in bounds (and initialised for reads).
-    if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff}`, at);
-    const lo = Number(ptr.b.smin) + ptr.off + insnOff;
-    const hi = Number(ptr.b.smax) + ptr.off + insnOff;
-    if (ptr.b.smin < -MAX_STACK || ptr.b.smax > MAX_STACK || lo < -MAX_STACK || hi + size > 0) {
-      throw new Reject(`invalid variable-offset ${kind === 'write' ? 'write to' : 'read from'} stack R${regno} var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff} size=${size}`, at);
+    if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b)} off=${ptr.off + insnOff}`, at);
+    const lo = sminValue(ptr.b) + ptr.off + insnOff;
+    const hi = smaxValue(ptr.b) + ptr.off + insnOff;
+    if (sminValue(ptr.b) < -MAX_STACK || smaxValue(ptr.b) > MAX_STACK || lo < -MAX_STACK || hi + size > 0) {
+      throw new Reject(`invalid variable-offset ${kind === 'write' ? 'write to' : 'read from'} stack R${regno} var_off=${tnumFormat(ptr.b)} off=${ptr.off + insnOff} size=${size}`, at);
     }
     noteDepth(ctx, state, ptr.frame, lo);
     if (kind === 'write') {
@@ -85,11 +87,11 @@ function stackAccess(
       return undefined;
     }
     for (let a = lo; a < hi + size; a++) {
-      if (stackByteKind(frame, a) === '?' && ctx.unpriv) throw new Reject(`invalid variable-offset read from stack R${regno} var_off=${tnumFormat(ptr.b.var)} off=${ptr.off + insnOff} size=${size}`, at);
+      if (stackByteKind(frame, a) === '?' && ctx.unpriv) throw new Reject(`invalid variable-offset read from stack R${regno} var_off=${tnumFormat(ptr.b)} off=${ptr.off + insnOff} size=${size}`, at);
     }
     return scalarReg(loadedBounds(size));
   }
-  const off = ptr.off + Number(toS64(ptr.b.var.value)) + insnOff;
+  const off = ptr.off + constValue(ptr.b) + insnOff;
   checkStackBounds(regno, off, size, kind, at);
   noteDepth(ctx, state, ptr.frame, off);
   const spi = Math.floor((-off - 1) / 8);
@@ -105,14 +107,14 @@ function stackAccess(
     const within = off + 8 * (spi + 1);
     if (value && value.type === 'scalar' && within === 0 && !ctx.unpriv) {
       // Narrow spill of a scalar keeps its bounds (when it fits the width).
-      const fits = value.b.umax < 1n << BigInt(size * 8);
+      const fits = umaxValue(value.b) < 2 ** (size * 8);
       const spilled = fits ? value : scalarReg(loadedBounds(size));
       markStackWritten(state, ptr.frame, off, size, 'm');
       const cur = frame.stack[spi]!;
       setSlot(frame, spi, { bytes: 'r'.repeat(size) + cur.bytes.slice(size), spilled });
       return undefined;
     }
-    const zero = value && value.type === 'scalar' && isConst(value.b) && value.b.var.value === 0n;
+    const zero = value && value.type === 'scalar' && isZeroConst(value.b);
     markStackWritten(state, ptr.frame, off, size, zero ? '0' : 'm');
     return undefined;
   }
@@ -123,18 +125,19 @@ function stackAccess(
   if (slot.spilled && within < spillSize) {
     if (size === spillSize && within === 0) return slot.spilled;
     // The low half of a spilled 64-bit scalar that fits in 32 bits is that scalar (and keeps its id).
-    if (slot.spilled.type === 'scalar' && spillSize === 8 && size === 4 && within === 0 && slot.spilled.b.umax <= 0xffffffffn) return slot.spilled;
+    if (slot.spilled.type === 'scalar' && spillSize === 8 && size === 4 && within === 0 && slot.spilled.b.umaxHi === 0) return slot.spilled;
     if (slot.spilled.type !== 'scalar') throw new Reject('invalid size of register fill', at);
-    const lowMask = (1n << BigInt(size * 8)) - 1n;
-    if (within === 0 && size < spillSize && (slot.spilled.b.var.mask & lowMask) === 0n) {
+    // A narrow fill is at most 4 bytes: its bits are in the low word.
+    const lowMask = 2 ** (size * 8) - 1;
+    if (within === 0 && size < spillSize && (slot.spilled.b.maskLo & lowMask) === 0) {
       // Little-endian narrowing fill whose low bytes are known (kernel coerce_reg_to_size). Only
       // constants are kept: wider facts would split states that prune today, without precision tracking.
-      return constReg(slot.spilled.b.var.value & lowMask);
+      return constReg((slot.spilled.b.valueLo & lowMask) >>> 0);
     }
     if (isConst(slot.spilled.b) && spillSize === 8) {
       // Any bytes of a spilled constant are known.
-      const mask = (1n << BigInt(size * 8)) - 1n;
-      return constReg((slot.spilled.b.var.value >> BigInt(within * 8)) & mask);
+      shr64(slot.spilled.b.valueHi, slot.spilled.b.valueLo, within * 8);
+      return constReg((u64Out.lo & lowMask) >>> 0);
     }
     const bytes = slot.bytes.slice(within, within + size);
     if (bytes.includes('?') && ctx.unpriv) throw new Reject(`invalid read from stack off ${off}+${bytes.indexOf('?')} size ${size}`, at);
@@ -144,7 +147,7 @@ function stackAccess(
   if (bytes.includes('?')) {
     if (ctx.unpriv) throw new Reject(`invalid read from stack off ${off}+${bytes.indexOf('?')} size ${size}`, at);
   }
-  if (/^0+$/.test(bytes)) return constReg(0n);
+  if (/^0+$/.test(bytes)) return constReg(0);
   return scalarReg(loadedBounds(size));
 }
 
@@ -156,17 +159,18 @@ function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, li
     ? `invalid access to map value, value_size=${limit} off=${o} size=${size}`
     : `invalid access to memory, mem_size=${limit} off=${o} size=${size}`;
   if (isConst(b)) {
-    const o = off + Number(toS64(b.var.value));
+    const o = off + constValue(b);
     if (o < 0 || o + size > limit) throw new Reject(describe(o), at);
     return;
   }
-  if (b.smin < 0n && (b.smin === S64_MIN || b.smin + BigInt(off) < 0n)) {
+  const smin = sminValue(b);
+  if (smin < 0 && (sminUnbounded(b) || smin + off < 0)) {
     throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
   }
-  const lo = Number(b.smin) + off;
+  const lo = smin + off;
   if (lo < 0 || lo + size > limit) throw new Reject(`R${regno} min value is outside of the allowed memory range`, at);
-  if (b.umax >= BigInt(MAX_VAR_OFF)) throw new Reject(`R${regno} unbounded memory access, make sure to bounds check any such access`, at);
-  const hi = Number(b.umax) + off;
+  if (umaxValue(b) >= MAX_VAR_OFF) throw new Reject(`R${regno} unbounded memory access, make sure to bounds check any such access`, at);
+  const hi = umaxValue(b) + off;
   if (hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at);
 }
 
@@ -174,7 +178,7 @@ function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, li
 export function checkCtxUnmodified(regno: number, ptr: Reg, at: number): void {
   if (ptr.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${ptr.off} disallowed`, at);
   if (ptr.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${ptr.off} disallowed`, at);
-  if (!isConst(ptr.b) || ptr.b.var.value !== 0n) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b.var)} disallowed`, at);
+  if (!isZeroConst(ptr.b)) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b)} disallowed`, at);
 }
 
 function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): Reg | undefined {
@@ -226,19 +230,19 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
     if ((!ctx.prog.packet && layout.struct !== 'bpf_sockopt' && layout.struct !== 'bpf_sock_ops') || (field.kind === 'pkt_meta' && !['xdp', 'sched_cls', 'sched_act'].includes(ctx.prog.name))) bad();
     if (ctx.prog.name === 'socket_filter' || ctx.prog.name === 'cgroup_skb' && field.kind === 'pkt_meta') bad();
     const type = field.kind === 'pkt_data' ? 'pkt' : field.kind;
-    return pointerReg(type, { b: constBounds(0n) });
+    return pointerReg(type, { b: constBounds(0, 0) });
   }
-  if (field.name === 'sk') return pointerReg(layout.struct === '__sk_buff' ? 'sock_common' : 'sock', { nullable: true, id: ctx.newId(), b: constBounds(0n) });
+  if (field.name === 'sk') return pointerReg(layout.struct === '__sk_buff' ? 'sock_common' : 'sock', { nullable: true, id: ctx.newId(), b: constBounds(0, 0) });
   if (field.name === 'flow_keys') {
     if (ctx.prog.name !== 'flow_dissector') bad();
-    return pointerReg('flow_keys', { b: constBounds(0n) });
+    return pointerReg('flow_keys', { b: constBounds(0, 0) });
   }
   return scalarReg(loadedBounds(size));
 }
 
 function packetAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): void {
   if (kind === 'write' && !PACKET_WRITERS.has(ctx.prog.name)) throw new Reject(`cannot write into packet`, at);
-  if (ptr.b.smin < 0n) throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
+  if (sminValue(ptr.b) < 0) throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
   const off = ptr.off + insnOff;
   if (off < 0 || off + size > ptr.range) {
     const detail = `invalid access to packet, off=${off} size=${size}, R${regno}(id=${ptr.id},off=${ptr.off},r=${ptr.range})`;
@@ -272,11 +276,15 @@ export function checkMemAccess(
       regionAccess(regno, ptr, off, size, map.valueSize, 'map value', at);
       if (kind === 'read' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG) && map.initialValue && isConst(ptr.b)) {
         // Frozen read-only data: the kernel reads the actual bytes.
-        const start = ptr.off + off + Number(toS64(ptr.b.var.value));
+        const start = ptr.off + off + constValue(ptr.b);
         if (start >= 0 && start + size <= map.initialValue.length) {
-          let v = 0n;
-          for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(map.initialValue[start + i]!);
-          return constReg(v);
+          // Little-endian bytes into (hi, lo) words.
+          let hi = 0, lo = 0;
+          for (let i = size - 1; i >= 0; i--) {
+            hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+            lo = ((lo << 8) | map.initialValue[start + i]!) >>> 0;
+          }
+          return scalarReg(constBounds(hi, lo));
         }
       }
       return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
@@ -344,14 +352,14 @@ export function checkHelperMem(
       const frame = state.frames[ptr.frame]!;
       let lo: number, hi: number;
       if (isConst(ptr.b)) {
-        lo = ptr.off + Number(toS64(ptr.b.var.value));
+        lo = ptr.off + constValue(ptr.b);
         hi = lo;
       } else {
-        if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b.var)} off=${ptr.off}`, at);
-        lo = ptr.off + Number(ptr.b.smin);
-        hi = ptr.off + Number(ptr.b.smax);
+        if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b)} off=${ptr.off}`, at);
+        lo = ptr.off + sminValue(ptr.b);
+        hi = ptr.off + smaxValue(ptr.b);
       }
-      if (lo < -MAX_STACK || lo >= 0 || hi + maxSize > 0 || ptr.b.smin < BigInt(-MAX_STACK)) {
+      if (lo < -MAX_STACK || lo >= 0 || hi + maxSize > 0 || sminValue(ptr.b) < -MAX_STACK) {
         throw new Reject(`invalid ${write ? 'write to' : 'read from'} stack R${regno} off=${lo} size=${maxSize}`, at);
       }
       noteDepth(ctx, state, ptr.frame, lo);

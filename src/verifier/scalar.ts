@@ -1,121 +1,170 @@
 import {
-  TNUM_UNKNOWN, U32, U64, tnumAdd, tnumAnd, tnumArshift, tnumCast, tnumConst, tnumIntersect, tnumIsConst,
-  tnumLshift, tnumMul, tnumOr, tnumRange, tnumRshift, tnumSub, tnumSubreg, tnumWithSubreg, tnumXor, type Tnum,
+  newTnum, tnumAdd, tnumAnd, tnumArshift, tnumCast, tnumIntersect, tnumIsConst, tnumLshift,
+  tnumMul, tnumOr, tnumRange, tnumRshift, tnumSub, tnumSubreg, tnumWithSubreg, tnumXor, type Tnum,
 } from './tnum.js';
+import {
+  ALL_ONES, SIGN_BIT, TWO32, add64, addOverflowsS, bitLength64, formatHex64, formatS64, formatU64, fromNumber, leS, leU, ltS, ltU, mul64,
+  mulOverflowsS, mulWide64, sar64, shl64, shr64, sub64, subOverflowsS, toNumberS, toNumberU, u64Out,
+} from './u64.js';
 
 /**
- * The value-range domain of a scalar (and of a pointer's variable offset): a tnum plus signed and
- * unsigned bounds for the full 64 bits and for the low 32-bit subregister, kept consistent with each
- * other the way the kernel's reg_bounds_sync does. All fields are bigints (signed ones signed).
+ * The value-range domain of a scalar (and of a pointer's variable offset): a tnum (the object's own
+ * value/mask words: `var_off`) plus signed and unsigned bounds for the full 64 bits, as (hi, lo) pairs
+ * of int32 words (u64.ts), and for the low 32-bit subregister: s32min/s32max as int32 numbers,
+ * u32min/u32max as int32 words (read them `>>> 0`). Every field an int32, so the engine stores them
+ * unboxed. Kept consistent with each other the way the kernel's reg_bounds_sync does.
  */
-export interface Bounds {
-  var: Tnum;
-  smin: bigint; smax: bigint; umin: bigint; umax: bigint;
-  s32min: bigint; s32max: bigint; u32min: bigint; u32max: bigint;
+export interface Bounds extends Tnum {
+  sminHi: number; sminLo: number; smaxHi: number; smaxLo: number;
+  uminHi: number; uminLo: number; umaxHi: number; umaxLo: number;
+  s32min: number; s32max: number; u32min: number; u32max: number;
 }
 
-export const S64_MIN = -(1n << 63n);
-export const S64_MAX = (1n << 63n) - 1n;
-export const S32_MIN = -(1n << 31n);
-export const S32_MAX = (1n << 31n) - 1n;
+export const S32_MIN = -0x80000000;
+export const S32_MAX = 0x7fffffff;
+/** The largest u32 as a number (its word is ALL_ONES). */
+const MAX_U32 = 0xffffffff;
 
-export const toS64 = (u: bigint): bigint => BigInt.asIntN(64, u);
-export const toU64 = (s: bigint): bigint => BigInt.asUintN(64, s);
-export const toS32 = (u: bigint): bigint => BigInt.asIntN(32, u);
-export const toU32 = (s: bigint): bigint => BigInt.asUintN(32, s);
-
-const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
-const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
-
-export function unknownBounds(): Bounds {
-  return { var: TNUM_UNKNOWN, smin: S64_MIN, smax: S64_MAX, umin: 0n, umax: U64, s32min: S32_MIN, s32max: S32_MAX, u32min: 0n, u32max: U32 };
+/** Every field set, always in this order (one object shape for the engine). */
+function makeBounds(
+  valueHi: number, valueLo: number, maskHi: number, maskLo: number,
+  sminHi: number, sminLo: number, smaxHi: number, smaxLo: number,
+  uminHi: number, uminLo: number, umaxHi: number, umaxLo: number,
+  s32min: number, s32max: number, u32min: number, u32max: number,
+): Bounds {
+  return { valueHi, valueLo, maskHi, maskLo, sminHi, sminLo, smaxHi, smaxLo, uminHi, uminLo, umaxHi, umaxLo, s32min, s32max, u32min, u32max };
 }
 
-export function constBounds(value: bigint): Bounds {
-  const u = toU64(value);
-  const s = toS64(u);
-  const u32 = u & U32;
-  const s32 = toS32(u32);
-  return { var: tnumConst(u), smin: s, smax: s, umin: u, umax: u, s32min: s32, s32max: s32, u32min: u32, u32max: u32 };
+export const unknownBounds = (): Bounds =>
+  makeBounds(0, 0, ALL_ONES, ALL_ONES, SIGN_BIT, 0, S32_MAX, ALL_ONES, 0, 0, ALL_ONES, ALL_ONES, S32_MIN, S32_MAX, 0, ALL_ONES);
+
+export const copyBounds = (b: Bounds): Bounds =>
+  makeBounds(b.valueHi, b.valueLo, b.maskHi, b.maskLo, b.sminHi, b.sminLo, b.smaxHi, b.smaxLo,
+    b.uminHi, b.uminLo, b.umaxHi, b.umaxLo, b.s32min, b.s32max, b.u32min, b.u32max);
+
+/** The 64-bit constant (hi, lo). */
+export function constBounds(hi: number, lo: number): Bounds {
+  hi |= 0;
+  lo |= 0;
+  return makeBounds(hi, lo, 0, 0, hi, lo, hi, lo, hi, lo, hi, lo, lo, lo, lo, lo);
+}
+
+/** A constant given as a safe integer (negative ones sign-extended to 64 bits). */
+export function constBoundsOf(n: number): Bounds {
+  fromNumber(n);
+  return constBounds(u64Out.hi, u64Out.lo);
 }
 
 /** A 32-bit value zero-extended into 64 bits, given only its 32-bit facts. */
 export function zext32(b: Bounds): Bounds {
-  const out: Bounds = {
-    var: tnumSubreg(b.var), smin: b.u32min, smax: b.u32max, umin: b.u32min, umax: b.u32max,
-    s32min: b.s32min, s32max: b.s32max, u32min: b.u32min, u32max: b.u32max,
-  };
+  const out = makeBounds(0, b.valueLo, 0, b.maskLo, 0, b.u32min, 0, b.u32max, 0, b.u32min, 0, b.u32max,
+    b.s32min, b.s32max, b.u32min, b.u32max);
   sync(out);
   return out;
 }
 
-export const isConst = (b: Bounds): boolean => tnumIsConst(b.var);
-export const isConst32 = (b: Bounds): boolean => (b.var.mask & U32) === 0n;
+export const isConst = (b: Bounds): boolean => tnumIsConst(b);
+export const isConst32 = (b: Bounds): boolean => b.maskLo === 0;
+/** A known zero. */
+export const isZeroConst = (b: Bounds): boolean => isConst(b) && b.valueHi === 0 && b.valueLo === 0;
+
+/** The value of a constant, signed (exact within ±2^53). */
+export const constValue = (b: Bounds): number => toNumberS(b.valueHi, b.valueLo);
+/** The bounds as numbers: exact within ±2^53, otherwise rounded with their order kept. */
+export const sminValue = (b: Bounds): number => toNumberS(b.sminHi, b.sminLo);
+export const smaxValue = (b: Bounds): number => toNumberS(b.smaxHi, b.smaxLo);
+export const uminValue = (b: Bounds): number => toNumberU(b.uminHi, b.uminLo);
+export const umaxValue = (b: Bounds): number => toNumberU(b.umaxHi, b.umaxLo);
+/** smin is the most negative 64-bit value: no lower bound. */
+export const sminUnbounded = (b: Bounds): boolean => b.sminHi === SIGN_BIT && b.sminLo === 0;
 
 /** Bounds are self-contradictory: the state cannot happen. */
 export function isEmpty(b: Bounds): boolean {
-  return b.umin > b.umax || b.smin > b.smax || b.u32min > b.u32max || b.s32min > b.s32max;
+  return ltU(b.umaxHi, b.umaxLo, b.uminHi, b.uminLo) || ltS(b.smaxHi, b.smaxLo, b.sminHi, b.sminLo)
+    || b.u32min >>> 0 > b.u32max >>> 0 || b.s32min > b.s32max;
+}
+
+// Narrowing steps: a bound moves only inwards.
+function raiseSmin(b: Bounds, hi: number, lo: number): void {
+  if (ltS(b.sminHi, b.sminLo, hi, lo)) { b.sminHi = hi; b.sminLo = lo; }
+}
+function lowerSmax(b: Bounds, hi: number, lo: number): void {
+  if (ltS(hi, lo, b.smaxHi, b.smaxLo)) { b.smaxHi = hi; b.smaxLo = lo; }
+}
+function raiseUmin(b: Bounds, hi: number, lo: number): void {
+  if (ltU(b.uminHi, b.uminLo, hi, lo)) { b.uminHi = hi; b.uminLo = lo; }
+}
+function lowerUmax(b: Bounds, hi: number, lo: number): void {
+  if (ltU(hi, lo, b.umaxHi, b.umaxLo)) { b.umaxHi = hi; b.umaxLo = lo; }
+}
+function raiseU32min(b: Bounds, word: number): void {
+  if (b.u32min >>> 0 < word >>> 0) b.u32min = word | 0;
+}
+function lowerU32max(b: Bounds, word: number): void {
+  if (word >>> 0 < b.u32max >>> 0) b.u32max = word | 0;
 }
 
 function updateFromTnum(b: Bounds): void {
-  const v = b.var;
-  b.smin = max(b.smin, toS64(v.value | (v.mask & (1n << 63n))));
-  b.smax = min(b.smax, toS64(v.value | (v.mask & S64_MAX)));
-  b.umin = max(b.umin, v.value);
-  b.umax = min(b.umax, v.value | v.mask);
-  const v32 = tnumSubreg(v);
-  b.s32min = max(b.s32min, toS32(v32.value | (v32.mask & 0x80000000n)));
-  b.s32max = min(b.s32max, toS32(v32.value | (v32.mask & 0x7fffffffn)));
-  b.u32min = max(b.u32min, v32.value);
-  b.u32max = min(b.u32max, v32.value | v32.mask);
+  const vHi = b.valueHi, vLo = b.valueLo, mHi = b.maskHi, mLo = b.maskLo;
+  raiseSmin(b, vHi | (mHi & SIGN_BIT), vLo);
+  lowerSmax(b, vHi | (mHi & S32_MAX), vLo | mLo);
+  raiseUmin(b, vHi, vLo);
+  lowerUmax(b, vHi | mHi, vLo | mLo);
+  b.s32min = Math.max(b.s32min, vLo | (mLo & SIGN_BIT));
+  b.s32max = Math.min(b.s32max, vLo | (mLo & S32_MAX));
+  raiseU32min(b, vLo);
+  lowerU32max(b, vLo | mLo);
 }
 
 function deduce32(b: Bounds): void {
-  if (b.umin >> 32n === b.umax >> 32n) {
-    b.u32min = max(b.u32min, b.umin & U32);
-    b.u32max = min(b.u32max, b.umax & U32);
-    if (toS32(b.umin) <= toS32(b.umax)) {
-      b.s32min = max(b.s32min, toS32(b.umin));
-      b.s32max = min(b.s32max, toS32(b.umax));
+  if (b.uminHi === b.umaxHi) {
+    raiseU32min(b, b.uminLo);
+    lowerU32max(b, b.umaxLo);
+    if ((b.uminLo | 0) <= (b.umaxLo | 0)) {
+      b.s32min = Math.max(b.s32min, b.uminLo | 0);
+      b.s32max = Math.min(b.s32max, b.umaxLo | 0);
     }
   }
-  if (b.smin >> 32n === b.smax >> 32n) {
-    b.u32min = max(b.u32min, toU32(b.smin));
-    b.u32max = min(b.u32max, toU32(b.smax));
-    if (toS32(b.smin) <= toS32(b.smax)) {
-      b.s32min = max(b.s32min, toS32(b.smin));
-      b.s32max = min(b.s32max, toS32(b.smax));
+  if (b.sminHi === b.smaxHi) {
+    raiseU32min(b, b.sminLo);
+    lowerU32max(b, b.smaxLo);
+    if ((b.sminLo | 0) <= (b.smaxLo | 0)) {
+      b.s32min = Math.max(b.s32min, b.sminLo | 0);
+      b.s32max = Math.min(b.s32max, b.smaxLo | 0);
     }
   }
-  if (toS32(b.u32min) <= toS32(b.u32max)) {
-    b.s32min = max(b.s32min, toS32(b.u32min));
-    b.s32max = min(b.s32max, toS32(b.u32max));
+  if (b.u32min <= b.u32max) {
+    b.s32min = Math.max(b.s32min, b.u32min);
+    b.s32max = Math.min(b.s32max, b.u32max);
   }
-  if (toU32(b.s32min) <= toU32(b.s32max)) {
-    b.u32min = max(b.u32min, toU32(b.s32min));
-    b.u32max = min(b.u32max, toU32(b.s32max));
+  if (b.s32min >>> 0 <= b.s32max >>> 0) {
+    raiseU32min(b, b.s32min);
+    lowerU32max(b, b.s32max);
   }
 }
 
 function deduce64(b: Bounds): void {
-  if (toS64(b.umin) <= toS64(b.umax)) {
-    b.smin = max(b.smin, toS64(b.umin));
-    b.smax = min(b.smax, toS64(b.umax));
+  if (leS(b.uminHi, b.uminLo, b.umaxHi, b.umaxLo)) {
+    raiseSmin(b, b.uminHi, b.uminLo);
+    lowerSmax(b, b.umaxHi, b.umaxLo);
   }
-  if (toU64(b.smin) <= toU64(b.smax)) {
-    b.umin = max(b.umin, toU64(b.smin));
-    b.umax = min(b.umax, toU64(b.smax));
+  if (leU(b.sminHi, b.sminLo, b.smaxHi, b.smaxLo)) {
+    raiseUmin(b, b.sminHi, b.sminLo);
+    lowerUmax(b, b.smaxHi, b.smaxLo);
   }
 }
 
 function deduceMixed(b: Bounds): void {
   // The low 32 bits' range narrows the full range within the same upper half.
-  b.umin = max(b.umin, (b.umin & ~U32) | b.u32min);
-  b.umax = min(b.umax, (b.umax & ~U32) | b.u32max);
-  b.smin = max(b.smin, (b.smin & ~U32) | b.u32min);
-  b.smax = min(b.smax, (b.smax & ~U32) | b.u32max);
+  raiseUmin(b, b.uminHi, b.u32min);
+  lowerUmax(b, b.umaxHi, b.u32max);
+  raiseSmin(b, b.sminHi, b.u32min);
+  lowerSmax(b, b.smaxHi, b.u32max);
   deduce64(b);
 }
+
+const syncRange = newTnum();
+const syncSub = newTnum();
 
 /** Make every field agree with the others (kernel reg_bounds_sync). Mutates `b`. */
 export function sync(b: Bounds): void {
@@ -124,125 +173,241 @@ export function sync(b: Bounds): void {
   deduce64(b);
   deduceMixed(b);
   deduce32(b);
-  b.var = tnumIntersect(b.var, tnumRange(b.umin, b.umax));
-  const v32 = tnumIntersect(tnumSubreg(b.var), tnumRange(b.u32min, b.u32max));
-  b.var = tnumWithSubreg(b.var, v32);
+  tnumRange(syncRange, b.uminHi, b.uminLo, b.umaxHi, b.umaxLo);
+  tnumIntersect(b, b, syncRange);
+  tnumSubreg(syncSub, b);
+  tnumRange(syncRange, 0, b.u32min, 0, b.u32max);
+  tnumIntersect(syncSub, syncSub, syncRange);
+  tnumWithSubreg(b, b, syncSub);
   updateFromTnum(b);
 }
 
-interface Range { smin: bigint; smax: bigint; umin: bigint; umax: bigint }
-
-const range64 = (b: Bounds): Range => ({ smin: b.smin, smax: b.smax, umin: b.umin, umax: b.umax });
-const range32 = (b: Bounds): Range => ({ smin: b.s32min, smax: b.s32max, umin: b.u32min, umax: b.u32max });
-
-function limits(bits: 32 | 64): { smin: bigint; smax: bigint; umax: bigint } {
-  return bits === 64 ? { smin: S64_MIN, smax: S64_MAX, umax: U64 } : { smin: S32_MIN, smax: S32_MAX, umax: U32 };
+function setS64Unbounded(out: Bounds): void {
+  out.sminHi = SIGN_BIT; out.sminLo = 0; out.smaxHi = S32_MAX; out.smaxLo = ALL_ONES;
+}
+function setU64Unbounded(out: Bounds): void {
+  out.uminHi = 0; out.uminLo = 0; out.umaxHi = ALL_ONES; out.umaxLo = ALL_ONES;
+}
+function setS64(out: Bounds, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
+  out.sminHi = minHi; out.sminLo = minLo; out.smaxHi = maxHi; out.smaxLo = maxLo;
+}
+function setU64(out: Bounds, minHi: number, minLo: number, maxHi: number, maxLo: number): void {
+  out.uminHi = minHi; out.uminLo = minLo; out.umaxHi = maxHi; out.umaxLo = maxLo;
 }
 
-/** Range arithmetic for the ops whose result bits of a width depend only on the operands' bits of that width. */
-function rangeOp(op: string, a: Range, b: Range, bits: 32 | 64, result: Tnum): Range {
-  const L = limits(bits);
-  const sOk = (v: bigint): boolean => v >= L.smin && v <= L.smax;
-  const unboundedS = { smin: L.smin, smax: L.smax };
-  const unboundedU = { umin: 0n, umax: L.umax };
+/**
+ * 64-bit range arithmetic for add/sub/mul/and/or/xor into `out`'s 64-bit bounds; `out`'s tnum already
+ * holds the result's known bits.
+ */
+function rangeOp64(op: string, out: Bounds, a: Bounds, b: Bounds): void {
   switch (op) {
     case 'add': {
-      const smin = a.smin + b.smin, smax = a.smax + b.smax;
-      const umin = a.umin + b.umin, umax = a.umax + b.umax;
-      return {
-        ...(sOk(smin) && sOk(smax) ? { smin, smax } : unboundedS),
-        ...(umax <= L.umax ? { umin, umax } : unboundedU),
-      };
+      if (addOverflowsS(a.sminHi, a.sminLo, b.sminHi, b.sminLo)) setS64Unbounded(out);
+      else {
+        const minHi = u64Out.hi, minLo = u64Out.lo;
+        if (addOverflowsS(a.smaxHi, a.smaxLo, b.smaxHi, b.smaxLo)) setS64Unbounded(out);
+        else setS64(out, minHi, minLo, u64Out.hi, u64Out.lo);
+      }
+      if (add64(a.umaxHi, a.umaxLo, b.umaxHi, b.umaxLo)) setU64Unbounded(out);
+      else {
+        const maxHi = u64Out.hi, maxLo = u64Out.lo;
+        add64(a.uminHi, a.uminLo, b.uminHi, b.uminLo);
+        setU64(out, u64Out.hi, u64Out.lo, maxHi, maxLo);
+      }
+      return;
     }
     case 'sub': {
-      const smin = a.smin - b.smax, smax = a.smax - b.smin;
-      return {
-        ...(sOk(smin) && sOk(smax) ? { smin, smax } : unboundedS),
-        ...(a.umin >= b.umax ? { umin: a.umin - b.umax, umax: a.umax - b.umin } : unboundedU),
-      };
+      if (subOverflowsS(a.sminHi, a.sminLo, b.smaxHi, b.smaxLo)) setS64Unbounded(out);
+      else {
+        const minHi = u64Out.hi, minLo = u64Out.lo;
+        if (subOverflowsS(a.smaxHi, a.smaxLo, b.sminHi, b.sminLo)) setS64Unbounded(out);
+        else setS64(out, minHi, minLo, u64Out.hi, u64Out.lo);
+      }
+      if (ltU(a.uminHi, a.uminLo, b.umaxHi, b.umaxLo)) setU64Unbounded(out);
+      else {
+        sub64(a.uminHi, a.uminLo, b.umaxHi, b.umaxLo);
+        const minHi = u64Out.hi, minLo = u64Out.lo;
+        sub64(a.umaxHi, a.umaxLo, b.uminHi, b.uminLo);
+        setU64(out, minHi, minLo, u64Out.hi, u64Out.lo);
+      }
+      return;
+    }
+    case 'mul':
+      mulSigned64(out, a, b);
+      if (mulWide64(a.umaxHi, a.umaxLo, b.umaxHi, b.umaxLo)) setU64Unbounded(out);
+      else {
+        const maxHi = u64Out.hi, maxLo = u64Out.lo;
+        mul64(a.uminHi, a.uminLo, b.uminHi, b.uminLo);
+        setU64(out, u64Out.hi, u64Out.lo, maxHi, maxLo);
+      }
+      return;
+    case 'and':
+      setU64(out, out.valueHi, out.valueLo, a.umaxHi, a.umaxLo);
+      lowerUmax(out, b.umaxHi, b.umaxLo);
+      break;
+    case 'or':
+      setU64(out, a.uminHi, a.uminLo, out.valueHi | out.maskHi, out.valueLo | out.maskLo);
+      raiseUmin(out, b.uminHi, b.uminLo);
+      break;
+    case 'xor':
+      setU64(out, out.valueHi, out.valueLo, out.valueHi | out.maskHi, out.valueLo | out.maskLo);
+      break;
+    default:
+      setS64Unbounded(out);
+      setU64Unbounded(out);
+      return;
+  }
+  // and/or/xor: on two non-negative operands the signed range is the unsigned one.
+  if (a.sminHi >= 0 && b.sminHi >= 0) setS64(out, out.uminHi, out.uminLo, out.umaxHi, out.umaxLo);
+  else setS64Unbounded(out);
+}
+
+/** The signed range of a 64-bit product: the extremes of the corner products, unbounded if one overflows. */
+function mulSigned64(out: Bounds, a: Bounds, b: Bounds): void {
+  let minHi = 0, minLo = 0, maxHi = 0, maxLo = 0;
+  for (let corner = 0; corner < 4; corner++) {
+    const xHi = corner < 2 ? a.sminHi : a.smaxHi, xLo = corner < 2 ? a.sminLo : a.smaxLo;
+    const yHi = corner % 2 === 0 ? b.sminHi : b.smaxHi, yLo = corner % 2 === 0 ? b.sminLo : b.smaxLo;
+    if (mulOverflowsS(xHi, xLo, yHi, yLo)) { setS64Unbounded(out); return; }
+    if (corner === 0 || ltS(u64Out.hi, u64Out.lo, minHi, minLo)) { minHi = u64Out.hi; minLo = u64Out.lo; }
+    if (corner === 0 || ltS(maxHi, maxLo, u64Out.hi, u64Out.lo)) { maxHi = u64Out.hi; maxLo = u64Out.lo; }
+  }
+  setS64(out, minHi, minLo, maxHi, maxLo);
+}
+
+const fitsS32 = (v: number): boolean => v >= S32_MIN && v <= S32_MAX;
+
+/**
+ * 32-bit range arithmetic into `out`'s 32-bit bounds; `result` holds the result's low 32 known bits.
+ * Plain numbers: sums and differences are exact, products exact whenever they are in range.
+ */
+function rangeOp32(op: string, out: Bounds, a: Bounds, b: Bounds, result: Tnum): void {
+  const aUmin = a.u32min >>> 0, aUmax = a.u32max >>> 0, bUmin = b.u32min >>> 0, bUmax = b.u32max >>> 0;
+  let smin = S32_MIN, smax = S32_MAX, umin = 0, umax = MAX_U32;
+  switch (op) {
+    case 'add': {
+      const sLo = a.s32min + b.s32min, sHi = a.s32max + b.s32max;
+      if (fitsS32(sLo) && fitsS32(sHi)) { smin = sLo; smax = sHi; }
+      if (aUmax + bUmax <= MAX_U32) { umin = aUmin + bUmin; umax = aUmax + bUmax; }
+      break;
+    }
+    case 'sub': {
+      const sLo = a.s32min - b.s32max, sHi = a.s32max - b.s32min;
+      if (fitsS32(sLo) && fitsS32(sHi)) { smin = sLo; smax = sHi; }
+      if (aUmin >= bUmax) { umin = aUmin - bUmax; umax = aUmax - bUmin; }
+      break;
     }
     case 'mul': {
-      const umax = a.umax * b.umax;
-      const products = [a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax];
-      const smin = products.reduce(min), smax = products.reduce(max);
-      return {
-        ...(sOk(smin) && sOk(smax) ? { smin, smax } : unboundedS),
-        ...(umax <= L.umax ? { umin: a.umin * b.umin, umax } : unboundedU),
-      };
+      const p0 = a.s32min * b.s32min, p1 = a.s32min * b.s32max, p2 = a.s32max * b.s32min, p3 = a.s32max * b.s32max;
+      const sLo = Math.min(p0, p1, p2, p3), sHi = Math.max(p0, p1, p2, p3);
+      if (fitsS32(sLo) && fitsS32(sHi)) { smin = sLo; smax = sHi; }
+      if (aUmax * bUmax <= MAX_U32) { umin = aUmin * bUmin; umax = aUmax * bUmax; }
+      break;
     }
-    case 'and': {
-      const umin = result.value, umax = min(a.umax, b.umax);
-      return a.smin >= 0n && b.smin >= 0n ? { smin: umin, smax: umax, umin, umax } : { ...unboundedS, umin, umax };
+    case 'and':
+      umin = result.valueLo >>> 0; umax = Math.min(aUmax, bUmax);
+      break;
+    case 'or':
+      umin = Math.max(aUmin, bUmin); umax = (result.valueLo | result.maskLo) >>> 0;
+      break;
+    case 'xor':
+      umin = result.valueLo >>> 0; umax = (result.valueLo | result.maskLo) >>> 0;
+      break;
+  }
+  // and/or/xor: on two non-negative operands the signed range is the unsigned one.
+  if ((op === 'and' || op === 'or' || op === 'xor') && a.s32min >= 0 && b.s32min >= 0) { smin = umin; smax = umax; }
+  // `| 0` also turns a -0 product into 0: fields hold int32 values only.
+  out.s32min = smin | 0; out.s32max = smax | 0; out.u32min = umin | 0; out.u32max = umax | 0;
+}
+
+/** 64-bit shift ranges into `out` (k a constant below 64). */
+function shiftRange64(op: string, out: Bounds, a: Bounds, k: number): void {
+  setS64Unbounded(out);
+  setU64Unbounded(out);
+  if (op === 'lsh') {
+    if (k === 0 || bitLength64(a.umaxHi, a.umaxLo) + k <= 64) {
+      shl64(a.uminHi, a.uminLo, k);
+      const minHi = u64Out.hi, minLo = u64Out.lo;
+      shl64(a.umaxHi, a.umaxLo, k);
+      setU64(out, minHi, minLo, u64Out.hi, u64Out.lo);
     }
-    case 'or': {
-      const umin = max(a.umin, b.umin), umax = result.value | result.mask;
-      return a.smin >= 0n && b.smin >= 0n ? { smin: umin, smax: umax, umin, umax } : { ...unboundedS, umin, umax };
-    }
-    case 'xor': {
-      const umin = result.value, umax = result.value | result.mask;
-      return a.smin >= 0n && b.smin >= 0n ? { smin: umin, smax: umax, umin, umax } : { ...unboundedS, umin, umax };
-    }
-    default:
-      return { ...unboundedS, ...unboundedU };
+  } else if (op === 'rsh') {
+    shr64(a.uminHi, a.uminLo, k);
+    const minHi = u64Out.hi, minLo = u64Out.lo;
+    shr64(a.umaxHi, a.umaxLo, k);
+    setU64(out, minHi, minLo, u64Out.hi, u64Out.lo);
+  } else {
+    sar64(a.sminHi, a.sminLo, k);
+    const minHi = u64Out.hi, minLo = u64Out.lo;
+    sar64(a.smaxHi, a.smaxLo, k);
+    setS64(out, minHi, minLo, u64Out.hi, u64Out.lo);
   }
 }
 
-function shiftRange(op: string, a: Range, k: bigint, bits: 32 | 64): Range {
-  const L = limits(bits);
-  const w = BigInt(bits);
-  switch (op) {
-    case 'lsh':
-      if (a.umax >> (w - k) === 0n || k === 0n) return { smin: L.smin, smax: L.smax, umin: a.umin << k, umax: a.umax << k };
-      return { smin: L.smin, smax: L.smax, umin: 0n, umax: L.umax };
-    case 'rsh':
-      return { smin: L.smin, smax: L.smax, umin: a.umin >> k, umax: a.umax >> k };
-    case 'arsh':
-      return { smin: a.smin >> k, smax: a.smax >> k, umin: 0n, umax: L.umax };
+/** 32-bit shift ranges into `out` (k a constant below 32). */
+function shiftRange32(op: string, out: Bounds, a: Bounds, k: number): void {
+  out.s32min = S32_MIN; out.s32max = S32_MAX; out.u32min = 0; out.u32max = ALL_ONES;
+  if (op === 'lsh') {
+    if (k === 0 || (a.u32max >>> 0) / 2 ** (32 - k) < 1) { out.u32min = a.u32min << k; out.u32max = a.u32max << k; }
+  } else if (op === 'rsh') {
+    out.u32min = (a.u32min >>> k) | 0; out.u32max = (a.u32max >>> k) | 0;
+  } else {
+    out.s32min = a.s32min >> k; out.s32max = a.s32max >> k;
   }
-  return { smin: L.smin, smax: L.smax, umin: 0n, umax: L.umax };
 }
 
 const TRACKED = new Set(['add', 'sub', 'mul', 'and', 'or', 'xor', 'lsh', 'rsh', 'arsh']);
 
-function tnumOp(op: string, a: Tnum, b: Tnum, k: number, bits: 32 | 64): Tnum {
+function tnumOp(op: string, out: Tnum, a: Tnum, b: Tnum, k: number, bits: 32 | 64): void {
   switch (op) {
-    case 'add': return tnumAdd(a, b);
-    case 'sub': return tnumSub(a, b);
-    case 'mul': return tnumMul(a, b);
-    case 'and': return tnumAnd(a, b);
-    case 'or': return tnumOr(a, b);
-    case 'xor': return tnumXor(a, b);
-    case 'lsh': return tnumLshift(a, k);
-    case 'rsh': return tnumRshift(a, k);
-    case 'arsh': return tnumArshift(a, k, bits);
+    case 'add': return tnumAdd(out, a, b);
+    case 'sub': return tnumSub(out, a, b);
+    case 'mul': return tnumMul(out, a, b);
+    case 'and': return tnumAnd(out, a, b);
+    case 'or': return tnumOr(out, a, b);
+    case 'xor': return tnumXor(out, a, b);
+    case 'lsh': return tnumLshift(out, a, k);
+    case 'rsh': return tnumRshift(out, a, k);
+    case 'arsh': return tnumArshift(out, a, k, bits);
   }
-  return TNUM_UNKNOWN;
 }
 
-/** Fold an operation on two known constants the way the ISA defines it. */
-function foldConst(op: string, a: bigint, b: bigint, bits: 32 | 64): bigint | undefined {
-  const w = BigInt(bits);
-  const mask = bits === 64 ? U64 : U32;
-  const ua = a & mask, ub = b & mask;
-  const sa = BigInt.asIntN(bits, ua), sb = BigInt.asIntN(bits, ub);
-  const sh = ub & (w - 1n);
+/** Fold a tracked operation on two 64-bit constants the way the ISA defines it. */
+function foldConst64(op: string, a: Bounds, b: Bounds): Bounds {
+  const aHi = a.valueHi, aLo = a.valueLo, bHi = b.valueHi, bLo = b.valueLo;
+  const shift = bLo & 63;
   switch (op) {
-    case 'add': return (ua + ub) & mask;
-    case 'sub': return (ua - ub) & mask;
-    case 'mul': return (ua * ub) & mask;
-    case 'div': return ub === 0n ? 0n : ua / ub;
-    case 'sdiv': return sb === 0n ? 0n : BigInt.asUintN(bits, sa / sb);
-    case 'mod': return ub === 0n ? ua : ua % ub;
-    case 'smod': return sb === 0n ? ua : BigInt.asUintN(bits, sa % sb);
-    case 'or': return ua | ub;
-    case 'and': return ua & ub;
-    case 'xor': return ua ^ ub;
-    case 'lsh': return (ua << sh) & mask;
-    case 'rsh': return ua >> sh;
-    case 'arsh': return BigInt.asUintN(bits, sa >> sh);
+    case 'add': add64(aHi, aLo, bHi, bLo); break;
+    case 'sub': sub64(aHi, aLo, bHi, bLo); break;
+    case 'mul': mul64(aHi, aLo, bHi, bLo); break;
+    case 'and': return constBounds(aHi & bHi, aLo & bLo);
+    case 'or': return constBounds(aHi | bHi, aLo | bLo);
+    case 'xor': return constBounds(aHi ^ bHi, aLo ^ bLo);
+    case 'lsh': shl64(aHi, aLo, shift); break;
+    case 'rsh': shr64(aHi, aLo, shift); break;
+    default: sar64(aHi, aLo, shift); break;
   }
-  return undefined;
+  return constBounds(u64Out.hi, u64Out.lo);
 }
+
+/** Fold a tracked operation on two 32-bit constants (the low words), into a word. */
+function foldConst32(op: string, a: number, b: number): number {
+  const shift = b & 31;
+  switch (op) {
+    case 'add': return (a + b) | 0;
+    case 'sub': return (a - b) | 0;
+    case 'mul': return Math.imul(a, b);
+    case 'and': return a & b;
+    case 'or': return a | b;
+    case 'xor': return a ^ b;
+    case 'lsh': return a << shift;
+    case 'rsh': return (a >>> shift) | 0;
+    default: return a >> shift;
+  }
+}
+
+const subregA = newTnum();
+const subregB = newTnum();
 
 /**
  * dst = dst OP src on scalars. `bits` is the operation width; a 32-bit result is zero-extended.
@@ -254,31 +419,35 @@ export function scalarAlu(op: string, dst: Bounds, src: Bounds, bits: 32 | 64): 
   // Linux 6.18 leaves div/mod results, and shifts by anything but a constant below the width, unknown
   // in all 64 bits, constants and 32-bit operations included (is_safe_to_compute_dst_reg_range).
   const isShift = op === 'lsh' || op === 'rsh' || op === 'arsh';
-  if (!TRACKED.has(op) || (isShift && (!srcConst || src.umax >= BigInt(bits)))) return unknownBounds();
+  if (!TRACKED.has(op) || (isShift && (!srcConst || src.umaxHi !== 0 || src.umaxLo >>> 0 >= bits))) return unknownBounds();
   if (srcConst && dstConst) {
-    const folded = foldConst(op, dst.var.value, src.var.value, bits);
-    if (folded !== undefined) return constBounds(folded);
+    return bits === 64 ? foldConst64(op, dst, src) : constBounds(0, foldConst32(op, dst.valueLo, src.valueLo));
   }
-  const k = isShift ? Number(src.var.value & BigInt(bits - 1)) : 0;
+  const k = isShift ? src.valueLo & (bits - 1) : 0;
+  const out = unknownBounds();
   if (bits === 64) {
-    const v = tnumOp(op, dst.var, src.var, k, 64);
-    const r64 = isShift ? shiftRange(op, range64(dst), BigInt(k), 64) : rangeOp(op, range64(dst), range64(src), 64, v);
+    tnumOp(op, out, dst, src, k, 64);
+    if (isShift) shiftRange64(op, out, dst, k);
+    else rangeOp64(op, out, dst, src);
     if (op === 'lsh' && k === 32) {
       // `<<32 s>>32` sign-extends a subregister: non-negative 32-bit bounds carry over (kernel __scalar64_min_max_lsh).
-      if (dst.s32max >= 0n) r64.smax = dst.s32max << 32n;
-      if (dst.s32min >= 0n) r64.smin = dst.s32min << 32n;
+      if (dst.s32max >= 0) { out.smaxHi = dst.s32max; out.smaxLo = 0; }
+      if (dst.s32min >= 0) { out.sminHi = dst.s32min; out.sminLo = 0; }
     }
     // The low half of add/sub/mul/and/or/xor depends only on the low halves.
-    const v32 = tnumSubreg(v);
-    const r32 = isShift ? { smin: S32_MIN, smax: S32_MAX, umin: 0n, umax: U32 } : rangeOp(op, range32(dst), range32(src), 32, v32);
-    const out: Bounds = { var: v, ...r64, s32min: r32.smin, s32max: r32.smax, u32min: r32.umin, u32max: r32.umax };
+    if (!isShift) {
+      tnumSubreg(subregA, out);
+      rangeOp32(op, out, dst, src, subregA);
+    }
     sync(out);
     return out;
   }
-  const a32 = tnumSubreg(dst.var), b32 = tnumSubreg(src.var);
-  const v = tnumCast(tnumOp(op, a32, b32, k, 32), 4);
-  const r32 = isShift ? shiftRange(op, range32(dst), BigInt(k), 32) : rangeOp(op, range32(dst), range32(src), 32, v);
-  const out: Bounds = { ...unknownBounds(), var: v, s32min: r32.smin, s32max: r32.smax, u32min: r32.umin, u32max: r32.umax };
+  tnumSubreg(subregA, dst);
+  tnumSubreg(subregB, src);
+  tnumOp(op, out, subregA, subregB, k, 32);
+  tnumCast(out, out, 4);
+  if (isShift) shiftRange32(op, out, dst, k);
+  else rangeOp32(op, out, dst, src, out);
   sync(out);
   return zext32(out);
 }
@@ -286,69 +455,94 @@ export function scalarAlu(op: string, dst: Bounds, src: Bounds, bits: 32 | 64): 
 /** Sign-extend the low `fromBits` of a scalar into 64 (or 32, zero-extended) bits. */
 export function scalarMovsx(src: Bounds, fromBits: 8 | 16 | 32, bits: 32 | 64): Bounds {
   if (isConst(src)) {
-    const v = BigInt.asIntN(fromBits, src.var.value);
-    return bits === 64 ? constBounds(v) : constBounds(toU32(v));
+    const shift = 32 - fromBits;
+    const low = fromBits === 32 ? src.valueLo | 0 : (src.valueLo << shift) >> shift;
+    return bits === 64 ? constBoundsOf(low) : constBounds(0, low);
   }
-  const half = 1n << BigInt(fromBits - 1);
+  const half = 2 ** (fromBits - 1);
   let out: Bounds;
-  if (src.umax < half) {
-    out = { ...src };
-  } else if (src.smin >= -half && src.smax < half) {
-    out = { ...src };
+  if (ltU(src.umaxHi, src.umaxLo, 0, half)) {
+    out = copyBounds(src);
+  } else if (leS(ALL_ONES, -half, src.sminHi, src.sminLo) && ltS(src.smaxHi, src.smaxLo, 0, half)) {
+    out = copyBounds(src);
   } else {
-    out = { ...unknownBounds(), smin: -half, smax: half - 1n };
+    out = unknownBounds();
+    setS64(out, ALL_ONES, -half | 0, 0, (half - 1) | 0);
     sync(out);
   }
-  return bits === 64 ? out : zext32({ ...out, s32min: max(out.smin, S32_MIN), s32max: min(out.smax, S32_MAX) });
+  if (bits === 64) return out;
+  out.s32min = Math.max(sminValue(out), S32_MIN) | 0;
+  out.s32max = Math.min(smaxValue(out), S32_MAX) | 0;
+  return zext32(out);
 }
 
-/** Bounds of a value loaded with a `size`-byte unsigned load: 0..2^(8*size)-1. */
+/** Bounds of a value loaded with a `size`-byte load: 0..2^(8*size)-1, or signed -2^(8*size-1)..2^(8*size-1)-1. */
 export function loadedBounds(size: number, signed = false): Bounds {
   if (size >= 8) return unknownBounds();
-  const bitsN = BigInt(size * 8);
+  const out = unknownBounds();
   if (signed) {
-    const half = 1n << (bitsN - 1n);
-    const out = { ...unknownBounds(), smin: -half, smax: half - 1n };
-    sync(out);
-    return out;
+    const half = 2 ** (size * 8 - 1);
+    setS64(out, ALL_ONES, -half | 0, 0, (half - 1) | 0);
+  } else {
+    out.umaxHi = 0; out.umaxLo = (2 ** (size * 8) - 1) | 0;
   }
-  const out = { ...unknownBounds(), umax: (1n << bitsN) - 1n };
   sync(out);
   return out;
 }
 
-/** [lo, hi] unsigned, as a scalar. */
-export function rangeBounds(lo: bigint, hi: bigint): Bounds {
-  const out = { ...unknownBounds(), umin: lo, umax: hi };
+/** [lo, hi] unsigned (safe integers), as a scalar. */
+export function rangeBounds(lo: number, hi: number): Bounds {
+  const out = unknownBounds();
+  fromNumber(lo);
+  out.uminHi = u64Out.hi; out.uminLo = u64Out.lo;
+  fromNumber(hi);
+  out.umaxHi = u64Out.hi; out.umaxLo = u64Out.lo;
+  sync(out);
+  return out;
+}
+
+/** Unknown but for a signed 64-bit range (hi/lo pairs), synced. */
+export function signedRangeBounds(minHi: number, minLo: number, maxHi: number, maxLo: number): Bounds {
+  const out = unknownBounds();
+  setS64(out, minHi, minLo, maxHi, maxLo);
   sync(out);
   return out;
 }
 
 export function boundsEqual(a: Bounds, b: Bounds): boolean {
-  return a.var.value === b.var.value && a.var.mask === b.var.mask && a.smin === b.smin && a.smax === b.smax
-    && a.umin === b.umin && a.umax === b.umax && a.s32min === b.s32min && a.s32max === b.s32max
-    && a.u32min === b.u32min && a.u32max === b.u32max;
+  return a.valueHi === b.valueHi && a.valueLo === b.valueLo && a.maskHi === b.maskHi && a.maskLo === b.maskLo
+    && a.sminHi === b.sminHi && a.sminLo === b.sminLo && a.smaxHi === b.smaxHi && a.smaxLo === b.smaxLo
+    && a.uminHi === b.uminHi && a.uminLo === b.uminLo && a.umaxHi === b.umaxHi && a.umaxLo === b.umaxLo
+    && a.s32min === b.s32min && a.s32max === b.s32max && a.u32min === b.u32min && a.u32max === b.u32max;
 }
 
 /** Every value `cur` allows, `old` allows too (range containment and tnum subsumption). */
 export function boundsWithin(old: Bounds, cur: Bounds): boolean {
-  return old.umin <= cur.umin && old.umax >= cur.umax && old.smin <= cur.smin && old.smax >= cur.smax
-    && old.u32min <= cur.u32min && old.u32max >= cur.u32max && old.s32min <= cur.s32min && old.s32max >= cur.s32max
-    && (cur.var.mask & ~old.var.mask) === 0n && ((cur.var.value & ~old.var.mask) & U64) === old.var.value;
+  return leU(old.uminHi, old.uminLo, cur.uminHi, cur.uminLo) && leU(cur.umaxHi, cur.umaxLo, old.umaxHi, old.umaxLo)
+    && leS(old.sminHi, old.sminLo, cur.sminHi, cur.sminLo) && leS(cur.smaxHi, cur.smaxLo, old.smaxHi, old.smaxLo)
+    && old.u32min >>> 0 <= cur.u32min >>> 0 && old.u32max >>> 0 >= cur.u32max >>> 0
+    && old.s32min <= cur.s32min && old.s32max >= cur.s32max
+    && (cur.maskHi & ~old.maskHi) === 0 && (cur.maskLo & ~old.maskLo) === 0
+    && (cur.valueHi & ~old.maskHi) === old.valueHi && (cur.valueLo & ~old.maskLo) === old.valueLo;
 }
+
+/** Does the 64-bit pattern (hi, lo) equal the safe integer `n`? */
+const equalsNumber = (hi: number, lo: number, n: number): boolean => lo === (n | 0) && hi === (Math.floor(n / TWO32) | 0);
 
 /** The kernel's `scalar(...)` text (only the fields that say something). */
 export function formatBounds(b: Bounds): string {
-  if (isConst(b)) return String(toS64(b.var.value));
+  if (isConst(b)) return formatS64(b.valueHi, b.valueLo);
   const parts: string[] = [];
-  if (b.smin !== S64_MIN && b.smin !== toS64(b.umin)) parts.push(`smin=${b.smin}`);
-  if (b.smax !== S64_MAX && b.smax !== toS64(b.umax)) parts.push(`smax=${b.smax}`);
-  if (b.umin !== 0n) parts.push(`umin=${b.umin}`);
-  if (b.umax !== U64) parts.push(`umax=${b.umax}`);
-  if (b.s32min !== S32_MIN && b.s32min !== b.smin) parts.push(`smin32=${b.s32min}`);
-  if (b.s32max !== S32_MAX && b.s32max !== b.smax) parts.push(`smax32=${b.s32max}`);
-  if (b.u32min !== 0n && b.u32min !== b.umin) parts.push(`umin32=${b.u32min}`);
-  if (b.u32max !== U32 && b.u32max !== b.umax) parts.push(`umax32=${b.u32max}`);
-  if (b.var.mask !== U64) parts.push(`var_off=(0x${b.var.value.toString(16)}; 0x${b.var.mask.toString(16)})`);
+  const sminIsUmin = b.sminHi === b.uminHi && b.sminLo === b.uminLo;
+  const smaxIsUmax = b.smaxHi === b.umaxHi && b.smaxLo === b.umaxLo;
+  if (!sminUnbounded(b) && !sminIsUmin) parts.push(`smin=${formatS64(b.sminHi, b.sminLo)}`);
+  if (!(b.smaxHi === S32_MAX && b.smaxLo === ALL_ONES) && !smaxIsUmax) parts.push(`smax=${formatS64(b.smaxHi, b.smaxLo)}`);
+  if (b.uminHi !== 0 || b.uminLo !== 0) parts.push(`umin=${formatU64(b.uminHi, b.uminLo)}`);
+  if (b.umaxHi !== ALL_ONES || b.umaxLo !== ALL_ONES) parts.push(`umax=${formatU64(b.umaxHi, b.umaxLo)}`);
+  if (b.s32min !== S32_MIN && !equalsNumber(b.sminHi, b.sminLo, b.s32min)) parts.push(`smin32=${b.s32min}`);
+  if (b.s32max !== S32_MAX && !equalsNumber(b.smaxHi, b.smaxLo, b.s32max)) parts.push(`smax32=${b.s32max}`);
+  if (b.u32min !== 0 && !(b.uminHi === 0 && b.uminLo === b.u32min)) parts.push(`umin32=${b.u32min >>> 0}`);
+  if (b.u32max !== ALL_ONES && !(b.umaxHi === 0 && b.umaxLo === b.u32max)) parts.push(`umax32=${b.u32max >>> 0}`);
+  if (b.maskHi !== ALL_ONES || b.maskLo !== ALL_ONES) parts.push(`var_off=(0x${formatHex64(b.valueHi, b.valueLo)}; 0x${formatHex64(b.maskHi, b.maskLo)})`);
   return parts.join(',');
 }

@@ -1,6 +1,8 @@
 import type { MapSpec } from '../maps/spec.js';
 import type { PreciseSet } from './precision.js';
-import { boundsEqual, boundsWithin, constBounds, formatBounds, isConst, unknownBounds, type Bounds } from './scalar.js';
+import {
+  boundsEqual, boundsWithin, constBounds, constBoundsOf, formatBounds, isConst, isZeroConst, unknownBounds, type Bounds,
+} from './scalar.js';
 
 /**
  * Abstract machine state: registers, stack slots, call frames and acquired references. Registers and
@@ -35,14 +37,15 @@ export interface Reg {
   readonly subprog: number;
 }
 
-const ZERO_BOUNDS = constBounds(0n);
+const ZERO_BOUNDS = constBounds(0, 0);
 
 export const NOT_INIT: Reg = {
   type: 'not_init', nullable: false, off: 0, b: ZERO_BOUNDS, id: 0, refId: 0, range: 0, memSize: 0, frame: 0, subprog: 0,
 };
 
 export const scalarReg = (b: Bounds = unknownBounds(), id = 0): Reg => ({ ...NOT_INIT, type: 'scalar', b, id });
-export const constReg = (v: bigint): Reg => scalarReg(constBounds(v));
+/** A known scalar, given as a safe integer. */
+export const constReg = (v: number): Reg => scalarReg(constBoundsOf(v));
 export const UNKNOWN_SCALAR = scalarReg();
 
 export function pointerReg(type: RegType, extra: Partial<Reg> = {}): Reg {
@@ -50,7 +53,7 @@ export function pointerReg(type: RegType, extra: Partial<Reg> = {}): Reg {
 }
 
 export const isPointer = (r: Reg): boolean => r.type !== 'scalar' && r.type !== 'not_init';
-export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isConst(r.b) && r.b.var.value === 0n;
+export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isZeroConst(r.b);
 
 /** The kernel's type name in messages: `map_value_or_null`, `scalar`, `fp` ... */
 export function typeName(r: Reg): string {
@@ -74,7 +77,7 @@ export interface Frame {
   returnTo: number;
   subprog: number;
   /** A callback frame: the helper's own return value replaces R0 on return. */
-  callback?: { retMin: bigint; retMax: bigint };
+  callback?: { retMin: number; retMax: number };
 }
 
 export interface Reference { id: number; insn: number }

@@ -205,8 +205,8 @@ function returnRangeFor(info: ProgTypeInfo, attach: string | undefined): readonl
 
 function globalArgReg(arg: GlobalArg, newId: () => number): Reg {
   if (arg.kind === 'scalar') return scalarReg();
-  if (arg.kind === 'ctx') return pointerReg('ctx', { b: constBounds(0n) });
-  return pointerReg('mem', { b: constBounds(0n), nullable: true, id: newId(), memSize: arg.size });
+  if (arg.kind === 'ctx') return pointerReg('ctx', { b: constBounds(0, 0) });
+  return pointerReg('mem', { b: constBounds(0, 0), nullable: true, id: newId(), memSize: arg.size });
 }
 
 /** Tracing attach points that never sleep: raw tracepoints (BTF-enabled or not) run with preemption off. */

@@ -11,7 +11,7 @@ const state = (r1: Reg, r2: Reg): State => {
   regs[10] = pointerReg('fp', { frame: 0 });
   return { frames: [{ regs, stack: [], returnTo: -1, subprog: 0 }], refs: [], path: undefined };
 };
-const byte = (id: number): Reg => scalarReg(rangeBounds(0n, 255n), id);
+const byte = (id: number): Reg => scalarReg(rangeBounds(0, 255), id);
 const bothPrecise = (): PreciseSet => {
   const p = new PreciseSet();
   p.setReg(0, 1);
