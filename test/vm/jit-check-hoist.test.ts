@@ -7,7 +7,7 @@ import { AddressSpace, MemoryAccessError } from '../../src/vm/memory.js';
 import { interpreter } from '../../src/vm/interpreter.js';
 import { jit } from '../../src/vm/jit/index.js';
 import { buildSubprogram, subprogramStarts } from '../../src/vm/jit/cfg.js';
-import { planLoops, type RangeGuard } from '../../src/vm/jit/check-hoist.js';
+import { planLoops, type LoopGuard, type RangeGuard } from '../../src/vm/jit/check-hoist.js';
 
 /**
  * Checked-mode loop versioning (check-hoist.ts): which loops get a per-iteration range test instead of
@@ -15,13 +15,13 @@ import { planLoops, type RangeGuard } from '../../src/vm/jit/check-hoist.js';
  * whether the range test fails on entry, midway, or never (warm site caches from earlier runs).
  */
 
-function plans(text: string): { covered: number[]; ranges: readonly RangeGuard[] }[] {
+function plans(text: string): { covered: number[]; ranges: readonly RangeGuard[]; guard: LoopGuard }[] {
   const insns = assemble(text);
   const ops = validate(insns);
   const starts = subprogramStarts(insns, ops);
   const sub = buildSubprogram(insns, ops, 0, starts[1] ?? insns.length);
   return planLoops(sub, insns, ops, { frameIsFixed: true })
-    .map((plan) => ({ covered: [...plan.guard.covered].sort((a, b) => a - b), ranges: plan.guard.ranges }));
+    .map((plan) => ({ covered: [...plan.guard.covered].sort((a, b) => a - b), ranges: plan.guard.ranges, guard: plan.guard }));
 }
 
 type Outcome = { r0: bigint } | { insn: number | undefined; message: string };
@@ -141,6 +141,68 @@ test('loops that exit early on data, walking up or down, fault past either end o
     return [[start], [start], [start + 30]];
   };
   assert.ok(sameOnBoth(text, withZero).every((o) => 'r0' in o));
+});
+
+test('paired checked loops (one range test per two iterations): the end of a region between or inside a pair', () => {
+  // 64 iterations of a copy through r1 + r2: regions that fit exactly, end one byte short (the last
+  // iteration faults), or end inside the first pair; walking down as well.
+  assert.equal(plans(COPY)[0]!.guard.twoAtOnce, true);
+  for (const size of [128, 127, 126, 65, 64]) {
+    const outcome = sameOnBoth(COPY, oneRegion(size));
+    assert.equal('r0' in outcome[0]!, size === 128, `size ${size}`);
+  }
+  const down = `
+    r0 = 0
+    r2 = 0
+  loop:
+    r4 = *(u16 *)(r1 - 2)
+    r0 += r4
+    r1 += -3
+    r2 += 1
+    if r2 != r3 goto loop
+    exit`;
+  assert.equal(plans(down)[0]!.guard.twoAtOnce, true);
+  for (const count of [1, 2, 3, 20, 21, 22]) {
+    // From the region's end: 3 * count - 1 bytes below it are read; the region has 61 or 62.
+    sameOnBoth(down, (space) => {
+      const [small, large] = isolated(space, { bytes: counting(61) }, { bytes: counting(62) }) as [number, number];
+      return [[small + 61, 0, count], [small + 61, 0, count], [large + 62, 0, count]];
+    });
+  }
+  // Two ranges over different registers (both strided), and a loop with a sum of two varying
+  // registers (no single bound: tested each iteration).
+  const two = `
+    r0 = 0
+  loop:
+    r4 = *(u8 *)(r1 + 0)
+    *(u8 *)(r2 + 0) = r4
+    r1 += 1
+    r2 += 2
+    r3 += -1
+    if r3 != 0 goto loop
+    exit`;
+  assert.equal(plans(two)[0]!.guard.twoAtOnce, true);
+  sameOnBoth(two, (space) => {
+    const [source, target] = isolated(space, { bytes: counting(40) }, { bytes: new Uint8Array(60) }) as [number, number];
+    return [[source, target, 30], [source, target, 30], [source, target, 31], [source + 20, target, 21]];
+  });
+  const sum = `
+    r0 = 0
+  loop:
+    r5 = r1
+    r5 += r2
+    r4 = *(u8 *)(r5 + 0)
+    r0 += r4
+    r1 += 1
+    r2 += 1
+    r3 += -1
+    if r3 != 0 goto loop
+    exit`;
+  assert.equal(plans(sum)[0]!.guard.twoAtOnce, false);
+  sameOnBoth(sum, (space) => {
+    const start = isolated(space, { bytes: counting(50) })[0]!;
+    return [[start, 0, 25], [start, 0, 25], [start, 1, 25]];
+  });
 });
 
 test('a stride that differs between paths, or a pointer loaded in the loop, gets no strided bound', () => {

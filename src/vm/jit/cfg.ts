@@ -141,7 +141,9 @@ export function buildSubprogram(insns: readonly Instruction[], ops: readonly (Op
         : [];
     return { start: s, end: limit, terminator, successors };
   });
-  if (blocks.some((b) => b.successors.includes(fallOffBlock))) blocks.push({ start: end, end, terminator: { kind: 'falloff', insn: end - 1 }, successors: [] });
+  // Only the last block can run past the end.
+  const last = blocks[blocks.length - 1];
+  if (last?.successors.includes(fallOffBlock)) blocks.push({ start: end, end, terminator: { kind: 'falloff', insn: end - 1 }, successors: [] });
   return analyse(start, end, blocks);
 }
 
@@ -152,7 +154,7 @@ export function analyse(start: number, end: number, blocks: BasicBlock[]): Subpr
   const post: number[] = [];
   const visited = new Uint8Array(n);
   const stack: number[] = [0];
-  const nextChild: number[] = new Array<number>(n).fill(0);
+  const nextChild = new Int32Array(n);
   visited[0] = 1;
   while (stack.length > 0) {
     const b = stack[stack.length - 1]!;
@@ -169,10 +171,15 @@ export function analyse(start: number, end: number, blocks: BasicBlock[]): Subpr
   }
   const order = post.reverse();
   const rpo = new Int32Array(n).fill(-1);
-  order.forEach((b, i) => { rpo[b] = i; });
+  for (let i = 0; i < order.length; i++) rpo[order[i]!] = i;
 
-  const preds: number[][] = blocks.map(() => []);
-  for (const b of order) for (const s of blocks[b]!.successors) preds[s]!.push(b);
+  // Predecessors of block b: predList[predStart[b] .. predStart[b + 1]) (flat: no array per block).
+  const predStart = new Int32Array(n + 1);
+  for (const b of order) for (const s of blocks[b]!.successors) predStart[s + 1]!++;
+  for (let b = 0; b < n; b++) predStart[b + 1]! += predStart[b]!;
+  const predList = new Int32Array(predStart[n]!);
+  const filled = predStart.slice(0, n);
+  for (const b of order) for (const s of blocks[b]!.successors) predList[filled[s]!++] = b;
 
   // Cooper, Harvey & Kennedy's iterative dominators over the reverse postorder.
   const idom = new Int32Array(n).fill(-1);
@@ -191,7 +198,8 @@ export function analyse(start: number, end: number, blocks: BasicBlock[]): Subpr
     for (let i = 1; i < order.length; i++) {
       const b = order[i]!;
       let dom = -1;
-      for (const p of preds[b]!) {
+      for (let k = predStart[b]!; k < predStart[b + 1]!; k++) {
+        const p = predList[k]!;
         if (idom[p] === -1) continue;
         dom = dom === -1 ? p : intersect(p, dom);
       }

@@ -1,11 +1,12 @@
 import { imm64Parts, type Instruction, type Op as BpfOp, type Width } from '../../isa/index.js';
 import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { JitCompileError, type Subprogram } from './cfg.js';
-import { needsCheck, versionLoops, type LoopGuard } from './check-hoist.js';
+import { needsCheck, versionLoops, type LoopGuard, type RangeGuard } from './check-hoist.js';
 import {
-  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local,
+  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local, LookupFn,
   MAP_LOOKUP_HELPER_ID, registerLocal,
 } from './layout.js';
+import { callImport } from './import-table.js';
 import { emitDispatch, emitStructured, type BlockEmitter } from './structure.js';
 import { ByteWriter, Op, ValType, VOID_BLOCK } from './wasm.js';
 
@@ -72,11 +73,14 @@ const REPEATABLE_KINDS: ReadonlySet<string> = new Set(['alu', 'ldx', 'st', 'stx'
 /** Longest block (in slots) emitted twice. */
 const MAX_REPEATED_BLOCK = 16;
 const I64_BLOCK = ValType.i64;
+/** The first of a versioned loop range's two locals (layout.ts: Local.firstRange). */
+const rangeLocal = (range: RangeGuard): number => Local.firstRange + 2 * range.slot;
 /** V8's largest br_table. */
 const MAX_DISPATCH_BLOCKS = 65520;
 
 export class FunctionCompiler implements BlockEmitter {
-  readonly w = new ByteWriter(1024);
+  /** Sized for ~10 bytes per instruction slot, what straight-line code takes, so it seldom grows. */
+  readonly w: ByteWriter;
   private readonly insns: readonly Instruction[];
   private readonly ops: readonly (BpfOp | undefined)[];
   /** The subprogram, with its loops versioned in checked mode (check-hoist.ts). */
@@ -91,6 +95,7 @@ export class FunctionCompiler implements BlockEmitter {
     this.insns = ctx.insns;
     this.ops = ctx.ops;
     this.sub = ctx.checked ? versionLoops(sub, ctx.insns, ctx.ops, { frameIsFixed: ctx.frameIsFixed }) : sub;
+    this.w = new ByteWriter(256 + 12 * (sub.end - sub.start));
   }
 
   /**
@@ -100,6 +105,10 @@ export class FunctionCompiler implements BlockEmitter {
    */
   compile(): Uint8Array {
     this.fuelIn();
+    if (this.ctx.frameIsFixed) {
+      // r10 - 512 as i32: the frame's lowest byte (the stack region starts above 0, so no wrap).
+      this.reg(10); this.op(Op.i32_wrap_i64); this.i32(STACK_FRAME_BYTES); this.op(Op.i32_sub); this.set(Local.frameBase);
+    }
     const loops = this.sub.loopHeader.includes(1);
     if (loops) this.w.byte2(Op.block, ValType.i32);
     if (this.sub.reducible) emitStructured(this.sub, this);
@@ -113,7 +122,7 @@ export class FunctionCompiler implements BlockEmitter {
     if (loops) {
       this.op(Op.end);
       this.w.byte(Op.local_set); this.w.u32(Local.t32a);
-      this.i32(FaultKind.budget); this.get(Local.t32a); this.call(ImportFn.fault);
+      this.i32(FaultKind.budget); this.get(Local.t32a); this.callImport(ImportFn.fault);
       this.op(Op.unreachable);
     }
     this.w.byte(Op.end);
@@ -133,13 +142,14 @@ export class FunctionCompiler implements BlockEmitter {
   /** A sign-extended 32-bit immediate as i64. */
   private i64s(imm: number): void { this.i64(imm, imm >> 31); }
   private call(fn: number): void { this.w.byte(Op.call); this.w.u32(fn); }
+  private callImport(fn: number): void { callImport(this.w, fn); }
   private mem(code: number, offset: number): void { this.w.byte(code); this.w.byte(0); this.w.u32(offset); }
   private reg(r: number): void { this.get(registerLocal(r)); }
   private setReg(r: number): void { this.set(registerLocal(r)); }
   private reg32(r: number): void { this.reg(r); this.op(Op.i32_wrap_i64); }
   /** Call the fault import, which throws: nothing is live after it. */
   private fault(kind: number, insn: number): void {
-    this.i32(kind); this.i32(insn); this.call(ImportFn.fault);
+    this.i32(kind); this.i32(insn); this.callImport(ImportFn.fault);
     this.op(Op.unreachable);
   }
   /** `if` (void) around a slow path. */
@@ -249,16 +259,38 @@ export class FunctionCompiler implements BlockEmitter {
 
   repeatable(b: number): boolean {
     const block = this.sub.blocks[b]!;
-    if (this.ctx.checked || block.role !== undefined || block.end - block.start > MAX_REPEATED_BLOCK) return false;
+    const role = block.role;
+    if (role?.kind === 'loop-test') return true;
+    // Checked mode pairs only a versioned loop's unchecked copy, and only when it checks nothing.
+    if (this.ctx.checked ? role?.kind !== 'unchecked' : role !== undefined) return false;
+    if (block.end - block.start > MAX_REPEATED_BLOCK) return false;
     for (let i = block.start; i < block.end; i++) {
-      const kind = this.ops[i]?.kind;
-      if (kind !== undefined && !REPEATABLE_KINDS.has(kind)) return false;
+      const op = this.ops[i];
+      if (op === undefined) continue;
+      if (!REPEATABLE_KINDS.has(op.kind)) return false;
+      if (role !== undefined && this.checksAccess(i, op, role.guard.covered)) return false;
     }
     return true;
   }
 
+  /** Checked mode, in an unchecked copy: whether the instruction still checks its access. */
+  private checksAccess(i: number, op: BpfOp, covered: ReadonlySet<number>): boolean {
+    if (op.kind !== 'ldx' && op.kind !== 'st' && op.kind !== 'stx') return false;
+    if (covered.has(i)) return false;
+    const insn = this.insns[i]!;
+    const base = op.kind === 'ldx' ? insn.src : insn.dst;
+    return needsCheck({ base, off: insn.off, width: op.width }, this.ctx);
+  }
+
   budgetCovers(from: number, to: number, times: number): void {
     this.get(Local.fuel); this.i64(times * this.backEdgeCost(from, to), 0); this.op(Op.i64_ge_s);
+  }
+
+  fitsTwice(b: number): boolean {
+    const role = this.sub.blocks[b]!.role;
+    if (role?.kind !== 'loop-test' || !role.guard.twoAtOnce) return false;
+    this.rangesFit(role.guard);
+    return true;
   }
 
   spend(from: number, to: number): void {
@@ -290,16 +322,16 @@ export class FunctionCompiler implements BlockEmitter {
         return;
       }
       case 'ldx': {
-        this.address(insn.src, insn.off, op.width, false, i);
-        this.mem((op.signed ? LOAD_S : LOAD_U)[op.width], this.memOffset(insn.off));
+        const memOff = this.address(insn.src, insn.off, op.width, false, i);
+        this.mem((op.signed ? LOAD_S : LOAD_U)[op.width], memOff);
         this.setReg(insn.dst);
         return;
       }
       case 'st':
       case 'stx': {
-        this.address(insn.dst, insn.off, op.width, true, i);
+        const memOff = this.address(insn.dst, insn.off, op.width, true, i);
         if (op.kind === 'st') this.i64s(insn.imm); else this.reg(insn.src);
-        this.mem(STORE[op.width], this.memOffset(insn.off));
+        this.mem(STORE[op.width], memOff);
         return;
       }
       case 'atomic': return this.atomic(i, insn, op.width, op.op, op.fetch);
@@ -310,7 +342,7 @@ export class FunctionCompiler implements BlockEmitter {
         this.i32(insn.imm);
         if (op.kind === 'ld_ind') { this.reg32(insn.src); this.op(Op.i32_add); }
         this.i32(op.width); this.i32(i);
-        this.call(ImportFn.loadPacket);
+        this.callImport(ImportFn.loadPacket);
         this.w.byte2(Op.if, VOID_BLOCK);
         this.fuelOut();
         this.i64(0, 0); this.op(Op.return);
@@ -333,20 +365,21 @@ export class FunctionCompiler implements BlockEmitter {
     }
   }
 
-  /** Offset for the memory instruction: folded into the memarg when non-negative. */
-  private memOffset(off: number): number {
-    return off < 0 ? 0 : off;
-  }
-
-  /** Push the i32 address of `reg + off` (checked mode: after checking it). */
-  private address(base: number, off: number, size: number, write: boolean, insn: number): void {
-    if (this.ctx.checked && !this.covered?.has(insn) && needsCheck({ base, off, width: size }, this.ctx)) {
-      this.check(base, off, size, write, insn);
+  /**
+   * Push the i32 base address of `reg + off` and return the memarg offset to add to it (checked mode:
+   * after checking the access). A stack access through a fixed r10 is the frame base plus a
+   * non-negative offset (it never needs a check); otherwise a non-negative `off` goes in the memarg.
+   */
+  private address(base: number, off: number, size: number, write: boolean, insn: number): number {
+    if (!needsCheck({ base, off, width: size }, this.ctx)) {
+      this.get(Local.frameBase);
+      return off + STACK_FRAME_BYTES;
     }
-    // Inside the stack frame, covered by its loop's range check, or checked: the same address
-    // computation as unchecked mode.
+    if (this.ctx.checked && !this.covered?.has(insn)) this.check(base, off, size, write, insn);
+    // Covered by its loop's range check, or checked: the same address computation as unchecked mode.
     this.reg(base); this.op(Op.i32_wrap_i64);
-    if (off < 0) { this.i32(off); this.op(Op.i32_add); }
+    if (off < 0) { this.i32(off); this.op(Op.i32_add); return 0; }
+    return off;
   }
 
   /**
@@ -369,7 +402,7 @@ export class FunctionCompiler implements BlockEmitter {
     this.op(Op.i32_wrap_i64);
     this.get(Local.t64a); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64);
     this.i32(size); this.i32(write ? 1 : 0); this.i32(insn);
-    this.call(ImportFn.check);
+    this.callImport(ImportFn.check);
     this.op(Op.i64_extend_i32_u); this.i64s(off); this.op(Op.i64_sub); this.gset(start);
     this.gget(Global.regfile); this.mem(Op.i64_load32_u, CHECK_LIMIT_SLOT); this.gset(limit);
     this.op(Op.end);
@@ -383,7 +416,7 @@ export class FunctionCompiler implements BlockEmitter {
     for (const range of guard.ranges) {
       const { insn, off, width } = range.source;
       const cache = Global.firstSiteCache + 2 * this.ctx.siteOf[insn]!;
-      const start = Local.firstRange + 2 * range.slot;
+      const start = rangeLocal(range);
       const room = start + 1;
       // Site cache: (region start - off, region size - width + 1); 0 when empty.
       this.gget(cache); this.i64Number(off - range.low); this.op(Op.i64_add);
@@ -393,7 +426,9 @@ export class FunctionCompiler implements BlockEmitter {
       this.i64(0, 0);
       this.get(room); this.i64(0, 0); this.op(Op.i64_gt_s);
       this.op(Op.select); this.set(room);
-      if (range.stride !== 0) this.strideBound(range.varying[0]!, range.stride, start);
+      if (range.stride === 0) continue;
+      this.strideBound(range.varying[0]!, range.stride, start);
+      if (guard.twoAtOnce) this.pairBound(range.stride, start);
     }
   }
 
@@ -414,12 +449,29 @@ export class FunctionCompiler implements BlockEmitter {
   }
 
   /**
+   * When every range of the loop can be tested for two iterations at once (a paired loop), narrow a
+   * strided range's bound by one stride: an r that passes it fits in this iteration and the next (r +
+   * stride passes the old bound). stride > 0: bound - stride, or 0 when that would wrap; < 0: bound +
+   * |stride|, or 2^64 - 1 when that would wrap (no r passes). The last iteration that would still
+   * fit runs checked instead: exact, a little slower.
+   */
+  private pairBound(stride: number, start: number): void {
+    const bound = start + 1;
+    const step = Math.abs(stride);
+    this.get(bound); this.i64(step, 0); this.op(stride > 0 ? Op.i64_sub : Op.i64_add); this.tee(Local.t64a);
+    this.i64(stride > 0 ? 0 : -1, stride > 0 ? 0 : -1);
+    if (stride > 0) { this.get(bound); this.i64(step, 0); this.op(Op.i64_ge_u); }
+    else { this.get(Local.t64a); this.get(bound); this.op(Op.i64_ge_u); }
+    this.op(Op.select); this.set(bound);
+  }
+
+  /**
    * Push 1 when every range fits: (sum of the varying registers) - start <u room, or for a strided
    * register, one compare with its bound.
    */
   private rangesFit(guard: LoopGuard): void {
     guard.ranges.forEach((range, k) => {
-      const start = Local.firstRange + 2 * range.slot;
+      const start = rangeLocal(range);
       if (range.stride !== 0) {
         this.reg(range.varying[0]!); this.get(start + 1);
         this.op(range.stride > 0 ? Op.i64_lt_u : Op.i64_gt_u);
@@ -576,7 +628,7 @@ export class FunctionCompiler implements BlockEmitter {
     this.reg(2); this.i64(32, 0); this.op(Op.i64_shr_u); this.op(Op.i64_eqz);
     this.w.byte2(Op.if, VOID_BLOCK);
     this.i32(slot); this.reg32(2);
-    this.call(ImportFn.lookupMap);
+    this.call(LookupFn.lookupMap);
     this.op(Op.i64_extend_i32_u); this.set(Local.r0);
     this.op(Op.else);
     this.helperCall(i, () => this.i32(MAP_LOOKUP_HELPER_ID));
@@ -627,7 +679,7 @@ export class FunctionCompiler implements BlockEmitter {
       this.gget(Global.regfile); this.reg(r); this.mem(Op.i64_store, 8 * r);
     }
     pushId(); this.i32(i);
-    this.call(ImportFn.callHelper);
+    this.callImport(ImportFn.callHelper);
     if (this.ctx.forgetFunction >= 0) {
       this.tee(Local.t32a); this.i32(2); this.op(Op.i32_and);
       this.unlikelyIf();
@@ -808,22 +860,21 @@ export class FunctionCompiler implements BlockEmitter {
   private atomic(i: number, insn: Instruction, width: Width, name: string, fetch: boolean): void {
     const { dst, src, off } = insn;
     if (name === 'load_acq') {
-      this.address(src, off, width, false, i);
-      this.mem(LOAD_U[width], this.memOffset(off));
+      const memOff = this.address(src, off, width, false, i);
+      this.mem(LOAD_U[width], memOff);
       this.setReg(dst);
       return;
     }
     if (name === 'store_rel') {
-      this.address(dst, off, width, true, i);
+      const memOff = this.address(dst, off, width, true, i);
       this.reg(src);
-      this.mem(STORE[width], this.memOffset(off));
+      this.mem(STORE[width], memOff);
       return;
     }
     const load = LOAD_U[width];
     const store = STORE[width];
-    const memOff = this.memOffset(off);
     // Address in t32a (checked as a write, which implies readable), old value in t64a.
-    this.address(dst, off, width, true, i);
+    const memOff = this.address(dst, off, width, true, i);
     this.tee(Local.t32a);
     this.mem(load, memOff);
     this.set(Local.t64a);

@@ -4,18 +4,20 @@ import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { buildSubprogram, subprogramStarts, JitCompileError } from './cfg.js';
 import { FunctionCompiler, type CodegenContext } from './codegen.js';
 import {
-  EXPORTED_GLOBALS, Global, I32_LOCALS, I64_LOCALS, IMPORT_FN_NAMES, IMPORT_MODULE,
-  IMPORTED_GLOBAL_NAMES, ImportFn, MAY_GOTO_ITERATIONS, FaultKind, RUN_SLOT,
+  EXPORTED_GLOBALS, Global, I32_LOCALS, I64_LOCALS, IMPORT_FN_NAMES, IMPORT_MODULE, IMPORT_TABLE_NAME,
+  IMPORTED_GLOBAL_NAMES, ImportFn, LOOKUP_FN_NAMES, LOOKUP_TYPE, MAY_GOTO_ITERATIONS, FaultKind, RUN_SLOT,
 } from './layout.js';
+import { callImport, declareImportTypes } from './import-table.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
 import { NO_WASM_HELPERS, addWasmHelpers, type WasmHelperChoice } from './wasm-helpers.js';
 
 /**
- * eBPF program -> one WebAssembly module. Each subprogram becomes a function
- * (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, then calls the entry and stores r0
- * back as many times as asked (a test run's repeat loop);
- * `invoke` runs a subprogram as a callback of a helper (bpf_loop, for_each_map_elem); `forget` clears
- * the checked-mode site caches. Slow paths carry branch hints (v8-flags.ts).
+ * eBPF program -> one WebAssembly module. The JS side's functions are reached through an imported
+ * table (import-table.ts), the map searches (wasm-lookup.ts) as imported functions. Each subprogram
+ * becomes a function (r1..r5, fp) -> r0; `run` reads r1..r5 from the register file, then calls the
+ * entry and stores r0 back as many times as asked (a test run's repeat loop); `invoke` runs a
+ * subprogram as a callback of a helper (bpf_loop, for_each_map_elem); `forget` clears the checked-mode
+ * site caches. Slow paths carry branch hints (v8-flags.ts).
  */
 
 export interface CompiledModule {
@@ -55,14 +57,14 @@ export function compileProgram(
   const starts = subprogramStarts(insns, ops);
   const m = new ModuleBuilder();
 
-  const helperType = m.type([i32, i32], [i32]);
-  const faultType = m.type([i32, i32], []);
-  const fiveI32 = m.type([i32, i32, i32, i32, i32], [i32]);
-  const importTypes = [helperType, faultType, fiveI32, fiveI32, helperType, helperType];
-  IMPORT_FN_NAMES.forEach((name, index) => {
-    const fn = m.importFunction(IMPORT_MODULE, name, importTypes[index]!);
-    if (fn !== Object.values(ImportFn)[index]) throw new JitCompileError('jit/internal', 'import order');
-  });
+  declareImportTypes(m);
+  m.importTable(IMPORT_MODULE, IMPORT_TABLE_NAME, IMPORT_FN_NAMES.length);
+  const wasmHelperChoice = checked ? NO_WASM_HELPERS : helpers;
+  if (inline.lookupSlots.size > 0 || wasmHelperChoice.mapUpdate) {
+    LOOKUP_FN_NAMES.forEach((name, index) => {
+      if (m.importFunction(IMPORT_MODULE, name, LOOKUP_TYPE) !== index) throw new JitCompileError('jit/internal', 'import order');
+    });
+  }
   m.importMemory(IMPORT_MODULE, 'memory');
   for (const name of IMPORTED_GLOBAL_NAMES) m.importGlobal(IMPORT_MODULE, name, i32);
   const zeroI32 = (w: ByteWriter): void => { w.byte(Op.i32_const); w.s32(0); };
@@ -102,7 +104,7 @@ export function compileProgram(
   }
   const forgetFunction = totalSites > 0 ? m.declareFunction(runType) : -1;
   if (forgetFunction >= 0) m.exportFunction('forget', forgetFunction);
-  const wasmHelpers = addWasmHelpers(m, checked ? NO_WASM_HELPERS : helpers);
+  const wasmHelpers = addWasmHelpers(m, wasmHelperChoice);
   const ctx: CodegenContext = {
     insns, ops, checked, functionAt, siteOf, totalSites, frameIsFixed: !writesFramePointer(insns, ops),
     forgetFunction: totalSites <= MAX_SITES_FORGOTTEN_PER_HELPER_CALL ? forgetFunction : -1,
@@ -182,7 +184,7 @@ function invokeTrampoline(functions: readonly number[], forgetFunction: number):
   gget(Global.callerFp); w.byte(Op.i64_const); w.s64(STACK_FRAME_BYTES, 0); w.byte(Op.i64_sub); lset(fp);
   lget(fp); gget(Global.stackLow); w.byte(Op.i64_extend_i32_u); w.byte(Op.i64_le_s);
   w.byte2(Op.if, VOID_BLOCK);
-  w.byte(Op.i32_const); w.s32(FaultKind.callDepth); lget(insn); w.byte(Op.call); w.u32(ImportFn.fault);
+  w.byte(Op.i32_const); w.s32(FaultKind.callDepth); lget(insn); callImport(w, ImportFn.fault);
   w.byte(Op.end);
   gget(Global.callbackDepth); w.byte(Op.i32_const); w.s32(1); w.byte(Op.i32_add); gset(Global.callbackDepth);
   gget(Global.regfile);

@@ -8,7 +8,10 @@ import { REGFILE_BYTES } from '../abi.js';
 
 export const IMPORT_MODULE = 'bpf';
 
-/** Imported functions, in index order. */
+/**
+ * The JS functions a module calls, by their slot in its imported table of functions (import-table.ts):
+ * reached with `call_indirect`, not as function imports.
+ */
 export const ImportFn = {
   /**
    * (helper id, insn) -> bit 0: unwind (STOP, TAIL_CALL), bit 1: clear the checked-mode site caches;
@@ -24,12 +27,40 @@ export const ImportFn = {
    * at regfile + CHECK_LIMIT_SLOT; throws if bad.
    */
   check: 3,
-  /** (lookup slot, key address) -> the value's address or 0: map_lookup_elem on a known hash/LPM map. */
-  lookupMap: 4,
-  /** (hash index, key address) -> the value's address or 0: map_update_elem in wasm (wasm-helpers.ts). */
-  find: 5,
 } as const;
-export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check', 'lookup_map', 'find'] as const;
+export const IMPORT_FN_NAMES = ['call_helper', 'fault', 'load_packet', 'check'] as const;
+/** Name of the imported table of functions. */
+export const IMPORT_TABLE_NAME = 'calls';
+
+/**
+ * The map searches of wasm-lookup.ts, wasm functions already: a module that searches maps imports them
+ * as its functions 0 and 1 (a plain call; through the table, the bpf_loop hash-map fixture ran ~8%
+ * slower). V8 compiles one import wrapper for them per such module.
+ */
+export const LookupFn = {
+  /** (lookup slot, key address) -> the value's address or 0: map_lookup_elem on a known hash/LPM map. */
+  lookupMap: 0,
+  /** (hash index, key address) -> the value's address or 0: map_update_elem in wasm (wasm-helpers.ts). */
+  find: 1,
+} as const;
+export const LOOKUP_FN_NAMES = ['lookup_map', 'find'] as const;
+
+/**
+ * The signatures of the table's functions and the map searches: every module declares these as its
+ * first types, in this order.
+ */
+export const IMPORT_SIGNATURES = [
+  /** (i32, i32) -> i32: call_helper, lookup_map, find. */
+  { params: 2, result: true },
+  /** (i32, i32) -> nothing: fault. */
+  { params: 2, result: false },
+  /** (i32 x 5) -> i32: load_packet, check. */
+  { params: 5, result: true },
+] as const;
+/** The type index (in IMPORT_SIGNATURES) of each function of ImportFn, by slot. */
+export const IMPORT_TYPE_OF = [0, 1, 2, 2] as const;
+/** The type index of the map searches (LookupFn). */
+export const LOOKUP_TYPE = 0;
 
 /** Register-file byte offset (slot 10, unused by helpers) where `check` leaves the region limit. */
 export const CHECK_LIMIT_SLOT = 80;
@@ -114,10 +145,12 @@ export const Local = {
   firstRange: 15,
   t32a: 15 + 2 * MAX_RANGES_PER_LOOP,
   label: 16 + 2 * MAX_RANGES_PER_LOOP,
+  /** i32: r10 - 512, the base of stack accesses through r10 when no instruction writes r10. */
+  frameBase: 17 + 2 * MAX_RANGES_PER_LOOP,
 } as const;
 /** i64 locals after the params: r0, r6..r9, two temporaries, fuel, loop counter, loop ranges. */
 export const I64_LOCALS = 9 + 2 * MAX_RANGES_PER_LOOP;
-export const I32_LOCALS = 2;
+export const I32_LOCALS = 3;
 
 export function registerLocal(reg: number): number {
   if (reg === 0) return Local.r0;

@@ -10,8 +10,10 @@ import './v8-flags.js';
 import { compileProgram, type CompiledModule } from './compile.js';
 import { JitCompileError } from './cfg.js';
 import {
-  CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, IMPORT_MODULE, JIT_REGFILE_BYTES, LOOP_HELPER_ID, RUN_SLOT, WINDOW_SLOT,
+  CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, IMPORT_MODULE, IMPORT_TABLE_NAME, JIT_REGFILE_BYTES, LOOP_HELPER_ID,
+  RUN_SLOT, WINDOW_SLOT,
 } from './layout.js';
+import { importTable } from './import-table.js';
 import { emptyPlan, planInlineMaps, planKey, type InlineMapPlan } from './inline-maps.js';
 import { enterProgram, registerEntry, releaseEntry, type EntryOwner } from './entry-table.js';
 import { wasmLookup, type FindInIndex, type LookupMap } from './wasm-lookup.js';
@@ -237,22 +239,24 @@ export class JitProgram<Env> implements ExecutableProgram<Env>, EntryOwner {
       return plan.lookups[slot]!.lookup(key >>> 0, env === undefined ? 0 : cpuOf(env));
     };
     const maps = plan.lookups.length > 0 || helpers.mapUpdate ? this.mapSearch(plan, jsLookup) : undefined;
+    const calls = importTable({
+      call_helper: (id: number, insn: number): number => this.callHelper(id, insn),
+      fault: (kind: number, insn: number): never => this.fault(kind, insn),
+      load_packet: (lo: number, hi: number, offset: number, width: number, insn: number): number =>
+        this.loadPacket(lo, hi, offset, width, insn),
+      check: (lo: number, hi: number, size: number, write: number, insn: number): number =>
+        this.check(lo, hi, size, write, insn),
+    });
     const imports = {
       [IMPORT_MODULE]: {
         memory: this.space.memory,
+        [IMPORT_TABLE_NAME]: calls,
+        // Imported (as wasm functions) only by modules that search maps: those have `maps`.
+        ...(maps === undefined ? {} : { lookup_map: maps.lookupMap, find: maps.find }),
         regfile: this.regfile.start,
         stack_low: this.stack.start,
         stack_top: this.stack.start + this.stack.size,
         inline_loop: isRuntimeHelper(this.helpers[LOOP_HELPER_ID], 'loop') ? 1 : 0,
-        call_helper: (id: number, insn: number): number => this.callHelper(id, insn),
-        fault: (kind: number, insn: number): never => this.fault(kind, insn),
-        load_packet: (lo: number, hi: number, offset: number, width: number, insn: number): number =>
-          this.loadPacket(lo, hi, offset, width, insn),
-        check: (lo: number, hi: number, size: number, write: number, insn: number): number =>
-          this.check(lo, hi, size, write, insn),
-        lookup_map: maps?.lookupMap ?? jsLookup,
-        // Only map_update_elem in wasm calls it.
-        find: maps?.find ?? ((): number => 0),
       },
     };
     const instance = new WebAssembly.Instance(module, imports);

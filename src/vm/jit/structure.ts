@@ -40,6 +40,12 @@ export interface BlockEmitter {
   repeatable(b: number): boolean;
   /** Push the i32 1 when the budget covers `times` back edges from `from` to `to`. */
   budgetCovers(from: number, to: number, times: number): void;
+  /**
+   * When block `b` (a loop header whose conditional jump leaves the loop) can tell in one test that
+   * the jump is not taken in two iterations in a row (a checked loop's range test), push that i32
+   * test and return true; else push nothing and return false.
+   */
+  fitsTwice(b: number): boolean;
   /** Charge the back edge from `from` to `to` without a check (`budgetCovers` said so). */
   spend(from: number, to: number): void;
 }
@@ -61,8 +67,9 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
     if (exitLoop[b]! >= 0) loopExits[exitLoop[b]!]!.push(b);
     else if (b !== 0 && forwardPreds[b]! >= 2) mergeChildren[idom[b]!]!.push(b);
   }
-  for (const list of loopExits) list.sort((a, b) => rpo[b]! - rpo[a]!);
-  for (const list of mergeChildren) list.sort((a, b) => rpo[b]! - rpo[a]!);
+  const outermostFirst = (a: number, b: number): number => rpo[b]! - rpo[a]!;
+  for (const list of loopExits) if (list.length > 1) list.sort(outermostFirst);
+  for (const list of mergeChildren) if (list.length > 1) list.sort(outermostFirst);
   const frames: Frame[] = [];
 
   const depthOf = (match: (f: Frame) => boolean): number => {
@@ -192,31 +199,39 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
 
   /**
    * A simple loop as two iterations per wasm `loop` while the budget covers both back edges (one
-   * budget test and one V8 loop check for the two), then one checked iteration at a time: the
-   * branches per iteration bound a small loop's speed.
+   * budget test and one V8 loop check for the two; and when the emitter can, one test of the header's
+   * exit for both: a checked loop's range test), then one checked iteration at a time: the branches
+   * per iteration bound a small loop's speed.
    */
   const pairedLoop = (h: number, chain: readonly number[]): void => {
     const latch = chain[chain.length - 1]!;
-    const iteration = (): void => {
+    const header = blocks[h]!.terminator;
+    const iteration = (headerTested: boolean): void => {
       for (const b of chain) {
         e.body(b);
         const t = blocks[b]!.terminator;
-        if (t.kind !== 'cond') continue;
+        if (t.kind !== 'cond' || (b === h && headerTested)) continue;
         if (t.taken === t.fallthrough) { e.condition(b); w.byte(Op.drop); continue; }
         const leaveTaken = loopOf[t.taken] !== h;
-        e.condition(b);
+        const rare = e.condition(b);
         if (!leaveTaken) w.byte(Op.i32_eqz);
+        else if (rare) e.unlikely.push(w.length);
         w.byte(Op.br_if); w.u32(plainBranch(b, leaveTaken ? t.taken : t.fallthrough));
       }
     };
     w.byte2(Op.loop, VOID_BLOCK); frames.push({ kind: 'loop', block: h });
     e.budgetCovers(latch, h, 2);
     w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' });
-    iteration(); e.spend(latch, h);
-    iteration(); e.spend(latch, h);
+    // The header's exit test for both iterations at once, when the emitter has one.
+    const headerTested = header.kind === 'cond' && header.taken !== header.fallthrough && loopOf[header.taken] !== h
+      && e.fitsTwice(h);
+    if (headerTested) { w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' }); }
+    iteration(headerTested); e.spend(latch, h);
+    iteration(headerTested); e.spend(latch, h);
     w.byte(Op.br); w.u32(depthOf((f) => f.kind === 'loop' && f.block === h));
     frames.pop(); w.byte(Op.end);
-    iteration();
+    if (headerTested) { frames.pop(); w.byte(Op.end); }
+    iteration(false);
     doBranch(latch, h);
     frames.pop(); w.byte(Op.end);
   };
@@ -236,12 +251,14 @@ function loopExitPlacement(sub: Subprogram): {
 } {
   const { blocks, order, rpo, idom, loopHeader } = sub;
   const n = blocks.length;
+  const loopOf = new Int32Array(n).fill(-1);
+  const exitLoop = new Int32Array(n).fill(-1);
+  if (!loopHeader.includes(1)) return { exitLoop, loopOf, inLoop: () => false };
   const preds: number[][] = blocks.map(() => []);
   for (const b of order) for (const s of blocks[b]!.successors) preds[s]!.push(b);
   // Innermost loop of each block (a header is in its own loop) and the loop enclosing each loop:
   // headers from the innermost (largest reverse-postorder number) out, each claiming the blocks of
   // its natural loop that no inner loop claimed.
-  const loopOf = new Int32Array(n).fill(-1);
   const parentLoop = new Int32Array(n).fill(-1);
   const seen = new Int32Array(n).fill(-1);
   const stack: number[] = [];
@@ -266,7 +283,6 @@ function loopExitPlacement(sub: Subprogram): {
     for (let l = loopOf[b]!; l >= 0; l = parentLoop[l]!) if (l === h) return true;
     return false;
   };
-  const exitLoop = new Int32Array(n).fill(-1);
   for (const y of order) {
     if (y === 0) continue;
     for (let h = loopOf[idom[y]!]!; h >= 0 && !inLoop(y, h); h = parentLoop[h]!) exitLoop[y] = h;

@@ -1,6 +1,7 @@
 import { HASH_INDEX, HASH_INDEX_KIND } from '../abi.js';
 import { ByteWriter, ModuleBuilder, Op, ValType, VOID_BLOCK, encodeLocals } from './wasm.js';
-import { Global, ImportFn, WINDOW_SLOT } from './layout.js';
+import { Global, ImportFn, LookupFn, WINDOW_SLOT } from './layout.js';
+import { callImport } from './import-table.js';
 
 /**
  * Helpers whose whole work is arithmetic or copying over memory, answered in WebAssembly inside the
@@ -44,8 +45,8 @@ const EMITTERS: readonly [id: number, chosen: keyof WasmHelperChoice, emit: (e: 
 ];
 
 /**
- * Adds the chosen helpers to a program's module (after its imports; `ImportFn.callHelper` and
- * `ImportFn.find` are the fallbacks' and map_update_elem's): their function indexes by helper id.
+ * Adds the chosen helpers to a program's module (`ImportFn.callHelper`, in the import table, is the
+ * fallbacks'; map_update_elem calls the imported `LookupFn.find`): their function indexes by helper id.
  */
 export function addWasmHelpers(m: ModuleBuilder, choice: WasmHelperChoice): Map<number, number> {
   const functions = new Map<number, number>();
@@ -104,7 +105,8 @@ class Emitter {
   high(r: number): void { this.get(r); this.i64(32); this.op(Op.i64_shr_u); this.op(Op.i32_wrap_i64); }
   /** A load from the packet window (in the register file, kept current by the JS side). */
   window(op: number, offset: number): void { this.w.byte2(Op.global_get, Global.regfile); mem(this.w, op, WINDOW_SLOT + offset); }
-  call(fn: number): void { this.w.byte2(Op.call, fn); }
+  call(fn: number): void { this.w.byte(Op.call); this.w.u32(fn); }
+  callImport(fn: number): void { callImport(this.w, fn); }
   /** Return r0 = what `value` pushes (an i64). */
   returnR0(value: () => void): void { value(); this.op(Op.return); }
 
@@ -115,7 +117,7 @@ class Emitter {
     };
     store(0, () => this.i64(0));
     for (let r = 1; r <= 5; r++) store(8 * r, () => this.get(R1 + r - 1));
-    this.i32(id); this.get(INSN); this.call(ImportFn.callHelper); this.op(Op.drop);
+    this.i32(id); this.get(INSN); this.callImport(ImportFn.callHelper); this.op(Op.drop);
     this.w.byte2(Op.global_get, Global.regfile); mem(this.w, Op.i64_load, 0);
     this.op(Op.end);
   }
@@ -245,7 +247,7 @@ function emitMapUpdate(e: Emitter): void {
   e.low(R1); mem(e.w, Op.i32_load, 0); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
   e.get(DST); mem(e.w, Op.i32_load, HASH_INDEX.kind); e.i32(HASH_INDEX_KIND.hash); e.op(Op.i32_ne); e.w.byte2(Op.br_if, 0);
   e.get(DST); mem(e.w, Op.i32_load, HASH_INDEX.valueSize); e.set(LEFT);
-  e.get(DST); e.low(R2); e.call(ImportFn.find); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
+  e.get(DST); e.low(R2); e.call(LookupFn.find); e.tee(DST); e.op(Op.i32_eqz); e.w.byte2(Op.br_if, 0);
   e.low(R3); e.set(SRC);
   copyLoop(e.w, DST, SRC, LEFT, 8, Op.i64_load, Op.i64_store);
   copyLoop(e.w, DST, SRC, LEFT, 1, Op.i64_load8_u, Op.i64_store8);

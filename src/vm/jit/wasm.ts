@@ -1,7 +1,7 @@
 /**
  * A minimal WebAssembly binary encoder: just what the eBPF compiler emits (one memory import, a few
- * function and global imports, functions with i64/i32/f64 locals, structured control flow, integer
- * arithmetic, loads and stores). Everything is written into growable byte buffers; no text format.
+ * function, global and table imports, a table of the module's functions, functions with i64/i32/f64
+ * locals, structured control flow, integer arithmetic, loads and stores). Everything is written into growable byte buffers; no text format.
  */
 
 export const ValType = { i32: 0x7f, i64: 0x7e, f64: 0x7c } as const;
@@ -13,7 +13,7 @@ export const VOID_BLOCK = 0x40;
 /** The opcodes the compiler uses, by their names in the text format. */
 export const Op = {
   unreachable: 0x00, nop: 0x01, block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b,
-  br: 0x0c, br_if: 0x0d, br_table: 0x0e, return: 0x0f, call: 0x10, drop: 0x1a, select: 0x1b,
+  br: 0x0c, br_if: 0x0d, br_table: 0x0e, return: 0x0f, call: 0x10, call_indirect: 0x11, drop: 0x1a, select: 0x1b,
   local_get: 0x20, local_set: 0x21, local_tee: 0x22, global_get: 0x23, global_set: 0x24,
   i32_load: 0x28, i64_load: 0x29,
   i64_load8_s: 0x30, i64_load8_u: 0x31, i64_load16_s: 0x32, i64_load16_u: 0x33,
@@ -36,6 +36,8 @@ export const Op = {
   i32_extend8_s: 0xc0, i32_extend16_s: 0xc1, i64_extend8_s: 0xc2, i64_extend16_s: 0xc3,
   i64_extend32_s: 0xc4,
 } as const;
+
+const UTF8 = new TextEncoder();
 
 /** A growable byte buffer with LEB128 writers. */
 export class ByteWriter {
@@ -121,7 +123,14 @@ export class ByteWriter {
   }
 
   name(text: string): void {
-    const encoded = new TextEncoder().encode(text);
+    if (/^[\x00-\x7f]*$/.test(text)) {
+      // ASCII (every name the compiler writes): one byte per character, no encoder call.
+      this.u32(text.length);
+      this.reserve(text.length);
+      for (let i = 0; i < text.length; i++) this.bytes[this.length++] = text.charCodeAt(i);
+      return;
+    }
+    const encoded = UTF8.encode(text);
     this.u32(encoded.length);
     this.append(encoded);
   }
@@ -140,7 +149,11 @@ interface FunctionImport { module: string; field: string; type: number }
 interface GlobalImport { module: string; field: string; valType: ValType; mutable: boolean }
 interface GlobalDef { valType: ValType; mutable: boolean; init: (w: ByteWriter) => void }
 interface FunctionDef { type: number; body: Uint8Array }
-interface ExportDef { name: string; kind: 0 | 3; index: number }
+interface ExportDef { name: string; kind: 0 | 1 | 3; index: number }
+interface TableImport { module: string; field: string; minimum: number }
+
+/** Reference type of a table of functions. */
+const FUNCREF = 0x70;
 
 /**
  * Builds one module. Imported functions and globals come first in their index spaces, so declare all
@@ -152,6 +165,9 @@ export class ModuleBuilder {
   private readonly funcImports: FunctionImport[] = [];
   private readonly globalImports: GlobalImport[] = [];
   private memoryImport: { module: string; field: string; minPages: number } | undefined;
+  private tableImport: TableImport | undefined;
+  /** The module's own table (table 0 when none is imported): the functions it starts with. */
+  private tableElements: readonly number[] | undefined;
   private readonly globals: GlobalDef[] = [];
   private readonly functions: FunctionDef[] = [];
   private readonly exports: ExportDef[] = [];
@@ -174,6 +190,16 @@ export class ModuleBuilder {
     if (this.functions.length > 0) throw new Error('imports must precede function definitions');
     this.funcImports.push({ module, field, type });
     return this.funcImports.length - 1;
+  }
+
+  /** Import table 0, a table of functions (`call_indirect` reaches them by slot). */
+  importTable(module: string, field: string, minimum: number): void {
+    this.tableImport = { module, field, minimum };
+  }
+
+  /** Define table 0, holding these functions from slot 0 on (a module without a table import). */
+  table(functions: readonly number[]): void {
+    this.tableElements = functions;
   }
 
   importGlobal(module: string, field: string, valType: ValType, mutable = false): number {
@@ -215,11 +241,17 @@ export class ModuleBuilder {
     this.exports.push({ name, kind: 3, index });
   }
 
+  exportTable(name: string): void {
+    this.exports.push({ name, kind: 1, index: 0 });
+  }
+
   encode(): Uint8Array<ArrayBuffer> {
-    const out = new ByteWriter(1024);
+    // Sized for the code, which is most of the module, so neither buffer grows.
+    const codeBytes = this.functions.reduce((sum, f) => sum + f.body.length + 5, 5);
+    const out = new ByteWriter(1024 + codeBytes);
     out.append(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
-    const section = (id: number, fill: (w: ByteWriter) => void): void => {
-      const w = new ByteWriter(256);
+    const section = (id: number, fill: (w: ByteWriter) => void, capacity = 256): void => {
+      const w = new ByteWriter(capacity);
       fill(w);
       out.byte(id);
       out.u32(w.length);
@@ -237,9 +269,13 @@ export class ModuleBuilder {
     });
     section(2, (w) => {
       const memory = this.memoryImport;
-      w.u32(this.funcImports.length + this.globalImports.length + (memory ? 1 : 0));
+      const table = this.tableImport;
+      w.u32(this.funcImports.length + this.globalImports.length + (memory ? 1 : 0) + (table ? 1 : 0));
       for (const f of this.funcImports) {
         w.name(f.module); w.name(f.field); w.byte(0x00); w.u32(f.type);
+      }
+      if (table) {
+        w.name(table.module); w.name(table.field); w.byte(0x01); w.byte(FUNCREF); w.byte(0x00); w.u32(table.minimum);
       }
       if (memory) {
         w.name(memory.module); w.name(memory.field); w.byte(0x02); w.byte(0x00); w.u32(memory.minPages);
@@ -252,6 +288,8 @@ export class ModuleBuilder {
       w.u32(this.functions.length);
       for (const f of this.functions) w.u32(f.type);
     });
+    const elements = this.tableElements;
+    if (elements) section(4, (w) => { w.u32(1); w.byte(FUNCREF); w.byte(0x00); w.u32(elements.length); });
     if (this.globals.length > 0) {
       section(6, (w) => {
         w.u32(this.globals.length);
@@ -267,6 +305,15 @@ export class ModuleBuilder {
       w.u32(this.exports.length);
       for (const e of this.exports) { w.name(e.name); w.byte(e.kind); w.u32(e.index); }
     });
+    if (elements) {
+      // One active segment at offset 0 of table 0.
+      section(9, (w) => {
+        w.u32(1); w.u32(0);
+        w.byte(Op.i32_const); w.s32(0); w.byte(Op.end);
+        w.u32(elements.length);
+        for (const fn of elements) w.u32(fn);
+      });
+    }
     if (this.unlikelyBranches.size > 0) {
       section(0, (w) => {
         w.name('metadata.code.branch_hint');
@@ -282,7 +329,7 @@ export class ModuleBuilder {
     section(10, (w) => {
       w.u32(this.functions.length);
       for (const f of this.functions) { w.u32(f.body.length); w.append(f.body); }
-    });
+    }, codeBytes);
     return out.finish();
   }
 }
