@@ -26,6 +26,8 @@ function checkRead(frame: Frame, r: number, at: number): Reg {
 
 function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr: Reg, scalar: Bounds, op: 'add' | 'sub'): Reg {
   if (ptr.nullable) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited, null-check it first`, at);
+  // Adding a known zero to a map pointer is the one arithmetic the kernel lets it take.
+  if (ptr.type === 'map_ptr' && op === 'add' && isConst(scalar) && constValue(scalar) === 0) return ptr;
   if (!ARITH_OK.has(ptr.type)) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited`, at);
   if (op === 'sub' && ptr.type === 'fp') throw new Reject(`R${dstno} subtraction from stack pointer prohibited`, at);
   if (ptr.type === 'flow_keys' && !isConst(scalar)) throw new Reject(`R${dstno} pointer arithmetic on flow_keys prohibited`, at);
@@ -112,7 +114,12 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
     return;
   }
   if (name === 'movsx') {
-    if (isPointer(src)) throw new Reject(`R${insn.src} sign-extension mov of pointer prohibited`, at);
+    if (isPointer(src)) {
+      // Privileged: the pointer's bits become an unknown scalar, as the 32-bit mov does (kernel check_alu_op).
+      if (ctx.unpriv) throw new Reject(op.is64 ? `R${insn.src} sign-extension mov of pointer prohibited` : `R${insn.src} partial copy of pointer`, at);
+      frame.regs[dst] = scalarReg(op.is64 ? unknownBounds() : zext32(unknownBounds()));
+      return;
+    }
     frame.regs[dst] = scalarReg(scalarMovsx(src.b, insn.off as 8 | 16 | 32, bits));
     return;
   }
@@ -122,7 +129,12 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
   }
   const dstReg = checkRead(frame, dst, at);
   if (name === 'neg' || name === 'le' || name === 'be' || name === 'bswap') {
-    if (isPointer(dstReg)) throw new Reject(`R${dst} pointer arithmetic with ${name} operator prohibited`, at);
+    if (isPointer(dstReg)) {
+      // Privileged: the pointer becomes an unknown scalar (kernel check_alu_op marks the destination unknown).
+      if (ctx.unpriv) throw new Reject(`R${dst} pointer arithmetic prohibited`, at);
+      frame.regs[dst] = scalarReg(unknownBounds());
+      return;
+    }
     if (name === 'neg') {
       frame.regs[dst] = scalarReg(scalarAlu('sub', constBounds(0, 0), dstReg.b, bits));
     } else if (isConst(dstReg.b)) {

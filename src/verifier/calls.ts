@@ -121,20 +121,29 @@ interface Meta {
 const NEVER_NULL_WITH_CONST_KEY = new Set<number>([MapType.array, MapType.percpu_array]);
 
 /**
- * The key a stack pointer points at, when the stack holds it as a known constant: zero bytes, or a
- * spilled constant of exactly the key's size (kernel get_constant_map_key). The slot's value then
+ * The key a stack pointer points at, when the stack holds it as a known constant (kernel
+ * get_constant_map_key): zero bytes from the key's first byte to the slot's top, at least the key's
+ * size; or a constant spilled scalar whose spilled bytes from the key's first byte to the slot's top
+ * are exactly the key's size (the kernel then takes the whole spilled value). The slot's value then
  * decides the lookup's result, so it is made precise.
  */
 function constantMapKey(ctx: VerifierContext, state: State, key: Reg, keySize: number): number | undefined {
-  if (key.type !== 'fp' || !isConst(key.b)) return undefined;
+  if (ctx.unpriv || key.type !== 'fp' || !isConst(key.b)) return undefined;
   const off = key.off + constValue(key.b);
   const spi = Math.floor((-off - 1) / 8);
+  // Byte index of the key's first byte within its slot, counted from the slot's lowest address.
   const within = off + 8 * (spi + 1);
   const slot = state.frames[key.frame]?.stack[spi];
-  if (!slot || spi < 0 || within + keySize > 8) return undefined;
+  if (!slot || spi < 0 || spi >= 64) return undefined;
+  const run = (kind: string): number => {
+    let n = 0;
+    while (within + n < 8 && slot.bytes[within + n] === kind) n++;
+    return n;
+  };
   let value: number | undefined;
-  if (/^0+$/.test(slot.bytes.slice(within, within + keySize))) value = 0;
-  else if (within === 0 && slot.spilled?.type === 'scalar' && isConst(slot.spilled.b) && slot.bytes.lastIndexOf('r') + 1 === keySize) value = toNumberU(slot.spilled.b.valueHi, slot.spilled.b.valueLo);
+  const spilled = slot.spilled;
+  if (run('0') >= keySize) value = 0;
+  else if (slot.bytes[0] === 'r' && spilled?.type === 'scalar' && run('r') === keySize && isConst(spilled.b)) value = toNumberU(spilled.b.valueHi, spilled.b.valueLo);
   if (value !== undefined) ctx.markSlotPrecise(key.frame, spi);
   return value;
 }

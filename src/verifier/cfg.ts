@@ -2,6 +2,7 @@ import { classify, jumpTarget, type Instruction, type Op } from '../isa/instruct
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
+import { decodeCheckedAtVisit } from './fields.js';
 import { Reject } from './reject.js';
 import { StackLiveness } from './stack-liveness.js';
 
@@ -24,19 +25,28 @@ export interface Cfg {
   slotsLo: Int32Array;
   slotsHi: Int32Array;
   stack: StackLiveness;
+  /** Reserved-field lines the kernel gives only when exploration reaches the instruction. */
+  fieldErrors: ReadonlyMap<number, string>;
 }
 
 function opcodeHex(insn: Instruction): string {
   return insn.code.toString(16).padStart(2, '0');
 }
 
-function decodeAll(insns: readonly Instruction[]): (Op | undefined)[] {
+function decodeAll(insns: readonly Instruction[], fieldErrors: Map<number, string>): (Op | undefined)[] {
   const ops: (Op | undefined)[] = new Array(insns.length);
   for (let i = 0; i < insns.length; i++) {
     let op: Op;
     try {
       op = classify(insns[i]!, i, insns[i + 1]);
     } catch (e) {
+      const atVisit = decodeCheckedAtVisit(insns, i);
+      if (atVisit) {
+        ops[i] = atVisit.op;
+        if (atVisit.error !== undefined) fieldErrors.set(i, atVisit.error);
+        if (atVisit.op.kind === 'ld_imm64') i++;
+        continue;
+      }
       const reason = e instanceof Error ? e.message : String(e);
       if (/lddw|LD IMM/.test(reason)) throw new Reject('invalid bpf_ld_imm64 insn', i);
       if (/register r(1[1-5])/.test(reason)) throw new Reject(`R${/r(\d+)/.exec(reason)![1]} is invalid`, i);
@@ -99,7 +109,8 @@ function usesDefs(insn: Instruction, op: Op): number {
 export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?: (insn: number) => MapSpec | undefined): Cfg {
   const n = insns.length;
   if (n === 0) throw new Reject('empty program', 0);
-  const ops = decodeAll(insns);
+  const fieldErrors = new Map<number, string>();
+  const ops = decodeAll(insns, fieldErrors);
   const entries = new Set<number>([0]);
   for (let i = 0; i < n; i++) {
     const op = ops[i];
@@ -110,7 +121,9 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
       if (target < 0 || target >= n || !ops[target]) throw new Reject(isFunc ? `invalid func pc ${target}` : 'call to invalid destination', i);
       entries.add(target);
     }
-    if (op.kind === 'call' && op.target === 'kfunc') throw new Reject('calling kernel function is not supported without BTF', i);
+    // A kfunc call with imm and off 0 is a placeholder the kernel refuses only if exploration reaches it.
+    const placeholder = insns[i]!.imm === 0 && insns[i]!.off === 0;
+    if (op.kind === 'call' && op.target === 'kfunc' && !placeholder) throw new Reject('calling kernel function is not supported without BTF', i);
   }
   const subprogs = [...entries].sort((a, b) => a - b);
   const subprogOf = new Int32Array(n);
@@ -133,6 +146,13 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
     if (!ops[last] && last > start) last--;
     const lastOp = ops[end - 1] ?? ops[end - 2];
     if (!lastOp || !(lastOp.kind === 'exit' || lastOp.kind === 'ja')) throw new Reject('last insn is not an exit or jmp', end - 1);
+  }
+  // Without BTF func info the kernel lets neither LD_ABS nor a tail call end a subprogram (check_abnormal_return).
+  for (let s = 1; s < subprogs.length; s++) {
+    const start = subprogs[s]!, end = subprogs[s + 1] ?? n;
+    const uses = (is: (op: Op, insn: Instruction) => boolean): boolean => ops.slice(start, end).some((op, k) => op !== undefined && is(op, insns[start + k]!));
+    if (uses((op) => op.kind === 'ld_abs' || op.kind === 'ld_ind')) throw new Reject('LD_ABS is not allowed in subprogs without BTF', start);
+    if (uses((op, insn) => op.kind === 'call' && op.target === 'helper' && insn.imm === 12)) throw new Reject('tail_call is not allowed in subprogs without BTF', start);
   }
   const prunePoint = new Uint8Array(n);
   // Successors, two per instruction (-1: none); a value of n is a fall-through past the end.
@@ -225,5 +245,5 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
     }
   }
   const stack = new StackLiveness(insns, ops, succ, subprogs, mapAt);
-  return { ops, subprogs, subprogOf, prunePoint, live, slotsLo: stack.lo, slotsHi: stack.hi, stack };
+  return { ops, subprogs, subprogOf, prunePoint, live, slotsLo: stack.lo, slotsHi: stack.hi, stack, fieldErrors };
 }

@@ -305,6 +305,9 @@ export class Explorer {
       return reg;
     };
     let next: number | 'end' = at + 1;
+    // Reserved fields are the first thing do_check looks at, except LD_ABS's program-type check.
+    const fieldError = this.ctx.cfg.fieldErrors.get(at);
+    if (fieldError !== undefined && op.kind !== 'ld_abs' && op.kind !== 'ld_ind') throw new Reject(fieldError, at);
     if (op.kind === 'ldx' || op.kind === 'stx' || op.kind === 'st' || op.kind === 'atomic') {
       const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
       this.notePointerType(at, frame.regs[base]!);
@@ -345,7 +348,7 @@ export class Explorer {
       case 'st': {
         const ptr = read(insn.dst);
         const imm = op.width === 8 ? insn.imm : (insn.imm >>> 0) % 2 ** (op.width * 8);
-        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(imm), true);
+        checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(imm));
         break;
       }
       case 'atomic':
@@ -360,7 +363,7 @@ export class Explorer {
         break;
       case 'ld_abs':
       case 'ld_ind':
-        checkLdAbs(this.ctx, state, at, op.kind === 'ld_ind' ? insn.src : undefined);
+        checkLdAbs(this.ctx, state, at, op.kind === 'ld_ind' ? insn.src : undefined, fieldError);
         written.add(0);
         break;
       case 'ja':
@@ -663,7 +666,9 @@ export class Explorer {
   }
 
   private call(state: State, frame: Frame, at: number, insn: Instruction, target: 'helper' | 'local' | 'kfunc', branch: (s: State, target: number) => void): number {
-    if (target === 'kfunc') throw new Reject('calling kernel function is not allowed', at);
+    if (target === 'kfunc') {
+      throw new Reject(insn.imm === 0 && insn.off === 0 ? 'invalid kernel function call not eliminated in verifier pass' : 'calling kernel function is not allowed', at);
+    }
     if (target === 'local') {
       const entry = at + 1 + insn.imm;
       return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);

@@ -256,7 +256,7 @@ function packetAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg,
  */
 export function checkMemAccess(
   ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, off: number, size: number,
-  kind: AccessKind, value?: Reg, isSt = false,
+  kind: AccessKind, value?: Reg,
 ): Reg | undefined {
   if (ptr.type === 'not_init') throw new Reject(`R${regno} !read_ok`, at);
   if (ptr.nullable) throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
@@ -265,7 +265,6 @@ export function checkMemAccess(
     case 'fp':
       return stackAccess(ctx, state, at, regno, ptr, off, size, kind, value);
     case 'ctx':
-      if (isSt) throw new Reject(`BPF_ST stores into R${regno} ctx is not allowed`, at);
       if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into ctx`, at);
       return ctxAccess(ctx, at, regno, ptr, off, size, kind);
     case 'map_value': {
@@ -322,16 +321,23 @@ export function checkMemAccess(
   }
 }
 
-/** LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered. */
-export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcReg: number | undefined): void {
+/**
+ * LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered.
+ * `fieldError` is the reserved-field line, which the kernel gives after the program-type check.
+ */
+export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcReg: number | undefined, fieldError?: string): void {
   if (!LD_ABS_TYPES.has(ctx.prog.name)) throw new Reject('BPF_LD_[ABS|IND] instructions not allowed for this program type', at);
-  if (ctx.cfg.subprogs.length > 1) throw new Reject('BPF_LD_[ABS|IND] cannot be mixed with bpf-to-bpf calls', at);
+  if (fieldError !== undefined) throw new Reject(fieldError, at);
   const frame = state.frames[state.frames.length - 1]!;
+  if (frame.regs[6]!.type === 'not_init') throw new Reject('R6 !read_ok', at);
+  // The load may end the program: no reference may be held (kernel check_resource_leak).
+  if (state.refs.length) throw new Reject('BPF_LD_[ABS|IND] would lead to reference leak', at);
   if (frame.regs[6]!.type !== 'ctx') throw new Reject('at the time of BPF_LD_ABS|IND R6 != pointer to skb', at);
   if (srcReg !== undefined) {
     const src = frame.regs[srcReg]!;
     if (src.type === 'not_init') throw new Reject(`R${srcReg} !read_ok`, at);
-    if (src.type !== 'scalar') throw new Reject(`R${srcReg} pointer in LD_IND`, at);
+    // The kernel reads any register as the offset; tsbpf keeps pointers out of unprivileged ones.
+    if (ctx.unpriv && src.type !== 'scalar') throw new Reject(`R${srcReg} pointer in LD_IND`, at);
   }
   checkCtxUnmodified(6, frame.regs[6]!, at);
   for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;

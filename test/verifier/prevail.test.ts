@@ -61,7 +61,7 @@ test('PREVAIL YAML: assume, pre seeding and fall-off exits behave as documented'
   // PREVAIL's 32-bit sign extension from 32 bits has no valid encoding: the kernel's reserved-field error.
   const movsx = get('movsx.yaml: movsx32 into the same register to 32 bits');
   assert.equal(movsx.insns![0]!.off, 32);
-  assert.equal(verifyPrevailCase(movsx).error?.message, 'BPF_ALU uses reserved fields');
+  assert.equal(verifyPrevailCase(movsx).error?.message, 'BPF_MOV uses reserved fields');
 });
 
 test('PREVAIL YAML: verdict agreement (figure, not a gate: the expectations are PREVAIL\'s)', (t) => {
