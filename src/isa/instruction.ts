@@ -68,16 +68,18 @@ const ATOMIC_FORMS: ReadonlyMap<number, AtomicForm> = new Map<number, AtomicForm
 /** Sign-extend a 16-bit field. */
 export const s16 = (v: number): number => (v << 16) >> 16;
 
+/** Module-level, not a closure per call: classify runs once per instruction of every program loaded. */
+function invalid(insn: Instruction, index: number, reason: string): never {
+  throw new InvalidInstructionError(index, `${reason} (opcode 0x${insn.code.toString(16).padStart(2, '0')})`);
+}
+
 /**
  * Resolve and validate one instruction. Unused fields must be zero (RFC 9669 §3); registers must exist.
  * `next` is the following slot, needed for LD_IMM64.
  */
 export function classify(insn: Instruction, index = 0, next?: Instruction): Op {
-  const bad = (reason: string): never => {
-    throw new InvalidInstructionError(index, `${reason} (opcode 0x${insn.code.toString(16).padStart(2, '0')})`);
-  };
   const { code, dst, src, off, imm } = insn;
-  if (dst > MAX_REG) bad(`invalid destination register r${dst}`);
+  if (dst > MAX_REG) invalid(insn, index, `invalid destination register r${dst}`);
   const cls = insnClass(code);
   switch (cls) {
     case InsnClass.ALU:
@@ -86,30 +88,30 @@ export function classify(insn: Instruction, index = 0, next?: Instruction): Op {
       const useReg = sourceOf(code) === Source.X;
       const op = opOf(code);
       if (op === AluOp.END) {
-        if (src !== 0 || off !== 0) bad('byte swap with nonzero src or offset');
-        if (imm !== 16 && imm !== 32 && imm !== 64) bad(`byte swap width ${imm} (must be 16, 32 or 64)`);
-        if (is64 && useReg) bad('unknown opcode');
+        if (src !== 0 || off !== 0) invalid(insn, index, 'byte swap with nonzero src or offset');
+        if (imm !== 16 && imm !== 32 && imm !== 64) invalid(insn, index, `byte swap width ${imm} (must be 16, 32 or 64)`);
+        if (is64 && useReg) invalid(insn, index, 'unknown opcode');
         const name: AluName = is64 ? 'bswap' : useReg ? 'be' : 'le';
         return { kind: 'alu', name, is64, useReg: false };
       }
       let name = ALU_NAMES[op];
-      if (name === undefined) return bad('unknown ALU operation');
+      if (name === undefined) return invalid(insn, index, 'unknown ALU operation');
       if (op === AluOp.NEG) {
-        if (useReg) bad('neg with register source');
-        if (src !== 0 || off !== 0 || imm !== 0) bad('neg with nonzero src, offset or immediate');
+        if (useReg) invalid(insn, index, 'neg with register source');
+        if (src !== 0 || off !== 0 || imm !== 0) invalid(insn, index, 'neg with nonzero src, offset or immediate');
         return { kind: 'alu', name, is64, useReg: false };
       }
       if (useReg) {
-        if (src > MAX_REG) bad(`invalid source register r${src}`);
+        if (src > MAX_REG) invalid(insn, index, `invalid source register r${src}`);
         // addr_space_cast (mov64 with off 1) carries its address spaces in imm: 1 or 1 << 16, as the kernel checks.
         const spaceCast = op === AluOp.MOV && is64 && off === 1;
-        if (spaceCast ? imm !== 1 && imm !== 1 << 16 : imm !== 0) bad('register-source ALU with nonzero immediate');
-      } else if (src !== 0) bad('immediate-source ALU with nonzero src');
+        if (spaceCast ? imm !== 1 && imm !== 1 << 16 : imm !== 0) invalid(insn, index, 'register-source ALU with nonzero immediate');
+      } else if (src !== 0) invalid(insn, index, 'immediate-source ALU with nonzero src');
       if (off !== 0) {
         if ((op === AluOp.DIV || op === AluOp.MOD) && off === 1) name = op === AluOp.DIV ? 'sdiv' : 'smod';
         else if (op === AluOp.MOV && useReg && (off === 8 || off === 16 || (off === 32 && is64))) name = 'movsx';
         else if (op === AluOp.MOV && useReg && is64 && off === 1) name = 'addr_space_cast';
-        else bad(`ALU with nonzero offset ${off}`);
+        else invalid(insn, index, `ALU with nonzero offset ${off}`);
       }
       return { kind: 'alu', name, is64, useReg };
     }
@@ -120,35 +122,35 @@ export function classify(insn: Instruction, index = 0, next?: Instruction): Op {
       const op = opOf(code);
       switch (op) {
         case JmpOp.JA:
-          if (useReg || dst !== 0 || src !== 0) bad('ja with nonzero register fields');
-          if (is32 ? off !== 0 : imm !== 0) bad(is32 ? 'gotol with nonzero offset' : 'ja with nonzero immediate');
+          if (useReg || dst !== 0 || src !== 0) invalid(insn, index, 'ja with nonzero register fields');
+          if (is32 ? off !== 0 : imm !== 0) invalid(insn, index, is32 ? 'gotol with nonzero offset' : 'ja with nonzero immediate');
           return { kind: 'ja', wide: is32 };
         case JmpOp.CALL:
-          if (is32) bad('call in JMP32 class');
+          if (is32) invalid(insn, index, 'call in JMP32 class');
           if (useReg) {
             // callx: target register in dst (LLVM's encoding).
-            if (src !== 0 || off !== 0 || imm !== 0) bad('callx with nonzero src, offset or immediate');
+            if (src !== 0 || off !== 0 || imm !== 0) invalid(insn, index, 'callx with nonzero src, offset or immediate');
             return { kind: 'callx' };
           }
-          if (dst !== 0 || off !== 0) bad('call with nonzero dst or offset');
+          if (dst !== 0 || off !== 0) invalid(insn, index, 'call with nonzero dst or offset');
           if (src === PseudoCall.HELPER) return { kind: 'call', target: 'helper' };
           if (src === PseudoCall.LOCAL) return { kind: 'call', target: 'local' };
           if (src === PseudoCall.KFUNC) return { kind: 'call', target: 'kfunc' };
-          return bad(`call with unknown src ${src}`);
+          return invalid(insn, index, `call with unknown src ${src}`);
         case JmpOp.EXIT:
-          if (is32 || useReg) bad('unknown opcode');
-          if (dst !== 0 || src !== 0 || off !== 0 || imm !== 0) bad('exit with nonzero fields');
+          if (is32 || useReg) invalid(insn, index, 'unknown opcode');
+          if (dst !== 0 || src !== 0 || off !== 0 || imm !== 0) invalid(insn, index, 'exit with nonzero fields');
           return { kind: 'exit' };
         case JmpOp.JCOND:
-          if (is32 || useReg || dst !== 0 || src !== 0 || imm !== 0) bad('unknown JCOND form');
+          if (is32 || useReg || dst !== 0 || src !== 0 || imm !== 0) invalid(insn, index, 'unknown JCOND form');
           return { kind: 'may_goto' };
         default: {
           const cond = JMP_CONDS[op];
-          if (cond === undefined) return bad('unknown jump operation');
+          if (cond === undefined) return invalid(insn, index, 'unknown jump operation');
           if (useReg) {
-            if (src > MAX_REG) bad(`invalid source register r${src}`);
-            if (imm !== 0) bad('register-source jump with nonzero immediate');
-          } else if (src !== 0) bad('immediate-source jump with nonzero src');
+            if (src > MAX_REG) invalid(insn, index, `invalid source register r${src}`);
+            if (imm !== 0) invalid(insn, index, 'register-source jump with nonzero immediate');
+          } else if (src !== 0) invalid(insn, index, 'immediate-source jump with nonzero src');
           return { kind: 'jcond', cond, is32, useReg };
         }
       }
@@ -157,54 +159,54 @@ export function classify(insn: Instruction, index = 0, next?: Instruction): Op {
       const mode = modeOf(code);
       const size = sizeOf(code);
       if (mode === Mode.IMM) {
-        if (size !== Size.DW) bad('LD IMM with size other than DW');
-        if (off !== 0) bad('lddw with nonzero offset');
-        if (src > PseudoLdImm64.MAP_IDX_VALUE) bad(`lddw with unknown pseudo source ${src}`);
-        if (next === undefined) bad('lddw is missing its second slot');
+        if (size !== Size.DW) invalid(insn, index, 'LD IMM with size other than DW');
+        if (off !== 0) invalid(insn, index, 'lddw with nonzero offset');
+        if (src > PseudoLdImm64.MAP_IDX_VALUE) invalid(insn, index, `lddw with unknown pseudo source ${src}`);
+        if (next === undefined) invalid(insn, index, 'lddw is missing its second slot');
         else if (next.code !== 0 || next.dst !== 0 || next.src !== 0 || next.off !== 0) {
-          bad('lddw second slot has nonzero code, registers or offset');
+          invalid(insn, index, 'lddw second slot has nonzero code, registers or offset');
         }
         return { kind: 'ld_imm64', pseudo: src };
       }
       if (mode === Mode.ABS || mode === Mode.IND) {
-        if (size === Size.DW) bad('packet load with size DW');
-        if (dst !== 0 || off !== 0) bad('packet load with nonzero dst or offset');
-        if (mode === Mode.ABS && src !== 0) bad('LD_ABS with nonzero src');
-        if (mode === Mode.IND && src > MAX_REG) bad(`invalid source register r${src}`);
+        if (size === Size.DW) invalid(insn, index, 'packet load with size DW');
+        if (dst !== 0 || off !== 0) invalid(insn, index, 'packet load with nonzero dst or offset');
+        if (mode === Mode.ABS && src !== 0) invalid(insn, index, 'LD_ABS with nonzero src');
+        if (mode === Mode.IND && src > MAX_REG) invalid(insn, index, `invalid source register r${src}`);
         return { kind: mode === Mode.ABS ? 'ld_abs' : 'ld_ind', width: SIZE_BYTES[size]! };
       }
-      return bad('unknown LD mode');
+      return invalid(insn, index, 'unknown LD mode');
     }
     case InsnClass.LDX: {
       const mode = modeOf(code);
       const size = sizeOf(code);
-      if (src > MAX_REG) bad(`invalid source register r${src}`);
-      if (imm !== 0) bad('load with nonzero immediate');
+      if (src > MAX_REG) invalid(insn, index, `invalid source register r${src}`);
+      if (imm !== 0) invalid(insn, index, 'load with nonzero immediate');
       if (mode === Mode.MEM) return { kind: 'ldx', width: SIZE_BYTES[size]!, signed: false };
       if (mode === Mode.MEMSX && size !== Size.DW) return { kind: 'ldx', width: SIZE_BYTES[size]!, signed: true };
-      return bad('unknown LDX mode');
+      return invalid(insn, index, 'unknown LDX mode');
     }
     case InsnClass.ST: {
-      if (modeOf(code) !== Mode.MEM) bad('unknown ST mode');
-      if (src !== 0) bad('store immediate with nonzero src');
+      if (modeOf(code) !== Mode.MEM) invalid(insn, index, 'unknown ST mode');
+      if (src !== 0) invalid(insn, index, 'store immediate with nonzero src');
       return { kind: 'st', width: SIZE_BYTES[sizeOf(code)]! };
     }
     case InsnClass.STX: {
       const mode = modeOf(code);
       const width = SIZE_BYTES[sizeOf(code)]!;
-      if (src > MAX_REG) bad(`invalid source register r${src}`);
+      if (src > MAX_REG) invalid(insn, index, `invalid source register r${src}`);
       if (mode === Mode.MEM) {
-        if (imm !== 0) bad('store with nonzero immediate');
+        if (imm !== 0) invalid(insn, index, 'store with nonzero immediate');
         return { kind: 'stx', width };
       }
       if (mode === Mode.ATOMIC) {
         const atomic = ATOMIC_FORMS.get(imm);
-        if (atomic === undefined) return bad(`unknown atomic operation 0x${(imm >>> 0).toString(16)}`);
+        if (atomic === undefined) return invalid(insn, index, `unknown atomic operation 0x${(imm >>> 0).toString(16)}`);
         const ordered = atomic.op === 'load_acq' || atomic.op === 'store_rel';
-        if (!ordered && width !== 4 && width !== 8) bad('atomic with size other than W or DW');
+        if (!ordered && width !== 4 && width !== 8) invalid(insn, index, 'atomic with size other than W or DW');
         return { kind: 'atomic', width, op: atomic.op, fetch: atomic.fetch };
       }
-      return bad('unknown STX mode');
+      return invalid(insn, index, 'unknown STX mode');
     }
   }
 }

@@ -1,6 +1,12 @@
 import type { Instruction, Op } from '../isa/instruction.js';
+import { Size } from '../isa/opcodes.js';
 import { helperProto, type ArgType } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
+import type { Blocks } from './blocks.js';
+import { scratchInt32, scratchUint8 } from './scratch.js';
+import {
+  K_ALU, K_ATOMIC, K_CALLX, K_CALL_HELPER, K_CALL_KFUNC, K_CALL_LOCAL, K_LDX, K_LD_ABS, K_LD_IMM64, K_LD_IND, K_NONE, K_ST, K_STX,
+} from './op-kinds.js';
 
 /**
  * Static liveness of a function's own stack slots, for state pruning: a slot that no path reads
@@ -8,23 +14,26 @@ import type { MapSpec } from '../maps/spec.js';
  * moves and constant adds; an access through a pointer less certain is left to exploration
  * (`StackLiveness.observed`), and a call that may reach anywhere in the frame reads every slot.
  *
- * What a register may point to, before each instruction, is one number:
- * - NOT_STACK (NaN): no stack at all. Loads from map values, packets, context and helper memory give
+ * What a register may point to, at the start of each block (straight run), is one Int32 code:
+ * - NOT_STACK: no stack at all. Loads from map values, packets, context and helper memory give
  *   scalars or non-stack pointers (the verifier tracks pointers only in stack slots), so a load
  *   through such a register gives NOT_STACK too.
- * - OTHER_STACK (-Infinity): perhaps another frame's stack (a callee's pointer arguments), never this one's.
- * - a finite K: this frame's fp + K.
- * - ANY_FP (+Infinity): perhaps this frame's stack, at an unknown offset.
+ * - OTHER_STACK: perhaps another frame's stack (a callee's pointer arguments), never this one's.
+ * - an offset K within ±2^30: this frame's fp + K.
+ * - ANY_FP: perhaps this frame's stack, at an unknown offset.
  */
 
-const NOT_STACK = Number.NaN;
-const OTHER_STACK = Number.NEGATIVE_INFINITY;
-const ANY_FP = Number.POSITIVE_INFINITY;
+const NOT_STACK = -0x80000000;
+const OTHER_STACK = -0x7fffffff;
+const ANY_FP = 0x7fffffff;
+const MAX_OFFSET = 0x40000000;
 
-const isOwnFp = (v: number): boolean => v === v && v !== OTHER_STACK;
+const isOwnFp = (v: number): boolean => v !== NOT_STACK && v !== OTHER_STACK;
+const isOffset = (v: number): boolean => v > OTHER_STACK && v < ANY_FP;
+const offsetOrAny = (v: number): number => (v >= -MAX_OFFSET && v <= MAX_OFFSET ? v : ANY_FP);
 
 function join(a: number, b: number): number {
-  if (Object.is(a, b)) return a;
+  if (a === b) return a;
   if (isOwnFp(a) || isOwnFp(b)) return ANY_FP;
   return OTHER_STACK;
 }
@@ -36,175 +45,176 @@ function combine(a: number, b: number): number {
 }
 
 /**
- * The forward pass's solver: visit instructions from `seeds` until nothing changes; `visit(i)`
- * updates its successors' facts and `add`s those that changed.
- */
-function fixpoint(n: number, seeds: Iterable<number>, visit: (i: number, add: (j: number) => void) => void): void {
-  const queued = new Uint8Array(n);
-  const work: number[] = [];
-  const add = (i: number): void => {
-    if (i < n && !queued[i]) {
-      queued[i] = 1;
-      work.push(i);
-    }
-  };
-  for (const i of seeds) add(i);
-  while (work.length) {
-    const i = work.pop()!;
-    queued[i] = 0;
-    visit(i, add);
-  }
-}
-
-/**
- * Per instruction: registers 0..10 as above, then two pairs of 32-bit slot masks: slots that may hold
- * a spilled pointer into this frame (OWN_LO/HI), and into another frame (OTHER_LO/HI).
+ * Facts: registers 0..10 as above, then two pairs of 32-bit slot masks: slots that may hold a
+ * spilled pointer into this frame (OWN_LO/HI), and into another frame (OTHER_LO/HI).
  */
 const OWN_LO = 11, OWN_HI = 12, OTHER_LO = 13, OTHER_HI = 14;
 const FACTS = 15;
 
 const slotBit = (lo: number, hi: number, slot: number): boolean => ((slot < 32 ? lo >>> slot : hi >>> (slot - 32)) & 1) === 1;
 
-/** The forward pass's result: FACTS numbers per instruction in one buffer; `reached[i]` once insn i has any. */
-interface Facts {
-  all: Float64Array;
-  reached: Uint8Array;
+/** What an 8-byte load through `base + off` may give, with facts `r`: a spilled pointer comes back from stack only. */
+function fill(r: Int32Array, base: number, off: number, width: number, fpStoredElsewhere: boolean): number {
+  if (width !== 8 || base === NOT_STACK) return NOT_STACK;
+  if (base === ANY_FP) return ANY_FP;
+  if (base === OTHER_STACK) return fpStoredElsewhere ? ANY_FP : OTHER_STACK;
+  const slot = Math.floor((-(base + off) - 1) / 8);
+  if (slot < 0 || slot > 63) return ANY_FP;
+  if (slotBit(r[OWN_LO]!, r[OWN_HI]!, slot)) return ANY_FP;
+  return slotBit(r[OTHER_LO]!, r[OTHER_HI]!, slot) ? OTHER_STACK : NOT_STACK;
 }
 
-/** Forward pass: what each register may point to, before each insn. */
-function fpOffsets(insns: readonly Instruction[], ops: readonly (Op | undefined)[], succ: Int32Array, entries: readonly number[], fpStoredElsewhere: boolean): Facts {
-  const n = insns.length;
-  const all = new Float64Array(FACTS * n);
-  const reached = new Uint8Array(n);
-  for (const e of entries) {
-    const at = FACTS * e;
-    all.fill(NOT_STACK, at, at + 11);
-    // A function's arguments may point into its callers' stacks (the main program's r1 is its context).
-    if (e !== 0) all.fill(OTHER_STACK, at + 1, at + 6);
-    all[at + 10] = 0;
-    reached[e] = 1;
-  }
-  // One scratch set of facts: the visit copies into it, then joins it into its successors.
-  const r = new Float64Array(FACTS);
-  /** What an 8-byte load through `base + off` may give: a spilled pointer comes back from stack only. */
-  const fill = (base: number, off: number, width: number): number => {
-    if (width !== 8 || base !== base) return NOT_STACK;
-    if (base === ANY_FP) return ANY_FP;
-    if (base === OTHER_STACK) return fpStoredElsewhere ? ANY_FP : OTHER_STACK;
-    const slot = Math.floor((-(base + off) - 1) / 8);
-    if (slot < 0 || slot > 63) return ANY_FP;
-    if (slotBit(r[OWN_LO]!, r[OWN_HI]!, slot)) return ANY_FP;
-    return slotBit(r[OTHER_LO]!, r[OTHER_HI]!, slot) ? OTHER_STACK : NOT_STACK;
-  };
-  const joinInto = (s: number, add: (j: number) => void): void => {
-    if (s < 0 || s >= n || !ops[s]) return;
-    const at = FACTS * s;
-    if (!reached[s]) {
-      reached[s] = 1;
-      all.set(r, at);
-      add(s);
-      return;
+type AluOp = Extract<Op, { kind: 'alu' }>;
+type AtomicOp = Extract<Op, { kind: 'atomic' }>;
+
+/** Moves facts `r` from before `insn` (of kind `kind`, `op-kinds.ts`) to after it. */
+function step(insn: Instruction, kind: number, op: Op, r: Int32Array, fpStoredElsewhere: boolean): void {
+  switch (kind) {
+    case K_ALU: {
+      const alu = op as AluOp;
+      if (!alu.is64) { r[insn.dst] = NOT_STACK; break; }
+      if (alu.name === 'mov') r[insn.dst] = alu.useReg ? r[insn.src]! : NOT_STACK;
+      else if ((alu.name === 'add' || alu.name === 'sub') && !alu.useReg) {
+        const v = r[insn.dst]!;
+        if (isOffset(v)) r[insn.dst] = offsetOrAny(alu.name === 'add' ? v + insn.imm : v - insn.imm);
+      } else if ((alu.name === 'add' || alu.name === 'sub') && alu.useReg) r[insn.dst] = combine(r[insn.dst]!, r[insn.src]!);
+      else r[insn.dst] = NOT_STACK;
+      break;
     }
-    let grew = false;
-    for (let k = 0; k < 11; k++) {
-      const j = join(all[at + k]!, r[k]!);
-      if (!Object.is(j, all[at + k]!)) { all[at + k] = j; grew = true; }
-    }
-    for (let k = OWN_LO; k < FACTS; k++) {
-      const j = all[at + k]! | r[k]!;
-      if (j !== all[at + k]) { all[at + k] = j; grew = true; }
-    }
-    if (grew) add(s);
-  };
-  fixpoint(n, entries, (i, add) => {
-    const op = ops[i];
-    if (!op) return;
-    const insn = insns[i]!;
-    for (let k = 0; k < FACTS; k++) r[k] = all[FACTS * i + k]!;
-    switch (op.kind) {
-      case 'alu':
-        if (!op.is64) { r[insn.dst] = NOT_STACK; break; }
-        if (op.name === 'mov') r[insn.dst] = op.useReg ? r[insn.src]! : NOT_STACK;
-        else if ((op.name === 'add' || op.name === 'sub') && !op.useReg) {
-          const v = r[insn.dst]!;
-          if (Number.isFinite(v)) r[insn.dst] = op.name === 'add' ? v + insn.imm : v - insn.imm;
-        } else if ((op.name === 'add' || op.name === 'sub') && op.useReg) r[insn.dst] = combine(r[insn.dst]!, r[insn.src]!);
-        else r[insn.dst] = NOT_STACK;
-        break;
-      case 'ldx': r[insn.dst] = fill(r[insn.src]!, insn.off, op.width); break;
-      case 'stx': {
-        const base = r[insn.dst]!;
-        const value = r[insn.src]!;
-        if (value !== value) break;
-        const lo = value === OTHER_STACK ? OTHER_LO : OWN_LO, hi = lo + 1;
-        if (Number.isFinite(base)) {
-          const slot = Math.floor((-(base + insn.off) - 1) / 8);
-          if (slot >= 0 && slot < 32) r[lo] = r[lo]! | (1 << slot);
-          else if (slot >= 32 && slot < 64) r[hi] = r[hi]! | (1 << (slot - 32));
-        } else if (base === ANY_FP) {
-          r[lo] = -1;
-          r[hi] = -1;
-        }
-        break;
+    case K_LDX: r[insn.dst] = fill(r, r[insn.src]!, insn.off, (op as Extract<Op, { kind: 'ldx' }>).width, fpStoredElsewhere); break;
+    case K_STX: {
+      const base = r[insn.dst]!;
+      const value = r[insn.src]!;
+      if (value === NOT_STACK) break;
+      const lo = value === OTHER_STACK ? OTHER_LO : OWN_LO, hi = lo + 1;
+      if (isOffset(base)) {
+        const slot = Math.floor((-(base + insn.off) - 1) / 8);
+        if (slot >= 0 && slot < 32) r[lo] = r[lo]! | (1 << slot);
+        else if (slot >= 32 && slot < 64) r[hi] = r[hi]! | (1 << (slot - 32));
+      } else if (base === ANY_FP) {
+        r[lo] = -1;
+        r[hi] = -1;
       }
-      case 'atomic':
-        // A fetch is a fill of the old value (a spilled pointer stays one); load-acquire is a load.
-        if (op.op === 'load_acq') r[insn.dst] = fill(r[insn.src]!, insn.off, op.width);
-        else if (op.fetch) r[op.op === 'cmpxchg' ? 0 : insn.src] = fill(r[insn.dst]!, insn.off, op.width);
-        break;
-      case 'call':
-      case 'callx':
-        for (let k = 1; k <= 5; k++) r[k] = NOT_STACK;
-        // Helpers return no stack pointers; a function may return one into its caller's stack.
-        r[0] = op.kind === 'call' && op.target === 'helper' ? NOT_STACK : ANY_FP;
-        break;
-      case 'ld_imm64': r[insn.dst] = NOT_STACK; break;
-      case 'ld_abs':
-      case 'ld_ind': for (let k = 0; k <= 5; k++) r[k] = NOT_STACK; break;
-      default: break;
+      break;
     }
-    joinInto(succ[2 * i]!, add);
-    joinInto(succ[2 * i + 1]!, add);
-  });
-  return { all, reached };
+    case K_ATOMIC: {
+      // A fetch is a fill of the old value (a spilled pointer stays one); load-acquire is a load.
+      const atomic = op as AtomicOp;
+      if (atomic.op === 'load_acq') r[insn.dst] = fill(r, r[insn.src]!, insn.off, atomic.width, fpStoredElsewhere);
+      else if (atomic.fetch) r[atomic.op === 'cmpxchg' ? 0 : insn.src] = fill(r, r[insn.dst]!, insn.off, atomic.width, fpStoredElsewhere);
+      break;
+    }
+    case K_CALL_HELPER:
+    case K_CALL_LOCAL:
+    case K_CALL_KFUNC:
+    case K_CALLX:
+      for (let k = 1; k <= 5; k++) r[k] = NOT_STACK;
+      // Helpers return no stack pointers; a function may return one into its caller's stack.
+      r[0] = kind === K_CALL_HELPER ? NOT_STACK : ANY_FP;
+      break;
+    case K_LD_IMM64: r[insn.dst] = NOT_STACK; break;
+    case K_LD_ABS:
+    case K_LD_IND: for (let k = 0; k <= 5; k++) r[k] = NOT_STACK; break;
+    default: break;
+  }
 }
 
-/** Does any store put a pointer into this frame where it is not tracked: into another frame's stack, or anywhere? */
-function storesFpElsewhere(insns: readonly Instruction[], ops: readonly (Op | undefined)[], facts: Facts): boolean {
-  for (let i = 0; i < insns.length; i++) {
-    if (ops[i]?.kind !== 'stx' || !facts.reached[i]) continue;
-    const base = facts.all[FACTS * i + insns[i]!.dst]!;
-    if (isOwnFp(facts.all[FACTS * i + insns[i]!.src]!) && (base === OTHER_STACK || base === ANY_FP)) return true;
-  }
-  return false;
+/** Copies the FACTS numbers at `from` in `src` to `at` in `dst` (no subarray views: they allocate). */
+function copyFacts(dst: Int32Array, at: number, src: Int32Array, from: number): void {
+  for (let k = 0; k < FACTS; k++) dst[at + k] = src[from + k]!;
 }
 
-/** Instructions that start a straight run: entries, jump targets, and those after a jump, call or exit. */
-function runStarts(ops: readonly (Op | undefined)[], succ: Int32Array, entries: readonly number[]): Uint8Array {
-  const n = ops.length;
-  const starts = new Uint8Array(n + 1);
-  for (const e of entries) starts[e] = 1;
-  for (let i = 0; i < n; i++) {
-    const op = ops[i];
-    if (!op) continue;
-    const next = op.kind === 'ld_imm64' ? i + 2 : i + 1;
-    for (let k = 2 * i; k < 2 * i + 2; k++) if (succ[k]! >= 0 && succ[k] !== next) starts[succ[k]!] = 1;
-    if (op.kind === 'jcond' || op.kind === 'ja' || op.kind === 'call' || op.kind === 'callx' || op.kind === 'exit' || op.kind === 'may_goto') starts[next] = 1;
+/** Joins facts `r` into `all` at `at`; returns whether they grew. */
+function joinInto(all: Int32Array, at: number, r: Int32Array): boolean {
+  let grew = false;
+  for (let k = 0; k < 11; k++) {
+    const j = join(all[at + k]!, r[k]!);
+    if (j !== all[at + k]) { all[at + k] = j; grew = true; }
   }
-  return starts;
+  for (let k = OWN_LO; k < FACTS; k++) {
+    const j = all[at + k]! | r[k]!;
+    if (j !== all[at + k]) { all[at + k] = j; grew = true; }
+  }
+  return grew;
+}
+
+/** A stack of block numbers, each at most once. */
+class BlockQueue {
+  size = 0;
+  /** Both `count` long and zeroed. */
+  constructor(private readonly queued: Uint8Array, private readonly items: Int32Array) {}
+  push(b: number): void {
+    if (this.queued[b]) return;
+    this.queued[b] = 1;
+    this.items[this.size++] = b;
+  }
+  pop(): number {
+    const b = this.items[--this.size]!;
+    this.queued[b] = 0;
+    return b;
+  }
+}
+
+/**
+ * Forward pass: what each register may point to at each block's start, in `facts` (FACTS numbers
+ * per block); `reached[b]` once block b has any. Returns whether a store may put a pointer into this
+ * frame where it is not tracked (into another frame's stack, or anywhere): facts only grow, so a
+ * store seen so on the way still is at the end.
+ */
+function fpOffsets(
+  insns: readonly Instruction[], ops: readonly (Op | undefined)[], kinds: Uint8Array, blocks: Blocks, entries: readonly number[],
+  fpStoredElsewhere: boolean, facts: Int32Array, reached: Uint8Array,
+): boolean {
+  let storesFpElsewhere = false;
+  facts.fill(0);
+  reached.fill(0);
+  const queue = new BlockQueue(scratchUint8(blocks.count), scratchInt32(blocks.count));
+  for (const e of entries) {
+    const b = blocks.blockOf[e]!;
+    const at = FACTS * b;
+    facts.fill(NOT_STACK, at, at + 11);
+    // A function's arguments may point into its callers' stacks (the main program's r1 is its context).
+    if (e !== 0) facts.fill(OTHER_STACK, at + 1, at + 6);
+    facts[at + 10] = 0;
+    reached[b] = 1;
+    queue.push(b);
+  }
+  const r = new Int32Array(FACTS);
+  while (queue.size) {
+    const b = queue.pop();
+    copyFacts(r, 0, facts, FACTS * b);
+    for (let i = blocks.first[b]!; i <= blocks.last[b]!; i++) {
+      const kind = kinds[i]!;
+      if (kind === K_NONE) continue;
+      const insn = insns[i]!;
+      if (kind === K_STX && isOwnFp(r[insn.src]!) && (r[insn.dst] === OTHER_STACK || r[insn.dst] === ANY_FP)) storesFpElsewhere = true;
+      step(insn, kind, ops[i]!, r, fpStoredElsewhere);
+    }
+    for (let e = 0; e < 2; e++) {
+      const s = blocks.succ[2 * b + e]!;
+      if (s < 0) continue;
+      if (!reached[s]) {
+        reached[s] = 1;
+        copyFacts(facts, FACTS * s, r, 0);
+        queue.push(s);
+      } else if (joinInto(facts, FACTS * s, r)) queue.push(s);
+    }
+  }
+  return storesFpElsewhere;
 }
 
 /**
  * The instruction that last set `reg` before `at` in the same straight run, if it did: how helper
  * arguments are usually made (`r1 = map`, `r4 = 8` right before the call).
  */
-function setterInRun(insns: readonly Instruction[], ops: readonly (Op | undefined)[], starts: Uint8Array, at: number, reg: number): number | undefined {
+function setterInRun(insns: readonly Instruction[], ops: readonly (Op | undefined)[], kinds: Uint8Array, starts: Uint8Array, at: number, reg: number): number | undefined {
   for (let j = at - 1; j >= 0; j--) {
-    const op = ops[j];
-    if (op) {
-      const writes = (op.kind === 'alu' || op.kind === 'ldx' || op.kind === 'ld_imm64') && insns[j]!.dst === reg;
+    const kind = kinds[j]!;
+    if (kind !== K_NONE) {
+      const writes = (kind === K_ALU || kind === K_LDX || kind === K_LD_IMM64) && insns[j]!.dst === reg;
       if (writes) return j;
-      if ((op.kind === 'atomic' && (op.fetch || op.op === 'load_acq')) || op.kind === 'ld_abs' || op.kind === 'ld_ind') return undefined;
+      if (kind === K_ATOMIC && ((ops[j] as AtomicOp).fetch || (ops[j] as AtomicOp).op === 'load_acq')) return undefined;
+      if (kind === K_LD_ABS || kind === K_LD_IND) return undefined;
     }
     if (starts[j]) return undefined;
   }
@@ -217,13 +227,14 @@ function setterInRun(insns: readonly Instruction[], ops: readonly (Op | undefine
  * size of an immediate set just before. Undefined: anything from the pointer up to the frame's top.
  */
 function helperReadSize(
-  args: readonly ArgType[], k: number, at: number, insns: readonly Instruction[], ops: readonly (Op | undefined)[], starts: Uint8Array,
-  mapAt: ((insn: number) => MapSpec | undefined) | undefined,
+  args: readonly ArgType[], k: number, at: number, insns: readonly Instruction[], ops: readonly (Op | undefined)[], kinds: Uint8Array,
+  starts: Uint8Array, mapAt: ((insn: number) => MapSpec | undefined) | undefined,
 ): number | undefined {
   const immediate = (reg: number): number | undefined => {
-    const j = setterInRun(insns, ops, starts, at, reg);
-    const op = j === undefined ? undefined : ops[j];
-    return op?.kind === 'alu' && op.name === 'mov' && !op.useReg ? insns[j!]!.imm : undefined;
+    const j = setterInRun(insns, ops, kinds, starts, at, reg);
+    if (j === undefined || kinds[j] !== K_ALU) return undefined;
+    const alu = ops[j] as AluOp;
+    return alu.name === 'mov' && !alu.useReg ? insns[j]!.imm : undefined;
   };
   switch (args[k]) {
     case 'uninit_mem':
@@ -233,8 +244,8 @@ function helperReadSize(
     case 'int_ptr': return 4;
     case 'map_key':
     case 'map_value': {
-      const j = setterInRun(insns, ops, starts, at, 1);
-      const map = j !== undefined && ops[j]?.kind === 'ld_imm64' ? mapAt?.(j) : undefined;
+      const j = setterInRun(insns, ops, kinds, starts, at, 1);
+      const map = j !== undefined && kinds[j] === K_LD_IMM64 ? mapAt?.(j) : undefined;
       return map ? (args[k] === 'map_key' ? map.keySize : map.valueSize) : undefined;
     }
     case 'mem':
@@ -275,39 +286,41 @@ export class StackLiveness {
   /** Per insn, pairs (lo, hi): slots read, slots overwritten whole. */
   private readonly use: Int32Array;
   private readonly kill: Int32Array;
-  /** Predecessors, flat: those of insn i are predList[predStart[i] .. predStart[i + 1]). */
-  private readonly predStart: Int32Array;
-  private readonly predList: Int32Array;
-  private readonly queued: Uint8Array;
-  private readonly work: number[] = [];
+  /** Per block, pairs (lo, hi): slots read before overwritten in it, slots it overwrites, slots live at its start. */
+  private readonly blockUse: Int32Array;
+  private readonly blockKill: Int32Array;
+  private readonly liveIn: Int32Array;
+  private readonly queue: BlockQueue;
+  /** Blocks the last solve visited: their instructions' slots are spread again. */
+  private readonly visited: Int32Array;
+  private visitedCount = 0;
+  private readonly visitedMark: Uint8Array;
   private readonly scratch = new Int32Array(2);
-  /** Instructions that start a straight run (where helper arguments set just before are looked for). */
-  private readonly starts: Uint8Array;
 
   constructor(
-    private readonly insns: readonly Instruction[], private readonly ops: readonly (Op | undefined)[], private readonly succ: Int32Array,
+    private readonly insns: readonly Instruction[], private readonly ops: readonly (Op | undefined)[], private readonly kinds: Uint8Array,
+    private readonly blocks: Blocks,
     entries: readonly number[], private readonly mapAt?: (insn: number) => MapSpec | undefined,
   ) {
-    const n = insns.length;
+    const n = insns.length, count = blocks.count;
     this.lo = new Int32Array(n);
     this.hi = new Int32Array(n);
     this.observed = new Uint8Array(n);
     this.use = new Int32Array(2 * n);
     this.kill = new Int32Array(2 * n);
-    this.queued = new Uint8Array(n);
-    this.starts = runStarts(ops, succ, entries);
-    let facts = fpOffsets(insns, ops, succ, entries, false);
-    if (storesFpElsewhere(insns, ops, facts)) facts = fpOffsets(insns, ops, succ, entries, true);
-    const counts = new Int32Array(n + 1);
-    for (let k = 0; k < 2 * n; k++) if (succ[k]! >= 0 && succ[k]! < n) counts[succ[k]! + 1]!++;
-    for (let i = 0; i < n; i++) counts[i + 1]! += counts[i]!;
-    this.predStart = counts;
-    this.predList = new Int32Array(counts[n]!);
-    const fillAt = counts.slice(0, n);
-    for (let k = 0; k < 2 * n; k++) if (succ[k]! >= 0 && succ[k]! < n) this.predList[fillAt[succ[k]!]!++] = k >> 1;
-    for (let i = 0; i < n; i++) if (ops[i] && facts.reached[i]) this.transfer(i, facts.all, FACTS * i);
-    // Seeded with every reachable insn, highest first (the worklist pops from the end).
-    for (let i = 0; i < n; i++) if (ops[i] && facts.reached[i]) this.enqueue(i);
+    this.blockUse = new Int32Array(2 * count);
+    this.blockKill = new Int32Array(2 * count);
+    this.liveIn = new Int32Array(2 * count);
+    this.queue = new BlockQueue(new Uint8Array(count), new Int32Array(count));
+    this.visited = new Int32Array(count);
+    this.visitedMark = new Uint8Array(count);
+    const facts = scratchInt32(FACTS * count);
+    const reached = scratchUint8(count);
+    const fpStoredElsewhere = fpOffsets(insns, ops, kinds, blocks, entries, false, facts, reached);
+    if (fpStoredElsewhere) fpOffsets(insns, ops, kinds, blocks, entries, true, facts, reached);
+    this.transferAll(facts, reached, fpStoredElsewhere);
+    // Seeded with every reached block, highest first (the queue pops from the end).
+    for (let b = 0; b < count; b++) if (reached[b]) this.queue.push(b);
     this.solve();
   }
 
@@ -323,7 +336,7 @@ export class StackLiveness {
     const args = helperProto(this.insns[insn]!.imm)?.args;
     if (args && reg > args.length) return;
     if (!args || args.includes('func')) return this.observe(insn, undefined, 0);
-    this.observe(insn, offset, helperReadSize(args, reg - 1, insn, this.insns, this.ops, this.starts, this.mapAt) ?? -offset);
+    this.observe(insn, offset, helperReadSize(args, reg - 1, insn, this.insns, this.ops, this.kinds, this.blocks.starts, this.mapAt) ?? -offset);
   }
 
   private grow(insn: number, lo: number, hi: number): void {
@@ -331,39 +344,58 @@ export class StackLiveness {
     if (l === this.use[2 * insn] && h === this.use[2 * insn + 1]) return;
     this.use[2 * insn] = l;
     this.use[2 * insn + 1] = h;
-    this.enqueue(insn);
+    const b = this.blocks.blockOf[insn]!;
+    this.summarise(b);
+    this.queue.push(b);
     this.solve();
   }
 
-  /** Static reads and whole-slot writes of insn `i`, given what its registers may point to. */
-  private transfer(i: number, facts: Float64Array, at: number): void {
-    const op = this.ops[i]!;
+  /** The static reads and whole-slot writes of every reached instruction, from its block's facts, and each block's sums of them. */
+  private transferAll(facts: Int32Array, reached: Uint8Array, fpStoredElsewhere: boolean): void {
+    const { blocks, ops, kinds, insns } = this;
+    const r = new Int32Array(FACTS);
+    for (let b = 0; b < blocks.count; b++) {
+      if (!reached[b]) continue;
+      copyFacts(r, 0, facts, FACTS * b);
+      for (let i = blocks.first[b]!; i <= blocks.last[b]!; i++) {
+        const kind = kinds[i]!;
+        if (kind === K_NONE) continue;
+        this.transfer(i, kind, r);
+        step(insns[i]!, kind, ops[i]!, r, fpStoredElsewhere);
+      }
+      this.summarise(b);
+    }
+  }
+
+  /** Static reads and whole-slot writes of insn `i`, given what its registers may point to (`r`). */
+  private transfer(i: number, kind: number, r: Int32Array): void {
     const insn = this.insns[i]!;
-    switch (op.kind) {
-      case 'ldx':
-      case 'atomic': {
-        const v = facts[at + (op.kind === 'ldx' || op.op === 'load_acq' ? insn.src : insn.dst)]!;
+    switch (kind) {
+      case K_LDX:
+      case K_ATOMIC: {
+        const op = this.ops[i] as Extract<Op, { kind: 'ldx' | 'atomic' }>;
+        const v = r[op.kind === 'ldx' || op.op === 'load_acq' ? insn.src : insn.dst]!;
         if (v === ANY_FP) this.observed[i] = 1;
         else if (isOwnFp(v)) slotsFrom(v + insn.off, op.width, this.use, i);
         break;
       }
-      case 'stx':
-      case 'st': {
-        const v = facts[at + insn.dst]!;
-        if (Number.isFinite(v) && op.width === 8 && (v + insn.off) % 8 === 0) slotsFrom(v + insn.off, 8, this.kill, i);
+      case K_STX:
+      case K_ST: {
+        const v = r[insn.dst]!;
+        if (isOffset(v) && (insn.code & 0x18) === Size.DW && (v + insn.off) % 8 === 0) slotsFrom(v + insn.off, 8, this.kill, i);
         break;
       }
-      case 'call':
-      case 'callx': {
-        if (op.kind !== 'call' || op.target !== 'helper') {
-          // A called function may read anywhere in this frame through the pointers it is given.
-          this.use[2 * i] = -1;
-          this.use[2 * i + 1] = -1;
-          break;
-        }
+      case K_CALL_LOCAL:
+      case K_CALL_KFUNC:
+      case K_CALLX:
+        // A called function may read anywhere in this frame through the pointers it is given.
+        this.use[2 * i] = -1;
+        this.use[2 * i + 1] = -1;
+        break;
+      case K_CALL_HELPER: {
         const args = helperProto(insn.imm)?.args;
         for (let k = 1; k <= (args?.length ?? 5); k++) {
-          const v = facts[at + k]!;
+          const v = r[k]!;
           if (v === ANY_FP) this.observed[i] = 1;
           else if (!isOwnFp(v)) continue;
           else if (!args || args.includes('func')) {
@@ -371,7 +403,7 @@ export class StackLiveness {
             this.use[2 * i] = -1;
             this.use[2 * i + 1] = -1;
           } else {
-            slotsFrom(v, helperReadSize(args, k - 1, i, this.insns, this.ops, this.starts, this.mapAt) ?? -v, this.scratch, 0);
+            slotsFrom(v, helperReadSize(args, k - 1, i, this.insns, this.ops, this.kinds, this.blocks.starts, this.mapAt) ?? -v, this.scratch, 0);
             this.use[2 * i]! |= this.scratch[0]!;
             this.use[2 * i + 1]! |= this.scratch[1]!;
           }
@@ -382,32 +414,64 @@ export class StackLiveness {
     }
   }
 
-  private enqueue(i: number): void {
-    if (!this.queued[i]) {
-      this.queued[i] = 1;
-      this.work.push(i);
+  /** Block b's reads before overwrites, and overwrites, from its instructions'. */
+  private summarise(b: number): void {
+    const { use, kill, kinds, blocks } = this;
+    let useLo = 0, useHi = 0, killLo = 0, killHi = 0;
+    for (let i = blocks.last[b]!; i >= blocks.first[b]!; i--) {
+      if (kinds[i] === K_NONE) continue;
+      useLo = use[2 * i]! | (useLo & ~kill[2 * i]!);
+      useHi = use[2 * i + 1]! | (useHi & ~kill[2 * i + 1]!);
+      killLo |= kill[2 * i]!;
+      killHi |= kill[2 * i + 1]!;
     }
+    this.blockUse[2 * b] = useLo;
+    this.blockUse[2 * b + 1] = useHi;
+    this.blockKill[2 * b] = killLo;
+    this.blockKill[2 * b + 1] = killHi;
   }
 
-  /** Backward fixpoint: live-in = use | (live-out & ~kill). */
+  /**
+   * Backward fixpoint over the queued blocks (live-in = use | (live-out & ~kill)), then the slots
+   * before each instruction of every block it visited.
+   */
   private solve(): void {
-    const { lo, hi, use, kill, succ, work } = this;
-    const n = lo.length;
-    while (work.length) {
-      const i = work.pop()!;
-      this.queued[i] = 0;
-      let outLo = 0, outHi = 0;
-      for (let k = 2 * i; k < 2 * i + 2; k++) {
-        const s = succ[k]!;
-        if (s < 0 || s >= n) continue;
-        outLo |= lo[s]!;
-        outHi |= hi[s]!;
+    const { liveIn, blockUse, blockKill, blocks, queue } = this;
+    while (queue.size) {
+      const b = queue.pop();
+      if (!this.visitedMark[b]) {
+        this.visitedMark[b] = 1;
+        this.visited[this.visitedCount++] = b;
       }
-      const inLo = use[2 * i]! | (outLo & ~kill[2 * i]!), inHi = use[2 * i + 1]! | (outHi & ~kill[2 * i + 1]!);
-      if (inLo === lo[i] && inHi === hi[i]) continue;
-      lo[i] = inLo;
-      hi[i] = inHi;
-      for (let p = this.predStart[i]!; p < this.predStart[i + 1]!; p++) this.enqueue(this.predList[p]!);
+      const s0 = blocks.succ[2 * b]!, s1 = blocks.succ[2 * b + 1]!;
+      const outLo = (s0 >= 0 ? liveIn[2 * s0]! : 0) | (s1 >= 0 ? liveIn[2 * s1]! : 0);
+      const outHi = (s0 >= 0 ? liveIn[2 * s0 + 1]! : 0) | (s1 >= 0 ? liveIn[2 * s1 + 1]! : 0);
+      const inLo = blockUse[2 * b]! | (outLo & ~blockKill[2 * b]!), inHi = blockUse[2 * b + 1]! | (outHi & ~blockKill[2 * b + 1]!);
+      if (inLo === liveIn[2 * b] && inHi === liveIn[2 * b + 1]) continue;
+      liveIn[2 * b] = inLo;
+      liveIn[2 * b + 1] = inHi;
+      for (let p = blocks.predStart[b]!; p < blocks.predStart[b + 1]!; p++) queue.push(blocks.predList[p]!);
+    }
+    for (let k = 0; k < this.visitedCount; k++) {
+      const b = this.visited[k]!;
+      this.visitedMark[b] = 0;
+      this.spread(b);
+    }
+    this.visitedCount = 0;
+  }
+
+  /** The live slots before each instruction of block b, from those live after it. */
+  private spread(b: number): void {
+    const { liveIn, use, kill, lo, hi, kinds, blocks } = this;
+    const s0 = blocks.succ[2 * b]!, s1 = blocks.succ[2 * b + 1]!;
+    let l = (s0 >= 0 ? liveIn[2 * s0]! : 0) | (s1 >= 0 ? liveIn[2 * s1]! : 0);
+    let h = (s0 >= 0 ? liveIn[2 * s0 + 1]! : 0) | (s1 >= 0 ? liveIn[2 * s1 + 1]! : 0);
+    for (let i = blocks.last[b]!; i >= blocks.first[b]!; i--) {
+      if (kinds[i] === K_NONE) continue;
+      l = use[2 * i]! | (l & ~kill[2 * i]!);
+      h = use[2 * i + 1]! | (h & ~kill[2 * i + 1]!);
+      lo[i] = l;
+      hi[i] = h;
     }
   }
 }

@@ -8,6 +8,7 @@ import { buildCfg, type Cfg } from './cfg.js';
 import type { VerifierSetup } from './context.js';
 import { MAX_STACK } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
+import { K_CALL_LOCAL, K_LD_IMM64 } from './op-kinds.js';
 import { Reject } from './reject.js';
 import { constBounds } from './scalar.js';
 import { formatState, pointerReg, scalarReg, type Reg } from './state.js';
@@ -126,10 +127,10 @@ const MAP_PSEUDOS: ReadonlySet<number> = new Set([PseudoLdImm64.MAP_FD, PseudoLd
 function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt']): boolean {
   let hasArena = false;
   for (let i = 0; i < insns.length; i++) {
-    const op = cfg.ops[i];
-    if (op?.kind !== 'ld_imm64') continue;
-    if (op.pseudo === PseudoLdImm64.BTF_ID) checkBtfIdReference(insns[i]!, insns[i + 1]!, i);
-    if (!MAP_PSEUDOS.has(op.pseudo)) continue;
+    if (cfg.kinds[i] !== K_LD_IMM64) continue;
+    const pseudo = insns[i]!.src;
+    if (pseudo === PseudoLdImm64.BTF_ID) checkBtfIdReference(insns[i]!, insns[i + 1]!, i);
+    if (!MAP_PSEUDOS.has(pseudo)) continue;
     const ref = mapAt(i);
     if (!ref) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
     if (ref.map.type === MapType.arena) hasArena = true;
@@ -179,8 +180,7 @@ function checkCallChains(ctx: VerifierSetup): void {
   const { cfg, insns } = ctx;
   const callees: number[][] = cfg.subprogs.map(() => []);
   for (let i = 0; i < insns.length; i++) {
-    const op = cfg.ops[i];
-    if (op?.kind === 'call' && op.target === 'local') callees[cfg.subprogOf[i]!]!.push(cfg.subprogOf[i + 1 + insns[i]!.imm]!);
+    if (cfg.kinds[i] === K_CALL_LOCAL) callees[cfg.subprogOf[i]!]!.push(cfg.subprogOf[i + 1 + insns[i]!.imm]!);
   }
   const round = (d: number): number => Math.ceil(Math.max(d, 1) / 32) * 32;
   const walk = (s: number, total: number, depth: number): void => {
