@@ -22,7 +22,7 @@ import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
 import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
-import { globalFunctionsFromBtf, type GlobalFunction } from '../verifier/index.js';
+import { funcInfoFromBtf, globalFunctionsFromBtf, type FunctionInfo, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
 import { bindRuntimeExterns, describeKernel } from './externs.js';
@@ -67,6 +67,8 @@ export interface LoadProgramOptions {
   attachType?: string;
   /** Global subprograms (from the object's BTF), verified on their own. */
   globalFunctions?: readonly GlobalFunction[];
+  /** BTF func_info (from the object's BTF): LD_ABS and tail calls in subprograms are checked against it as the kernel does. */
+  funcInfo?: readonly FunctionInfo[];
 }
 
 export class LoadError extends TsbpfError {
@@ -282,6 +284,7 @@ export class Runtime {
         ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
         ...(options.attachType ? { attachType: options.attachType } : {}),
         ...(options.globalFunctions ? { globalFunctions: options.globalFunctions } : {}),
+        ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
       });
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
       reachedHelperCalls = result.reachedHelperCalls;
@@ -396,12 +399,15 @@ export class Runtime {
       if (ref.kind === 'value') insns[ref.insn + 1]!.imm = ref.offset;
     }
     bindRuntimeExterns(object, p, insns);
+    // The func_info the Linux backend loads the program with (kernel-object.ts), so both see the same checks.
+    const funcInfo = object.btf ? funcInfoFromBtf(object.btf, p.functions) : undefined;
     const loaded = this.loadProgram(insns, {
       name: p.name,
       type,
       license: object.license,
       lineInfo: p.lineInfo,
       ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions.filter((f) => !f.hidden)) } : {}),
+      ...(funcInfo ? { funcInfo } : {}),
       ...(p.sectionDef?.attach ? { attachType: p.sectionDef.attach } : {}),
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.checked === undefined ? {} : { checked: options.checked }),

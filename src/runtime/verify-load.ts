@@ -3,7 +3,7 @@ import type { Instruction } from '../isa/instruction.js';
 import { isLdImm64 } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import type { BpfMap } from '../maps/map.js';
-import { verify, type GlobalFunction, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
+import { verify, type FunctionInfo, type GlobalFunction, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
 
 /**
  * BPF_PROG_LOAD's verification step for the userspace runtime: the program as user space hands it
@@ -31,6 +31,8 @@ export interface VerifyForLoadOptions {
   attachType?: string;
   /** Global (BTF_FUNC_GLOBAL) subprograms, verified on their own as the kernel does. */
   globalFunctions?: readonly GlobalFunction[];
+  /** BTF func_info the program is loaded with (what LD_ABS and tail calls in subprograms are checked against). */
+  funcInfo?: readonly FunctionInfo[];
   unprivileged?: boolean;
 }
 
@@ -68,6 +70,7 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
       ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
       ...(options.attachType ? { attachType: options.attachType } : {}),
       ...(options.globalFunctions?.length ? { globalFunctions: options.globalFunctions } : {}),
+      ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
     },
     { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: 1 },
   );

@@ -2,6 +2,7 @@ import { classify, type Instruction, type Op } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
+import { HelperId } from '../uapi/index.js';
 import { buildBlocks, type Blocks } from './blocks.js';
 import { decodeCheckedAtVisit } from './fields.js';
 import {
@@ -11,6 +12,7 @@ import {
 import { Reject } from './reject.js';
 import { resetScratch, scratchInt32, scratchUint8 } from './scratch.js';
 import { StackLiveness } from './stack-liveness.js';
+import type { FunctionInfo } from './verify.js';
 
 /**
  * Control-flow checks done before path exploration (the kernel's check_subprogs / check_cfg):
@@ -127,7 +129,9 @@ function jumpTargetOf(insn: Instruction, kind: number, i: number): number {
 }
 
 /** `mapAt` (the map an LD_IMM64 loads) sizes map keys and values passed to helpers for stack liveness. */
-export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?: (insn: number) => MapSpec | undefined): Cfg {
+export function buildCfg(
+  insns: readonly Instruction[], unpriv: boolean, mapAt?: (insn: number) => MapSpec | undefined, funcInfo?: readonly FunctionInfo[],
+): Cfg {
   const n = insns.length;
   if (n === 0) throw new Reject('empty program', 0);
   resetScratch();
@@ -177,7 +181,7 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
     const lastKind = kinds[end - 1] || (end >= 2 ? kinds[end - 2]! : K_NONE);
     if (lastKind !== K_EXIT && lastKind !== K_JA) throw new Reject('last insn is not an exit or jmp', end - 1);
   }
-  checkAbnormalReturns(insns, kinds, subprogs);
+  checkAbnormalReturns(insns, kinds, subprogs, funcInfo);
   const blocks = buildBlocks(kinds, succ, starts);
   checkReachable(insns, kinds, succ, blocks, prunePoint, unpriv, refs.funcRefs > 0);
   const live = registerLiveness(insns, ops, kinds, blocks);
@@ -185,16 +189,23 @@ export function buildCfg(insns: readonly Instruction[], unpriv: boolean, mapAt?:
   return { ops, kinds, subprogs, subprogOf, prunePoint, live, slotsLo: stack.lo, slotsHi: stack.hi, stack, fieldErrors };
 }
 
-/** Without BTF func info the kernel lets neither LD_ABS nor a tail call end a subprogram (check_abnormal_return). */
-function checkAbnormalReturns(insns: readonly Instruction[], kinds: Uint8Array, subprogs: readonly number[]): void {
+/**
+ * LD_ABS and tail calls may end a subprogram abruptly, so the kernel wants its caller to expect an int:
+ * without BTF func info it refuses them in every subprogram (check_abnormal_return), with it in those
+ * whose prototype returns anything but an int or enum (check_btf_func).
+ */
+function checkAbnormalReturns(insns: readonly Instruction[], kinds: Uint8Array, subprogs: readonly number[], funcInfo?: readonly FunctionInfo[]): void {
   for (let s = 1; s < subprogs.length; s++) {
     const start = subprogs[s]!, end = subprogs[s + 1] ?? insns.length;
+    if (funcInfo && funcInfo.find((f) => f.insn === start)?.scalarReturn !== false) continue;
+    let ldAbs = false;
+    let tailCall = false;
     for (let i = start; i < end; i++) {
-      if (kinds[i] === K_LD_ABS || kinds[i] === K_LD_IND) throw new Reject('LD_ABS is not allowed in subprogs without BTF', start);
+      if (kinds[i] === K_LD_ABS || kinds[i] === K_LD_IND) ldAbs = true;
+      else if (kinds[i] === K_CALL_HELPER && insns[i]!.imm === HelperId.tail_call) tailCall = true;
     }
-    for (let i = start; i < end; i++) {
-      if (kinds[i] === K_CALL_HELPER && insns[i]!.imm === 12) throw new Reject('tail_call is not allowed in subprogs without BTF', start);
-    }
+    if (ldAbs) throw new Reject(funcInfo ? "LD_ABS is only allowed in functions that return 'int'." : 'LD_ABS is not allowed in subprogs without BTF', start);
+    if (tailCall) throw new Reject(funcInfo ? "tail_call is only allowed in functions that return 'int'." : 'tail_call is not allowed in subprogs without BTF', start);
   }
 }
 

@@ -1,5 +1,5 @@
 import { BTF_FUNC_GLOBAL, type Btf } from '../btf/index.js';
-import type { GlobalArg, GlobalFunction } from './verify.js';
+import type { FunctionInfo, GlobalArg, GlobalFunction } from './verify.js';
 
 /**
  * Which linked subprograms are global functions and what their arguments are, from BTF: the kernel
@@ -50,6 +50,25 @@ export function globalFunctionsFromBtf(btf: Btf, functions: readonly { name: str
     const args = proto.params.map((p) => argOf(btf, p.type));
     if (args.some((a) => a === undefined)) continue;
     out.push({ insn: fn.start, name: fn.name, args: args as GlobalArg[], returnsValue: proto.returnType !== 0 });
+  }
+  return out;
+}
+
+/**
+ * The func_info a loader sends with the program (libbpf, tsbpf's Linux backend): every function's start
+ * and whether its BTF prototype returns an int or enum of at most 8 bytes. Undefined when a function has
+ * no FUNC type, as the program is then loaded without func_info.
+ */
+export function funcInfoFromBtf(btf: Btf, functions: readonly { name: string; start: number }[]): FunctionInfo[] | undefined {
+  const out: FunctionInfo[] = [];
+  for (const fn of functions) {
+    const func = btf.findByName(fn.name, 'FUNC');
+    if (!func || func.kind !== 'FUNC') return undefined;
+    const proto = btf.type(func.type);
+    if (proto.kind !== 'FUNC_PROTO') return undefined;
+    const ret = proto.returnType === 0 ? undefined : btf.type(btf.skipModifiers(proto.returnType, true));
+    const scalarReturn = ret !== undefined && (ret.kind === 'ENUM' || ret.kind === 'ENUM64' || (ret.kind === 'INT' && ret.size <= 8));
+    out.push({ insn: fn.start, scalarReturn });
   }
   return out;
 }

@@ -40,9 +40,18 @@ export interface VerifierProgram {
    * verifies each on its own, not knowing the caller's values, besides checking its calls.
    */
   globalFunctions?: readonly GlobalFunction[];
+  /**
+   * The program's BTF func_info, when it is loaded with one (`funcInfoFromBtf`): each function's first
+   * instruction and whether its prototype returns a scalar. Without it the kernel refuses LD_ABS and
+   * tail calls in subprograms; with it, only in subprograms that return something else.
+   */
+  funcInfo?: readonly FunctionInfo[];
   /** Section name or attach type (`cgroup/recvmsg4`, `cgroup_skb/egress`): some return ranges depend on it. */
   attachType?: string;
 }
+
+/** One function of a program's BTF func_info: where it starts, and whether it returns an int or enum (of at most 8 bytes). */
+export interface FunctionInfo { insn: number; scalarReturn: boolean }
 
 /** What the kernel assumes of a global function's argument, from its BTF type. */
 export type GlobalArg = { kind: 'scalar' } | { kind: 'ctx' } | { kind: 'mem_or_null'; size: number };
@@ -236,7 +245,7 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
       throw new Reject('Only fentry/fexit/fmod_ret, lsm, iter, uprobe, and struct_ops programs can be sleepable', 0);
     }
     const mapAt = resolveMaps(program);
-    const cfg = buildCfg(program.insns, unpriv, (i) => { const ref = mapAt(i); return ref && !ref.value ? ref.map : undefined; });
+    const cfg = buildCfg(program.insns, unpriv, (i) => { const ref = mapAt(i); return ref && !ref.value ? ref.map : undefined; }, program.funcInfo);
     const hasArena = checkLdImm64References(program.insns, cfg, mapAt);
     const ctx: VerifierSetup = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
