@@ -11,6 +11,15 @@ import { checkMemory, mapArg, type HelperImpl } from './base.js';
 
 const answer = (value: number): HelperImpl => (call) => setReturnNumber(call, value);
 
+/** _NSIG: the kernel's valid_signal() takes 0 (permission check only) to 64. */
+const LAST_SIGNAL = 64;
+
+/**
+ * Signalling the task the program runs for: the kernel answers 0 for a valid signal, -EINVAL past
+ * the last. The runtime's task is not a process, so nothing is delivered.
+ */
+const signalCurrentTask: HelperImpl = (call) => setReturnNumber(call, argU32(call, 1) <= LAST_SIGNAL ? 0 : -Errno.EINVAL);
+
 /** sizeof(struct bpf_perf_event_value): counter, enabled, running. */
 const PERF_EVENT_VALUE_SIZE = 24;
 
@@ -80,7 +89,8 @@ export const ABSENT_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   get_current_task: answer(0),
   get_current_cgroup_id: answer(0),
   get_func_ip: answer(0),
-  send_signal: answer(-Errno.EPERM),
+  send_signal: signalCurrentTask,
+  send_signal_thread: signalCurrentTask,
   // The one network namespace the userspace runtime has: the initial one, whose cookie is 1.
   get_netns_cookie: answer(INIT_NET_COOKIE),
 };

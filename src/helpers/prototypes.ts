@@ -122,8 +122,10 @@ const ROWS: Row[] = [
   ['ringbuf_submit', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
   ['ringbuf_discard', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
   ['ringbuf_query', 'integer', ['const_map_ptr', 'anything'], ['base']],
-  ['get_current_pid_tgid', 'integer', [], [...TRACE, 'cgroup', 'sock']],
-  ['get_current_uid_gid', 'integer', [], [...TRACE, 'cgroup', 'sock']],
+  // Linux 6.18 gives these four to every program type (base helpers, for CAP_PERFMON loaders);
+  // test/runtime/current-task-helpers.test.ts checks it per type against bpf().
+  ['get_current_pid_tgid', 'integer', [], ['base'], { privileged: true }],
+  ['get_current_uid_gid', 'integer', [], ['base'], { privileged: true }],
   ['get_current_comm', 'integer', ['uninit_mem', 'const_size'], [...TRACE, 'cgroup', 'sock']],
   ['get_current_task', 'integer', [], TRACE, { gpl: true }],
   ['get_current_cgroup_id', 'integer', [], [...TRACE, 'cgroup', 'sock']],
@@ -192,7 +194,8 @@ const ROWS: Row[] = [
   ['tcp_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup']],
   ['sk_fullsock', 'socket_or_null', ['sock_common'], ['tc', 'cgroup']],
   ['get_listener_sock', 'tcp_sock_or_null', ['sock_common'], ['tc']],
-  ['send_signal', 'integer', ['anything'], TRACE],
+  ['send_signal', 'integer', ['anything'], ['base'], { privileged: true }],
+  ['send_signal_thread', 'integer', ['anything'], ['base'], { privileged: true }],
   ['override_return', 'integer', ['ctx', 'anything'], ['tracing'], { gpl: true }],
   ['probe_write_user', 'integer', ['anything', 'mem', 'const_size'], TRACE, { gpl: true }],
   ['sk_select_reuseport', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],

@@ -21,7 +21,7 @@ import { interpreter } from '../vm/interpreter.js';
 import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
-import { VerifierRejectedError, verifyForLoad } from './verify-load.js';
+import { loadableInstructions, VerifierRejectedError, verifyForLoad } from './verify-load.js';
 import { funcInfoFromBtf, globalFunctionsFromBtf, type FunctionInfo, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
@@ -274,7 +274,7 @@ export class Runtime {
     const type = progTypeInfo(options.type);
     if (!type) throw new LoadError(name, `unknown program type ${String(options.type)}`);
     const verified = options.verify ?? true;
-    let reachedHelperCalls: readonly number[] | undefined;
+    let loadable = insns;
     if (verified) {
       const result = verifyForLoad(insns, {
         name,
@@ -287,10 +287,10 @@ export class Runtime {
         ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
       });
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
-      reachedHelperCalls = result.reachedHelperCalls;
+      loadable = loadableInstructions(insns, result);
     }
-    const relocated = relocateProgram(insns, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
-    this.checkHelperCalls(name, type, relocated.insns, reachedHelperCalls);
+    const relocated = relocateProgram(loadable, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
+    this.checkHelperCalls(name, type, relocated.insns);
     const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
       space: this.space,
       helpers: this.helpers,
@@ -306,11 +306,11 @@ export class Runtime {
 
   /**
    * Helper calls must name helpers this program type may call and the runtime implements. A verified
-   * program's dead code is not checked (the kernel accepts anything there, and it never runs).
+   * program's dead code is gone by now (the kernel accepts anything there, and it never runs).
    */
-  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[], reached: readonly number[] | undefined): void {
-    const calls = reached ?? insns.flatMap((insn, i) => (insn.code === 0x85 && insn.src === 0 ? [i] : []));
-    for (const i of calls) {
+  private checkHelperCalls(name: string, type: ProgTypeInfo, insns: readonly Instruction[]): void {
+    for (let i = 0; i < insns.length; i++) {
+      if (insns[i]!.code !== 0x85 || insns[i]!.src !== 0) continue;
       const id = insns[i]!.imm;
       const helperName = HELPER_NAMES[id];
       if (helperName === undefined || id === 0) throw new LoadError(name, `invalid func unknown#${id}`, i);

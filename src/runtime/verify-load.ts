@@ -1,7 +1,7 @@
 import { TsbpfError } from '../errors.js';
 import type { Instruction } from '../isa/instruction.js';
 import { isLdImm64 } from '../isa/instruction.js';
-import { PseudoLdImm64 } from '../isa/opcodes.js';
+import { InsnClass, JmpOp, PseudoLdImm64 } from '../isa/opcodes.js';
 import type { BpfMap } from '../maps/map.js';
 import { verify, type FunctionInfo, type GlobalFunction, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
 
@@ -34,6 +34,8 @@ export interface VerifyForLoadOptions {
   /** BTF func_info the program is loaded with (what LD_ABS and tail calls in subprograms are checked against). */
   funcInfo?: readonly FunctionInfo[];
   unprivileged?: boolean;
+  /** 1 (default) keeps the kernel-style log for a rejection; 0 when only the verdict matters (faster). */
+  logLevel?: 0 | 1;
 }
 
 export function verifyForLoad(insns: readonly Instruction[], options: VerifyForLoadOptions): VerifierResult {
@@ -72,6 +74,22 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
       ...(options.globalFunctions?.length ? { globalFunctions: options.globalFunctions } : {}),
       ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
     },
-    { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: 1 },
+    { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: options.logLevel ?? 1 },
   );
+}
+
+/** `ja -1`: jumps to itself; what the kernel writes over dead code. */
+const DEAD_CODE_FILLER: Instruction = { code: InsnClass.JMP | JmpOp.JA, dst: 0, src: 0, off: -1, imm: 0 };
+const EXIT_CODE = InsnClass.JMP | JmpOp.EXIT;
+
+/**
+ * The program as the kernel runs it after verification: every instruction no explored path reached
+ * becomes `ja -1` (sanitize_dead_code; the kernel never checked it, so it may be anything), and
+ * the field the kernel ignores on reached instructions (EXIT's off) is cleared. The engines check
+ * every instruction they load, so without this they would refuse what the verifier accepted.
+ */
+export function loadableInstructions(insns: readonly Instruction[], accepted: VerifierResult): Instruction[] {
+  const out = insns.map((insn) => (insn.code === EXIT_CODE && insn.off !== 0 ? { ...insn, off: 0 } : insn));
+  for (const at of accepted.deadInsns ?? []) out[at] = { ...DEAD_CODE_FILLER };
+  return out;
 }

@@ -75,8 +75,11 @@ export interface ExploreOptions {
 
 export class Explorer {
   readonly log: string[] = [];
-  /** Helper calls on some explored path (the rest is dead code the kernel never checks). */
-  readonly reachedHelperCalls = new Set<number>();
+  /**
+   * 1 for each instruction some explored path ran (both slots of an LD_IMM64); the rest is dead
+   * code the kernel never checks and replaces before running the program.
+   */
+  readonly reached: Uint8Array;
   readonly stats: ExploreStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
   private readonly explored = new Map<number, Checkpoint[]>();
   private readonly pending: Pending[] = [];
@@ -99,6 +102,7 @@ export class Explorer {
   constructor(ctx: VerifierSetup, private readonly options: ExploreOptions) {
     this.ctx = { ...ctx, markPrecise: (regno) => this.markPrecise(regno), markSlotPrecise: (frame, slot) => this.markSlotPrecise(frame, slot) };
     this.backtracker = new Backtracker(ctx.insns, ctx.cfg.ops);
+    this.reached = new Uint8Array(ctx.insns.length);
   }
 
   private get insns(): readonly Instruction[] { return this.ctx.insns; }
@@ -152,6 +156,8 @@ export class Explorer {
         let next: number | 'end';
         this.depth = state.frames.length - 1;
         this.hist.push(historyEntry(insn, this.depth));
+        this.reached[insn] = 1;
+        if (this.ctx.cfg.ops[insn]!.kind === 'ld_imm64') this.reached[insn + 1] = 1;
         try {
           next = this.step(state, insn, (branchState, target) => {
             if (this.pending.length >= JMP_SEQ_LIMIT) throw new Reject(`The sequence of ${JMP_SEQ_LIMIT} jumps is too complex.`, insn);
@@ -673,7 +679,6 @@ export class Explorer {
       const entry = at + 1 + insn.imm;
       return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);
     }
-    this.reachedHelperCalls.add(at);
     const callback = checkHelperCall(this.ctx, state, at, insn.imm);
     if (callback) return this.enterCallback(state, at, callback, branch);
     return at + 1;

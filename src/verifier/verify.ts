@@ -101,6 +101,12 @@ export interface VerifierResult {
   log: string;
   /** Accepted programs: the helper calls (instruction indexes, ascending) the verifier reached. */
   reachedHelperCalls?: readonly number[];
+  /**
+   * Accepted programs: the instructions (indexes, ascending) no explored path reached. The kernel
+   * never checks them and, before running the program, overwrites each with `ja -1`
+   * (sanitize_dead_code); the runtime's load does the same (`loadableInstructions`).
+   */
+  deadInsns?: readonly number[];
   stats: { processedInsns: number; maxStatesPerInsn: number; totalStates: number; peakStates: number; timeUs: number };
 }
 
@@ -265,13 +271,20 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
       } finally {
         explorer.stats.processedInsns += separate.stats.processedInsns;
       }
-      for (const at of separate.reachedHelperCalls) explorer.reachedHelperCalls.add(at);
+      const reached = explorer.reached;
+      separate.reached.forEach((hit, at) => { if (hit) reached[at] = 1; });
     }
     checkCallChains(ctx);
     const stats = { ...explorer.stats, timeUs: elapsed() };
     const log = [...explorer.log, summary(stats)].join('\n') + '\n';
-    const reachedHelperCalls = [...explorer.reachedHelperCalls].sort((a, b) => a - b);
-    return { verdict: 'accept', log: logLevel ? log : '', reachedHelperCalls, stats };
+    const reachedHelperCalls: number[] = [];
+    const deadInsns: number[] = [];
+    explorer.reached.forEach((hit, at) => {
+      const op = cfg.ops[at];
+      if (!hit) deadInsns.push(at);
+      else if (op?.kind === 'call' && op.target === 'helper') reachedHelperCalls.push(at);
+    });
+    return { verdict: 'accept', log: logLevel ? log : '', reachedHelperCalls, deadInsns, stats };
   } catch (e) {
     if (!(e instanceof Reject)) throw e;
     const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };

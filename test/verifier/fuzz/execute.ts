@@ -2,6 +2,7 @@ import type { Instruction } from '../../../src/isa/instruction.js';
 import type { BpfMap } from '../../../src/maps/map.js';
 import { RingBufMap } from '../../../src/maps/ringbuf.js';
 import { Runtime, type LoadedProgram } from '../../../src/runtime/index.js';
+import { loadableInstructions, verifyForLoad } from '../../../src/runtime/verify-load.js';
 import type { Engine } from '../../../src/vm/engine.js';
 import { interpreter } from '../../../src/vm/interpreter.js';
 import { jit } from '../../../src/vm/jit/index.js';
@@ -100,6 +101,16 @@ class Harness {
     services.taiNs = () => FIXED_NS;
   }
 
+  /**
+   * What the runtime's verified load hands its engine (dead code replaced, ignored fields cleared),
+   * so the loads below can skip verifying the same program again and again.
+   */
+  loadable(insns: readonly Instruction[], type: FuzzProgType): Instruction[] {
+    const result = verifyForLoad(insns, { name: 'fuzz', type, mapById: () => undefined, fdArray: this.maps, logLevel: 0 });
+    if (result.verdict === 'reject') throw new Error(`the runtime's verifier refused it: ${result.error?.message ?? 'rejected'}`);
+    return loadableInstructions(insns, result);
+  }
+
   load(insns: readonly Instruction[], type: FuzzProgType, engine: Engine, checked: boolean): LoadedProgram {
     return this.runtime.loadProgram(insns, { type, fdArray: this.maps, verify: false, checked, engine, name: 'fuzz' });
   }
@@ -177,13 +188,15 @@ export interface ExecutionReport {
  * Runs an accepted program `runs` times on the checked interpreter and, with `differential`, on the
  * JIT too; stops at the first finding.
  */
-export function executeAccepted(insns: readonly Instruction[], type: FuzzProgType, rng: Rng, runs: number, differential = true): ExecutionReport {
+export function executeAccepted(accepted: readonly Instruction[], type: FuzzProgType, rng: Rng, runs: number, differential = true): ExecutionReport {
   const report: ExecutionReport = { runs: 0, budgetStops: 0, addressDependent: 0 };
   const harness = new Harness();
   try {
+    let insns: readonly Instruction[];
     let checked: LoadedProgram;
     let twins: LoadedProgram[];
     try {
+      insns = harness.loadable(accepted, type);
       checked = harness.load(insns, type, interpreter, true);
       twins = differential ? TWIN_GAPS.map((gap) => harness.loadShifted(insns, type, gap)) : [];
     } catch (e) {
