@@ -18,7 +18,8 @@ const DESCRIPTION: Readonly<Record<string, string>> = {
   sock: 'sock ', sock_common: 'sock_common ', tcp_sock: 'tcp_sock ',
 };
 
-const formatVarOff = (t: Tnum): string => (t.maskHi === 0 && t.maskLo === 0 ? formatS64(t.valueHi, t.valueLo) : tnumFormat(t));
+/** var_off as the kernel's misalignment lines print it: a constant in decimal, otherwise (value; mask). */
+export const formatVarOff = (t: Tnum): string => (t.maskHi === 0 && t.maskLo === 0 ? formatS64(t.valueHi, t.valueLo) : tnumFormat(t));
 
 export function checkStrictAlignment(ctx: VerifierContext, at: number, ptr: Reg, off: number, size: number): void {
   if (!ctx.strictAlignment || size === 1 || ptr.type === 'fp') return;
@@ -30,6 +31,6 @@ export function checkStrictAlignment(ctx: VerifierContext, at: number, ptr: Reg,
     return;
   }
   if (!tnumAlignedAt(varOff, ptr.off + off, size)) {
-    throw new Reject(`misaligned ${DESCRIPTION[ptr.type] ?? ''}access off ${tnumFormat(varOff)}+${ptr.off}+${off} size ${size}`, at);
+    throw new Reject(`misaligned ${DESCRIPTION[ptr.type] ?? ''}access off ${formatVarOff(varOff)}+${ptr.off}+${off} size ${size}`, at);
   }
 }

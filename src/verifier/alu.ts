@@ -1,9 +1,9 @@
 import type { Instruction, Op } from '../isa/instruction.js';
-import { MAX_PACKET_OFF, MAX_VAR_OFF, type VerifierContext } from './context.js';
+import { MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { Reject } from './reject.js';
 import {
-  constBounds, constBoundsOf, constValue, isConst, scalarAlu, scalarMovsx, sminUnbounded, sminValue, smaxValue,
-  umaxValue, unknownBounds, zext32, type Bounds,
+  constBounds, constBoundsOf, constValue, isConst, scalarAlu, scalarMovsx, sminUnbounded, sminValue, unknownBounds, zext32,
+  type Bounds,
 } from './scalar.js';
 import { isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
 import { toBigS } from './u64.js';
@@ -24,41 +24,50 @@ function checkRead(frame: Frame, r: number, at: number): Reg {
   return reg;
 }
 
-function pointerPlusScalar(ctx: VerifierContext, at: number, dstno: number, ptr: Reg, scalar: Bounds, op: 'add' | 'sub'): Reg {
-  if (ptr.nullable) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited, null-check it first`, at);
-  // Adding a known zero to a map pointer is the one arithmetic the kernel lets it take.
-  if (ptr.type === 'map_ptr' && op === 'add' && isConst(scalar) && constValue(scalar) === 0) return ptr;
-  if (!ARITH_OK.has(ptr.type)) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited`, at);
-  if (op === 'sub' && ptr.type === 'fp') throw new Reject(`R${dstno} subtraction from stack pointer prohibited`, at);
-  if (ptr.type === 'flow_keys' && !isConst(scalar)) throw new Reject(`R${dstno} pointer arithmetic on flow_keys prohibited`, at);
-  if (isConst(scalar)) {
-    const v = constValue(scalar);
-    const off = ptr.off + (op === 'add' ? v : -v);
-    if (off <= -MAX_VAR_OFF || off >= MAX_VAR_OFF) {
-      const exact = toBigS(scalar.valueHi, scalar.valueLo);
-      throw new Reject(`value ${op === 'add' ? exact : -exact} makes ${typeName(ptr)} pointer be out of bounds`, at);
-    }
-    return { ...ptr, off };
+/** The kernel's check_reg_sane_offset: an offset or pointer bounded well inside ±2^29. */
+function checkSaneOffset(b: Bounds, off: number, type: string, at: number): void {
+  if (isConst(b)) {
+    const value = toBigS(b.valueHi, b.valueLo);
+    if (value >= MAX_VAR_OFF || value <= -MAX_VAR_OFF) throw new Reject(`math between ${type} pointer and ${value} is not allowed`, at);
   }
-  if (sminUnbounded(scalar) && op === 'add' || (op === 'sub' && sminUnbounded(scalar))) {
-    throw new Reject(`math between ${typeName(ptr)} pointer and register with unbounded min value is not allowed`, at);
+  if (off >= MAX_VAR_OFF || off <= -MAX_VAR_OFF) throw new Reject(`${type} pointer offset ${off} is not allowed`, at);
+  if (sminUnbounded(b)) throw new Reject(`math between ${type} pointer and register with unbounded min value is not allowed`, at);
+  const smin = sminValue(b);
+  if (smin >= MAX_VAR_OFF || smin <= -MAX_VAR_OFF) throw new Reject(`value ${toBigS(b.sminHi, b.sminLo)} makes ${type} pointer be out of bounds`, at);
+}
+
+/** `ptr op scalar` in the kernel's order (adjust_ptr_min_max_vals): null, type, operands, operator, result. */
+function pointerArithmetic(ctx: VerifierContext, at: number, dstno: number, ptr: Reg, scalar: Bounds, name: string, scalarIsDst: boolean): Reg {
+  if (ptr.nullable) throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited, null-check it first`, at);
+  const known = isConst(scalar);
+  // Adding a known zero to a map pointer is the one arithmetic the kernel lets it take.
+  const zeroToMap = ptr.type === 'map_ptr' && name === 'add' && known && constValue(scalar) === 0;
+  const knownFlowKeys = ptr.type === 'flow_keys' && known;
+  if (!ARITH_OK.has(ptr.type) && !zeroToMap || ptr.type === 'flow_keys' && !knownFlowKeys) {
+    throw new Reject(`R${dstno} pointer arithmetic on ${typeName(ptr)} prohibited`, at);
+  }
+  const type = typeName(ptr);
+  checkSaneOffset(scalar, 0, type, at);
+  checkSaneOffset(ptr.b, ptr.off, type, at);
+  if (name === 'sub' && scalarIsDst) throw new Reject(`R${dstno} tried to subtract pointer from scalar`, at);
+  if (name === 'sub' && ptr.type === 'fp') throw new Reject(`R${dstno} subtraction from stack pointer prohibited`, at);
+  if (BITWISE.has(name)) throw new Reject(`R${dstno} bitwise operator ${ALU_SYMBOL[name]} on pointer prohibited`, at);
+  if (name !== 'add' && name !== 'sub') throw new Reject(`R${dstno} pointer arithmetic with ${ALU_SYMBOL[name] ?? name} operator prohibited`, at);
+  if (zeroToMap) return ptr;
+  if (known) {
+    const v = constValue(scalar);
+    const off = ptr.off + (name === 'add' ? v : -v);
+    checkSaneOffset(ptr.b, off, type, at);
+    return { ...ptr, off };
   }
   // Privileged programs may offset ctx by a variable (the kernel refuses only its dereference).
   if (ptr.type === 'ctx' && ctx.unpriv) throw new Reject(`R${dstno} variable ctx access var_off disallowed`, at);
-  if (ctx.unpriv && ptr.type === 'fp') {
-    // Unprivileged programs may not have variable stack pointers.
-  }
-  const b = scalarAlu(op, ptr.b, scalar, 64);
-  if (umaxValue(b) >= MAX_VAR_OFF && sminValue(b) < -MAX_VAR_OFF || smaxValue(b) >= MAX_VAR_OFF || sminValue(b) <= -MAX_VAR_OFF) {
-    throw new Reject(`R${dstno} pointer offset ${ptr.off} is not allowed`, at);
-  }
+  const b = scalarAlu(name, ptr.b, scalar, 64);
+  checkSaneOffset(b, ptr.off, type, at);
   const out: Reg = { ...ptr, b };
-  if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') {
-    if (umaxValue(b) > MAX_PACKET_OFF) {
-      throw new Reject(`R${dstno} unbounded packet access`, at);
-    }
-    return { ...out, id: ctx.newId(), range: 0 };
-  }
+  // A moved packet pointer has no proven range until compared with the end again; a comparison
+  // proves none while the offset may pass 64 KiB (explore.ts packetCompare), so no bound is needed here.
+  if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') return { ...out, id: ctx.newId(), range: 0 };
   return out;
 }
 
@@ -179,13 +188,11 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
     }
     const ptr = dstPtr ? dstReg : src;
     const scalar = dstPtr ? src : dstReg;
-    if (BITWISE.has(name)) throw new Reject(`R${dst} bitwise operator ${ALU_SYMBOL[name]} on pointer prohibited`, at);
-    if (name === 'sub' && !dstPtr) throw new Reject(`R${dst} tried to subtract pointer from scalar`, at);
-    if (name !== 'add' && name !== 'sub') throw new Reject(`R${dst} pointer arithmetic with ${ALU_SYMBOL[name] ?? name} operator prohibited`, at);
+    const result = pointerArithmetic(ctx, at, dst, ptr, scalar.b, name, !dstPtr);
     // The scalar becomes part of the pointer's offset: its value matters from here on.
     if (!dstPtr) ctx.markPrecise(dst);
     else if (op.useReg) ctx.markPrecise(insn.src);
-    frame.regs[dst] = pointerPlusScalar(ctx, at, dst, ptr, scalar.b, name);
+    frame.regs[dst] = result;
     return;
   }
   frame.regs[dst] = scalarReg(scalarAlu(name, dstReg.b, src.b, bits));

@@ -5,6 +5,7 @@ import { HELPER_NAMES, HelperId, MapType } from '../uapi/index.js';
 import type { ProgTypeName } from '../uapi/prog-types.js';
 import { MAX_VAR_OFF, type VerifierContext } from './context.js';
 import { checkCtxUnmodified, checkHelperMem } from './memory.js';
+import { formatVarOff } from './alignment.js';
 import { Reject } from './reject.js';
 import {
   constBounds, constValue, isConst, isZeroConst, rangeBounds, sminValue, sync, uminValue, umaxValue, unknownBounds,
@@ -67,6 +68,8 @@ function mayUpdateSockmap(id: number, progName: string, attachType: string | und
 }
 
 function checkMapCompat(map: MapSpec, id: number, at: number, progName = '', attachType?: string): void {
+  // The kernel records the tail call's map (record_func_key) before its map/helper compatibility check.
+  if (id === HelperId.tail_call && map.type !== MapType.prog_array) throw new Reject('expected prog array map for tail call', at);
   if ((map.type === MapType.sockmap || map.type === MapType.sockhash) && (id === 2 || id === 3) && !mayUpdateSockmap(id, progName, attachType)) {
     throw new Reject(`cannot pass map_type ${map.type} into func ${helperName(id)}#${id}`, at);
   }
@@ -153,10 +156,11 @@ const PKT_ACCESS = new Set([1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 130])
 
 function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean, align = 0): void {
   if (!MEM_TYPES.has(reg.type) || reg.nullable) throw new Reject(`R${regno} type=${typeName(reg)} expected=${MEM_EXPECTED}`, at);
-  if (align && reg.type === 'fp' && isConst(reg.b) && (reg.off + constValue(reg.b)) % align !== 0) {
-    throw new Reject(`misaligned stack access off (0x0; 0x0)+${reg.off}+0 size ${align}`, at);
-  }
+  // The kernel checks the access before its alignment (check_func_arg, MEM_ALIGNED).
   checkHelperMem(ctx, state, at, regno, reg, size, write);
+  if (align && reg.type === 'fp' && isConst(reg.b) && (reg.off + constValue(reg.b)) % align !== 0) {
+    throw new Reject(`misaligned stack access off ${formatVarOff(reg.b)}+${reg.off}+0 size ${align}`, at);
+  }
 }
 
 /** Argument kinds the verifier checks: the prototype table's plus per-program-type variants. */
@@ -192,7 +196,6 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'const_map_ptr':
       if (reg.type !== 'map_ptr' || reg.nullable) expect('map_ptr');
       meta.map = reg.map!;
-      checkMapCompat(reg.map!, id, at, ctx.prog.name, ctx.attachType);
       return;
     case 'map_key':
     case 'map_value':
@@ -202,6 +205,8 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       const sockMap = meta.map.type === MapType.sockmap || meta.map.type === MapType.sockhash;
       // Sock maps take the socket itself as the value to store.
       if (arg === 'map_value' && sockMap && ['sock', 'sock_common', 'tcp_sock'].includes(reg.type) && !reg.nullable) return;
+      // A key or value of no bytes on the stack (a ring buffer's key): the kernel's stack range check refuses it first.
+      if (size === 0 && reg.type === 'fp' && !reg.nullable) throw new Reject('invalid zero-sized read', at);
       argMem(ctx, state, at, regno, reg, size, arg === 'map_value_uninit');
       if (arg === 'map_key') meta.key = reg;
       return;
@@ -234,7 +239,8 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       const mem = meta.memArg;
       if (mem) {
         if (mem.nullable) {
-          if (meta.maxSize !== 0) throw new Reject(`R${mem.regno} type=scalar expected=${MEM_EXPECTED}`, at);
+          // NULL passes only as zero bytes; otherwise the kernel's helper access check names the stack.
+          if (meta.maxSize !== 0) throw new Reject(`R${mem.regno} type=scalar expected=fp`, at);
         } else {
           checkHelperMem(ctx, state, at, mem.regno, mem.reg, meta.maxSize, mem.write);
         }
@@ -251,7 +257,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
     case 'ringbuf_mem_release':
       if (reg.type !== 'mem' || reg.nullable) expect('ringbuf_mem');
       if (reg.refId === 0) throw new Reject(`arg ${regno} is an unacquired reference`, at);
-      if (reg.off !== 0 || !isZeroConst(reg.b)) throw new Reject(`R${regno} must have zero offset when passed to release func`, at);
+      if (reg.off !== 0 || !isZeroConst(reg.b)) throw new Reject(`R${regno} must have zero offset when passed to release func or trusted arg to kfunc`, at);
       meta.releaseRef = reg.refId;
       return;
     case 'func':
@@ -277,7 +283,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       argMem(ctx, state, at, regno, reg, arg === 'long_ptr' ? 8 : 4, true, arg === 'long_ptr' ? 8 : 4);
       return;
     case 'sock_common':
-      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock_common');
+      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock_common, sock, tcp_sock, xdp_sock');
       return;
     case 'socket':
       if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock');
@@ -307,6 +313,8 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   if (ctx.unpriv && proto.privileged) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   const meta: Meta = {};
   argsFor(id, proto.args, ctx.prog.name).forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
+  // As in the kernel's check_helper_call, the map suits the helper only once every argument passed.
+  if (meta.map) checkMapCompat(meta.map, id, at, ctx.prog.name, ctx.attachType);
   if (meta.memArg && !meta.memArg.nullable) {
     // A mem argument without a following size: the helper reads a fixed-size object; accept as is.
   }

@@ -1,10 +1,10 @@
 import { classify, type Instruction, type Op } from '../isa/instruction.js';
-import { PseudoLdImm64 } from '../isa/opcodes.js';
+import { InsnClass, Mode, PseudoLdImm64, modeOf } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
 import { HelperId } from '../uapi/index.js';
 import { buildBlocks, type Blocks } from './blocks.js';
-import { decodeCheckedAtVisit } from './fields.js';
+import { decodeCheckedAtVisit, reservedFieldsLine } from './fields.js';
 import {
   K_ALU, K_ATOMIC, K_CALLX, K_CALL_HELPER, K_CALL_KFUNC, K_CALL_LOCAL, K_EXIT, K_JA, K_JCOND, K_LDX, K_LD_ABS, K_LD_IMM64,
   K_LD_IND, K_MAY_GOTO, K_NONE, K_ST, K_STX, endsRun, opKind,
@@ -58,18 +58,45 @@ function decodeAll(insns: readonly Instruction[], kinds: Uint8Array, fieldErrors
         if (atVisit.op.kind === 'ld_imm64') i++;
         continue;
       }
-      const reason = e instanceof Error ? e.message : String(e);
-      if (/lddw|LD IMM/.test(reason)) throw new Reject('invalid bpf_ld_imm64 insn', i);
-      if (/register r(1[1-5])/.test(reason)) throw new Reject(`R${/r(\d+)/.exec(reason)![1]} is invalid`, i);
-      if (/nonzero|reserved/.test(reason)) throw new Reject(`${insnClassName(insns[i]!)} uses reserved fields`, i);
-      throw new Reject(`unknown opcode ${opcodeHex(insns[i]!)}`, i);
+      throw decodeReject(insns, i, e instanceof Error ? e.message : String(e));
     }
+    // An indirect call is not in the kernel's instruction table (x86-64, Linux 6.18).
+    if (op.kind === 'callx') throw decodeReject(insns, i, 'callx');
     ops[i] = op;
     const kind = opKind(insns[i]!);
     kinds[i] = kind;
     if (kind === K_LD_IMM64) i++;
   }
   return ops;
+}
+
+/**
+ * A bad instruction, reported in the kernel's order: the last instruction first (check_subprogs), then
+ * the opcode scan (resolve_pseudo_ldimm64: LDX fields, LD_IMM64 halves, the opcode table), then the
+ * instruction's own checks (reserved fields before registers).
+ */
+function decodeReject(insns: readonly Instruction[], i: number, reason: string): Reject {
+  const insn = insns[i]!;
+  const lastCode = insns[insns.length - 1]!.code;
+  if (lastCode !== 0x95 && lastCode !== 0x05 && lastCode !== 0x06) return new Reject('last insn is not an exit or jmp', insns.length - 1);
+  if ((insn.code & 7) === InsnClass.LDX && ((modeOf(insn.code) !== Mode.MEM && modeOf(insn.code) !== Mode.MEMSX) || insn.imm !== 0)) {
+    return new Reject('BPF_LDX uses reserved fields', i);
+  }
+  if (insn.code === 0x18) return new Reject('invalid bpf_ld_imm64 insn', i);
+  const badRegister = /register r(1[1-5])/.exec(reason);
+  if (badRegister && validOpcode(insn)) return new Reject(reservedFieldsLine(insn) ?? `R${badRegister[1]} is invalid`, i);
+  if (/nonzero|reserved/.test(reason)) return new Reject(`${insnClassName(insn)} uses reserved fields`, i);
+  return new Reject(`unknown opcode ${opcodeHex(insn)}`, i);
+}
+
+/** Whether the opcode decodes once its registers are valid ones. */
+function validOpcode(insn: Instruction): boolean {
+  try {
+    classify({ ...insn, dst: 0, src: 0 }, 0, { code: 0, dst: 0, src: 0, off: 0, imm: 0 });
+    return true;
+  } catch (e) {
+    return e instanceof Error && /nonzero|reserved/.test(e.message);
+  }
 }
 
 function insnClassName(insn: Instruction): string {
@@ -220,7 +247,9 @@ function findSubprogs(insns: readonly Instruction[], kinds: Uint8Array, refs: { 
     const isFunc = isFuncRef(insns[i]!, kind);
     if (kind === K_CALL_LOCAL || isFunc) {
       const target = i + 1 + insns[i]!.imm;
-      if (target < 0 || target >= n || kinds[target] === K_NONE) throw new Reject(isFunc ? `invalid func pc ${target}` : 'call to invalid destination', i);
+      if (target < 0 || target >= n) throw new Reject(isFunc ? `invalid func pc ${target}` : 'call to invalid destination', i);
+      // A function starting inside an LD_IMM64 leaves the one before it ending on the LD_IMM64's first half.
+      if (kinds[target] === K_NONE) throw new Reject(isFunc ? `invalid func pc ${target}` : 'last insn is not an exit or jmp', target - 1);
       entries.push(target);
       if (isFunc) refs.funcRefs++;
     }

@@ -116,3 +116,17 @@ export const SKB_EXTRA_WRITABLE: Readonly<Record<string, readonly string[]>> = {
 
 /** Array fields the kernel lets programs access with any aligned size inside the array (cb[], ip6). */
 export const WIDE_ARRAYS = new Set(['cb', 'user_ip6', 'msg_src_ip6']);
+
+/**
+ * `bpf_sock_addr` address fields exist only for the hooks of their family (kernel
+ * sock_addr_is_valid_access), matched against the section or attach type name.
+ */
+export const SOCK_ADDR_FIELD_HOOKS: Readonly<Record<string, RegExp>> = {
+  user_ip4: /(bind|connect|getpeername|getsockname|sendmsg|recvmsg)4$/,
+  user_ip6: /(bind|connect|getpeername|getsockname|sendmsg|recvmsg)6$/,
+  msg_src_ip4: /sendmsg4$/,
+  msg_src_ip6: /sendmsg6$/,
+};
+
+/** An attach type name (`cgroup_inet4_connect`, `cgroup_udp6_sendmsg`) in the section's word order (`connect4`). */
+export const sockAddrHook = (attach: string): string => attach.replace(/^cgroup_(?:inet|udp)([46])_(\w+)$/, '$2$1');

@@ -9,17 +9,21 @@ import { checkLdAbs, checkMemAccess } from './memory.js';
 import {
   Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withSpilledSlot, withStackSlot, type HistoryNode,
 } from './precision.js';
-import { Reject } from './reject.js';
-import { tnumAlignedAt, tnumCopy, tnumEq, tnumFormat } from './tnum.js';
+import { Reject, referenceLeak } from './reject.js';
+import { tnumAlignedAt, tnumCopy, tnumEq } from './tnum.js';
+import { formatVarOff } from './alignment.js';
 import {
   boundsEqual, constBounds, constValue, copyBounds, isConst, isEmpty, isZeroConst, loadedBounds, rangeBounds, signedRangeBounds,
-  sminValue, smaxValue, umaxValue, unknownBounds, type Bounds,
+  sminUnbounded, sminValue, smaxValue, umaxValue, unknownBounds, type Bounds,
 } from './scalar.js';
 import { formatS64, fromBig, u64Out } from './u64.js';
 import {
-  NOT_INIT, cloneState, constReg, curFrame, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
+  NOT_INIT, cloneState, constReg, curFrame, formatFrameDump, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
   typeName, type Frame, type PathStep, type Reg, type State,
 } from './state.js';
+
+/** How the kernel names an exit from the program's outermost frame in its leak lines. */
+const MAIN_EXIT = 'BPF_EXIT instruction in main prog';
 
 /**
  * Path exploration (the kernel's do_check): one current state walks the program; the other side of
@@ -214,7 +218,9 @@ export class Explorer {
       for (let i = 0; i < list.length; i++) {
         const cp = list[i]!;
         if (cp.branches > 0) {
-          if (stateSafe(cp.state, state, live, true)) throw new Reject(`infinite loop detected at insn ${insn}`, insn);
+          if (stateSafe(cp.state, state, live, true)) {
+            throw new Reject(`infinite loop detected at insn ${insn}`, insn, undefined, [`cur state: ${formatFrameDump(state)}`, `old state: ${formatFrameDump(cp.state, cp.precise)}`]);
+          }
           if (this.jumps - this.lastCheckpointJumps < 20 && this.stats.processedInsns - this.lastCheckpointInsns < 100) addNew = false;
           if (addNew) cp.misses++;
           if (cp.misses > cp.hits * 3 + 3) {
@@ -396,7 +402,8 @@ export class Explorer {
         written.add(0);
         break;
       case 'callx':
-        throw new Reject(`callx is not supported`, at);
+        // Refused while decoding (cfg.ts) as the kernel does; the case keeps the switch exhaustive.
+        throw new Reject(`unknown opcode ${insn.code.toString(16)}`, at);
       case 'exit':
         if (frame.callback) this.hist[this.hist.length - 1] = withCallbackExit(this.hist[this.hist.length - 1]!);
         next = this.exit(state, at);
@@ -685,7 +692,7 @@ export class Explorer {
   }
 
   private enterFrame(state: State, at: number, entry: number, args: Reg[], callback: Frame['callback']): number {
-    if (state.frames.length >= MAX_CALL_FRAMES) throw new Reject(`the call stack of ${MAX_CALL_FRAMES} frames is too deep`, at);
+    if (state.frames.length >= MAX_CALL_FRAMES) throw new Reject(`the call stack of ${state.frames.length + 1} frames is too deep`, at);
     const regs: Reg[] = new Array(11).fill(NOT_INIT);
     args.forEach((r, i) => { regs[i + 1] = r; });
     regs[10] = pointerReg('fp', { b: constBounds(0, 0), frame: state.frames.length });
@@ -708,7 +715,7 @@ export class Explorer {
     if (globalEntry && state.frames.length === 1) {
       if (globalEntry.returnsValue && r0.type === 'not_init') throw new Reject('R0 !read_ok', at);
       if (globalEntry.returnsValue && r0.type !== 'scalar') throw new Reject(`At subprogram exit the register R0 is not a scalar value (${typeName(r0)})`, at);
-      if (state.refs.length) throw new Reject(`Unreleased reference id=${state.refs[0]!.id} alloc_insn=${state.refs[0]!.insn}`, at);
+      if (state.refs.length) throw referenceLeak(state.refs, at, MAIN_EXIT);
       this.checkStackDepth(at);
       return 'end';
     }
@@ -729,10 +736,7 @@ export class Explorer {
       for (let r = 1; r <= 5; r++) caller.regs[r] = NOT_INIT;
       return frame.returnTo;
     }
-    if (state.refs.length) {
-      const ref = state.refs[0]!;
-      throw new Reject(`Unreleased reference id=${ref.id} alloc_insn=${ref.insn}`, at);
-    }
+    if (state.refs.length) throw referenceLeak(state.refs, at, MAIN_EXIT);
     const range = this.ctx.returnRange;
     if (range) {
       if (r0.type !== 'scalar') throw new Reject(`At program exit the register R0 is not a known value (${typeName(r0)})`, at);
@@ -760,7 +764,7 @@ function checkAtomicAlignment(at: number, ptr: Reg, off: number, width: number):
   if (ptr.type === 'fp') return;
   if (!tnumAlignedAt(ptr.b, ptr.off + off, width)) {
     const what = ptr.type === 'map_value' ? 'value ' : ptr.type === 'mem' ? 'mem ' : '';
-    throw new Reject(`misaligned ${what}access off ${tnumFormat(ptr.b)}+${ptr.off}+${off} size ${width}`, at);
+    throw new Reject(`misaligned ${what}access off ${formatVarOff(ptr.b)}+${ptr.off}+${off} size ${width}`, at);
   }
 }
 
@@ -772,9 +776,12 @@ function unboundedIfEmpty(b: Bounds): Bounds {
   return out;
 }
 
+/** The kernel's verbose_invalid_scalar: only the signed bounds R0 has, else "unknown scalar value". */
 function rangeText(b: Bounds): string {
-  if (isConst(b)) return `R0=${formatS64(b.valueHi, b.valueLo)}`.replace('R0=', 'smin=') + ` smax=${formatS64(b.valueHi, b.valueLo)}`;
-  return `smin=${formatS64(b.sminHi, b.sminLo)} smax=${formatS64(b.smaxHi, b.smaxLo)}`;
+  const parts: string[] = [];
+  if (!sminUnbounded(b)) parts.push(`smin=${formatS64(b.sminHi, b.sminLo)}`);
+  if ((b.smaxHi | 0) !== 0x7fffffff || (b.smaxLo | 0) !== -1) parts.push(`smax=${formatS64(b.smaxHi, b.smaxLo)}`);
+  return parts.length ? parts.join(' ') : 'unknown scalar value';
 }
 
 function isZero(r: Reg): boolean {

@@ -1,8 +1,9 @@
-import { fieldAt } from '../progtypes/context.js';
-import { MapFlag } from '../maps/spec.js';
-import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, WIDE_ARRAYS } from './ctx-rules.js';
+import { fieldAt, type ContextLayout } from '../progtypes/context.js';
+import { MapFlag, type MapSpec } from '../maps/spec.js';
+import { MapType } from '../uapi/index.js';
+import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, SOCK_ADDR_FIELD_HOOKS, WIDE_ARRAYS, sockAddrHook } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
-import { Reject } from './reject.js';
+import { Reject, referenceLeak } from './reject.js';
 import {
   constBounds, constValue, isConst, isZeroConst, loadedBounds, sminUnbounded, sminValue, smaxValue, umaxValue,
 } from './scalar.js';
@@ -12,7 +13,7 @@ import {
 } from './state.js';
 import { tnumAlignedAt, tnumFormat } from './tnum.js';
 import { shr64, u64Out } from './u64.js';
-import { checkStrictAlignment } from './alignment.js';
+import { checkStrictAlignment, formatVarOff } from './alignment.js';
 
 /**
  * Loads and stores through typed pointers: stack (with spills), context (per program type), map
@@ -63,6 +64,13 @@ function checkStackBounds(regno: number, off: number, size: number, kind: Access
   }
 }
 
+/** A variable stack offset must stay within ±2^29 before its bytes are checked (kernel check_stack_access_within_bounds). */
+function checkStackOffsetBounded(regno: number, ptr: Reg, write: boolean, at: number): void {
+  if (smaxValue(ptr.b) >= MAX_VAR_OFF || sminValue(ptr.b) <= -MAX_VAR_OFF) {
+    throw new Reject(`invalid unbounded variable-offset ${write ? 'write to' : 'read from'} stack R${regno}`, at);
+  }
+}
+
 function stackAccess(
   ctx: VerifierContext, state: State, at: number, regno: number, ptr: Reg, insnOff: number, size: number,
   kind: AccessKind, value: Reg | undefined,
@@ -72,10 +80,11 @@ function stackAccess(
   const misaligned = isConst(ptr.b)
     ? (ptr.off + constValue(ptr.b) + insnOff) % size !== 0
     : !tnumAlignedAt(ptr.b, ptr.off + insnOff, size);
-  if (misaligned) throw new Reject(`misaligned stack access off ${tnumFormat(ptr.b)}+${ptr.off}+${insnOff} size ${size}`, at);
+  if (misaligned) throw new Reject(`misaligned stack access off ${formatVarOff(ptr.b)}+${ptr.off}+${insnOff} size ${size}`, at);
   if (!isConst(ptr.b)) {
     // Variable offset: every byte it might touch must be in bounds (and initialised for reads).
     if (ctx.unpriv) throw new Reject(`R${regno} variable stack access prohibited for !root, var_off=${tnumFormat(ptr.b)} off=${ptr.off + insnOff}`, at);
+    checkStackOffsetBounded(regno, ptr, kind === 'write', at);
     const lo = sminValue(ptr.b) + ptr.off + insnOff;
     const hi = smaxValue(ptr.b) + ptr.off + insnOff;
     if (sminValue(ptr.b) < -MAX_STACK || smaxValue(ptr.b) > MAX_STACK || lo < -MAX_STACK || hi + size > 0) {
@@ -151,27 +160,34 @@ function stackAccess(
   return scalarReg(loadedBounds(size));
 }
 
-/** Range check shared by map values and memory regions (kernel check_mem_region_access). */
+/**
+ * Range check shared by map values and memory regions (kernel check_mem_region_access): the lowest
+ * then the highest offset the pointer may hold, each failure logged as the out-of-range access
+ * followed by which bound broke it.
+ */
 function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, limit: number, what: string, at: number): void {
   const off = ptr.off + insnOff;
   const b = ptr.b;
   const describe = (o: number): string => what === 'map value'
-    ? `invalid access to map value, value_size=${limit} off=${o} size=${size}`
-    : `invalid access to memory, mem_size=${limit} off=${o} size=${size}`;
-  if (isConst(b)) {
-    const o = off + constValue(b);
-    if (o < 0 || o + size > limit) throw new Reject(describe(o), at);
-    return;
-  }
+    ? `invalid access to map value, value_size=${limit} off=${o | 0} size=${size}`
+    : `invalid access to memory, mem_size=${limit} off=${o | 0} size=${size}`;
   const smin = sminValue(b);
-  if (smin < 0 && (sminUnbounded(b) || smin + off < 0)) {
+  if (smin < 0 && (sminUnbounded(b) || smin + off < 0 || smin + off !== ((smin + off) | 0))) {
     throw new Reject(`R${regno} min value is negative, either use unsigned index or do a if (index >=0) check.`, at);
   }
   const lo = smin + off;
-  if (lo < 0 || lo + size > limit) throw new Reject(`R${regno} min value is outside of the allowed memory range`, at);
+  if (lo < 0 || lo + size > limit) throw new Reject(`R${regno} min value is outside of the allowed memory range`, at, describe(lo));
   if (umaxValue(b) >= MAX_VAR_OFF) throw new Reject(`R${regno} unbounded memory access, make sure to bounds check any such access`, at);
   const hi = umaxValue(b) + off;
-  if (hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at);
+  if (hi < 0 || hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at, describe(hi));
+}
+
+/** A program's read-only or write-only map (kernel check_map_access_type); `off` is the fixed offset. */
+function checkMapAccessType(map: MapSpec, write: boolean, off: number, size: number, at: number): void {
+  const forbidden = write ? MapFlag.RDONLY_PROG : MapFlag.WRONLY_PROG;
+  if ((map.flags ?? 0) & forbidden) {
+    throw new Reject(`${write ? 'write into' : 'read from'} map forbidden, value_size=${map.valueSize} off=${off} size=${size}`, at);
+  }
 }
 
 /** The context pointer itself, not moved by a fixed or variable offset (kernel check_ptr_off_reg). */
@@ -179,6 +195,12 @@ export function checkCtxUnmodified(regno: number, ptr: Reg, at: number): void {
   if (ptr.off < 0) throw new Reject(`negative offset ctx ptr R${regno} off=${ptr.off} disallowed`, at);
   if (ptr.off !== 0) throw new Reject(`dereference of modified ctx ptr R${regno} off=${ptr.off} disallowed`, at);
   if (!isZeroConst(ptr.b)) throw new Reject(`variable ctx access var_off=${tnumFormat(ptr.b)} disallowed`, at);
+}
+
+/** Whether the attach point (when known) has the `bpf_sock_addr` address field. */
+function sockAddrFieldOk(ctx: VerifierContext, layout: ContextLayout, name: string): boolean {
+  const hooks = layout.struct === 'bpf_sock_addr' ? SOCK_ADDR_FIELD_HOOKS[name] : undefined;
+  return !hooks || ctx.attachType === undefined || hooks.test(sockAddrHook(ctx.attachType));
 }
 
 function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, insnOff: number, size: number, kind: AccessKind): Reg | undefined {
@@ -200,10 +222,11 @@ function ctxAccess(ctx: VerifierContext, at: number, regno: number, ptr: Reg, in
   if (!hit) {
     // Wide and narrow accesses inside cb[] and similar arrays.
     const array = layout.fields.find((f) => WIDE_ARRAYS.has(f.name) && off >= f.offset && off + size <= f.offset + f.size * (f.count ?? 1));
-    if (!array || off % size !== 0) return bad();
+    if (!array || off % size !== 0 || !sockAddrFieldOk(ctx, layout, array.name)) return bad();
     if (kind === 'write' && !(array.writableBy?.includes(ctx.prog.name))) bad();
     return kind === 'read' ? scalarReg(loadedBounds(size)) : undefined;
   }
+  if (!sockAddrFieldOk(ctx, layout, hit.field.name)) bad();
   if (WIDE_ARRAYS.has(hit.field.name) && off % size !== 0) bad();
   if (WIDE_ARRAYS.has(hit.field.name)) {
     if (kind === 'write' && !(hit.field.writableBy?.includes(ctx.prog.name))) bad();
@@ -269,8 +292,7 @@ export function checkMemAccess(
       return ctxAccess(ctx, at, regno, ptr, off, size, kind);
     case 'map_value': {
       const map = ptr.map!;
-      if (kind === 'write' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject('write into map forbidden', at);
-      if (kind === 'read' && ((map.flags ?? 0) & MapFlag.WRONLY_PROG)) throw new Reject('read from map forbidden', at);
+      checkMapAccessType(map, kind === 'write', ptr.off + off, size, at);
       if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into map`, at);
       regionAccess(regno, ptr, off, size, map.valueSize, 'map value', at);
       if (kind === 'read' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG) && map.initialValue && isConst(ptr.b)) {
@@ -312,14 +334,27 @@ export function checkMemAccess(
       // bpf_sock: dst_port's padding (74..75); sock_common lacks type..priority (8..23).
       const hole = ptr.type !== 'tcp_sock' && ((o >= 50 && o < 52) || (ptr.type === 'sock_common' && o >= 8 && o < 24));
       if (kind === 'write' || hole || !isConst(ptr.b) || o < 0 || o + size > (ptr.type === 'tcp_sock' ? 100 : 80) || o % size !== 0) {
-        throw new Reject(`invalid ${ptr.type} access off=${o} size=${size}`, at);
+        throw new Reject(`R${regno} invalid ${ptr.type} access off=${o} size=${size}`, at);
       }
       return scalarReg(loadedBounds(size));
+    }
+    case 'map_ptr': {
+      // The map's kernel struct, read through BTF (check_ptr_to_map_access); only its name is known here.
+      const struct = MAP_STRUCTS[ptr.map?.type ?? -1];
+      if (struct && ptr.off + off < 0) throw new Reject(`R${regno} is ${struct} invalid negative access: off=${ptr.off + off}`, at);
+      if (struct && kind === 'write') throw new Reject(`only read from ${struct} is supported`, at);
+      throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
     }
     default:
       throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
   }
 }
+
+/** The kernel struct behind a map pointer, by map type (its map_btf_id). */
+const MAP_STRUCTS: Readonly<Record<number, string>> = {
+  [MapType.array]: 'bpf_array', [MapType.percpu_array]: 'bpf_array', [MapType.prog_array]: 'bpf_array', [MapType.perf_event_array]: 'bpf_array',
+  [MapType.hash]: 'bpf_htab', [MapType.percpu_hash]: 'bpf_htab', [MapType.lru_hash]: 'bpf_htab', [MapType.lru_percpu_hash]: 'bpf_htab',
+};
 
 /**
  * LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered.
@@ -331,7 +366,7 @@ export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcRe
   const frame = state.frames[state.frames.length - 1]!;
   if (frame.regs[6]!.type === 'not_init') throw new Reject('R6 !read_ok', at);
   // The load may end the program: no reference may be held (kernel check_resource_leak).
-  if (state.refs.length) throw new Reject('BPF_LD_[ABS|IND] would lead to reference leak', at);
+  if (state.refs.length) throw referenceLeak(state.refs, at, 'BPF_LD_[ABS|IND]');
   if (frame.regs[6]!.type !== 'ctx') throw new Reject('at the time of BPF_LD_ABS|IND R6 != pointer to skb', at);
   if (srcReg !== undefined) {
     const src = frame.regs[srcReg]!;
@@ -365,8 +400,12 @@ export function checkHelperMem(
         lo = ptr.off + sminValue(ptr.b);
         hi = ptr.off + smaxValue(ptr.b);
       }
+      if (!isConst(ptr.b)) checkStackOffsetBounded(regno, ptr, write, at);
       if (lo < -MAX_STACK || lo >= 0 || hi + maxSize > 0 || sminValue(ptr.b) < -MAX_STACK) {
-        throw new Reject(`invalid ${write ? 'write to' : 'read from'} stack R${regno} off=${lo} size=${maxSize}`, at);
+        const direction = write ? 'write to' : 'read from';
+        throw new Reject(isConst(ptr.b)
+          ? `invalid ${direction} stack R${regno} off=${lo} size=${maxSize}`
+          : `invalid variable-offset ${direction} stack R${regno} var_off=${tnumFormat(ptr.b)} off=${ptr.off} size=${maxSize}`, at);
       }
       noteDepth(ctx, state, ptr.frame, lo);
       if (write) {
@@ -388,8 +427,7 @@ export function checkHelperMem(
       return;
     }
     case 'map_value':
-      if (write && ((ptr.map!.flags ?? 0) & MapFlag.RDONLY_PROG)) throw new Reject('write into map forbidden', at);
-      if (!write && ((ptr.map!.flags ?? 0) & MapFlag.WRONLY_PROG)) throw new Reject('read from map forbidden', at);
+      checkMapAccessType(ptr.map!, write, ptr.off, maxSize, at);
       regionAccess(regno, ptr, 0, maxSize, ptr.map!.valueSize, 'map value', at);
       return;
     case 'map_key':

@@ -57,6 +57,8 @@ export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isZeroCon
 
 /** The kernel's type name in messages: `map_value_or_null`, `scalar`, `fp` ... */
 export function typeName(r: Reg): string {
+  // A map-in-map lookup is a map value until null-checked into the inner map's pointer.
+  if (r.type === 'map_ptr' && r.nullable) return 'map_value_or_null';
   const base = r.type === 'not_init' ? 'inv' : r.type === 'btf_id' ? 'ptr_' : r.type;
   return r.nullable ? `${base}_or_null` : base;
 }
@@ -256,4 +258,23 @@ export function formatState(s: State, written: ReadonlySet<number> = new Set()):
     parts.push((s.frames.length > 1 ? `frame${depth}: ` : '') + own.join(' '));
   });
   return parts.join(' ');
+}
+
+/**
+ * The innermost frame as the kernel dumps a state after an error (print_verifier_state, every
+ * register): ` frame1:` when not the main frame, `P` before scalars the state holds precise.
+ */
+export function formatFrameDump(s: State, precise?: { hasReg(frame: number, r: number): boolean }): string {
+  const depth = s.frames.length - 1;
+  const frame = s.frames[depth]!;
+  const own: string[] = depth ? [`frame${depth}:`] : [];
+  frame.regs.forEach((r, i) => {
+    if (r.type === 'not_init') return;
+    own.push(`R${i}=${r.type === 'scalar' && precise?.hasReg(depth, i) ? 'P' : ''}${formatReg(r)}`);
+  });
+  frame.stack.forEach((slot, i) => {
+    if (slot.bytes === '????????') return;
+    own.push(`fp${-8 * (i + 1)}=${slot.spilled ? formatReg(slot.spilled) : slot.bytes}`);
+  });
+  return own.join(' ');
 }

@@ -6,7 +6,7 @@ import type { MapSpec } from '../maps/spec.js';
 import { progTypeInfo, type ProgTypeInfo } from '../progtypes/table.js';
 import { buildCfg, type Cfg } from './cfg.js';
 import type { VerifierSetup } from './context.js';
-import { MAX_STACK } from './context.js';
+import { MAX_STACK, MAX_VAR_OFF } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
 import { K_CALL_LOCAL, K_LD_IMM64 } from './op-kinds.js';
 import { Reject } from './reject.js';
@@ -150,6 +150,7 @@ function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: 
     if (!ref) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
     if (ref.map.type === MapType.arena) hasArena = true;
     if (!ref.value) continue;
+    if (ref.offset >>> 0 >= MAX_VAR_OFF) throw new Reject(`direct value offset of ${ref.offset >>> 0} is not allowed`, i);
     // Only single-element array maps (and arenas) give out a value address (kernel map_direct_value_addr).
     const array = ref.map.type === MapType.array;
     if (!array && ref.map.type !== MapType.arena) throw new Reject('no direct value access support for this map type', i);
@@ -190,18 +191,20 @@ function nearestLine(program: VerifierProgram, insn: number): { fileName?: strin
   return undefined;
 }
 
-/** Combined stack of every call chain (frames rounded to 32 bytes as the kernel does) within 512 bytes. */
+/** Combined stack of every call chain (frames rounded as the kernel rounds them for the JIT) within 512 bytes. */
 function checkCallChains(ctx: VerifierSetup): void {
   const { cfg, insns } = ctx;
   const callees: number[][] = cfg.subprogs.map(() => []);
   for (let i = 0; i < insns.length; i++) {
     if (cfg.kinds[i] === K_CALL_LOCAL) callees[cfg.subprogOf[i]!]!.push(cfg.subprogOf[i + 1 + insns[i]!.imm]!);
   }
-  const round = (d: number): number => Math.ceil(Math.max(d, 1) / 32) * 32;
+  // A JITed program's frames are rounded to 16 bytes (the kernel's round_up_stack_depth with jit_requested).
+  const round = (d: number): number => Math.ceil(d / 16) * 16;
   const walk = (s: number, total: number, depth: number): void => {
+    // The kernel counts frames from 0 (main) and refuses the call that makes the count reach 8.
+    if (depth >= 8) throw new Reject(`the call stack of ${depth} frames is too deep !`, cfg.subprogs[s]!);
     const here = total + round(ctx.stackDepth[s] ?? 0);
     if (here > MAX_STACK) throw new Reject(`combined stack size of ${depth + 1} calls is ${here}. Too large`, cfg.subprogs[s]!);
-    if (depth + 1 > 8) throw new Reject(`the call stack of ${depth + 1} frames is too deep !`, cfg.subprogs[s]!);
     for (const c of callees[s]!) walk(c, here, depth + 1);
   };
   walk(0, 0, 0);
@@ -289,7 +292,7 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     if (!(e instanceof Reject)) throw e;
     const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };
     const body = explorer?.log ?? [];
-    const log = [...body, ...(e.detail ? [e.detail] : []), e.line, summary(stats)].join('\n') + '\n';
+    const log = [...body, ...(e.detail ? [e.detail] : []), e.line, ...e.after, summary(stats)].join('\n') + '\n';
     return {
       verdict: 'reject',
       error: { message: e.line, insn: e.at, explanation: explain(program, e, explorer) },

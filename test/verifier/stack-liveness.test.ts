@@ -186,5 +186,6 @@ test('a slot read only through a pointer the static pass cannot place stays live
   assert.equal(cfg.stack.observed[25], 1);
   const r = verify({ insns, type: 'socket_filter', maps: [hash8] });
   assert.equal(r.verdict, 'reject');
-  assert.match(r.error!.message, /invalid access to map value, value_size=8 off=100 size=1/);
+  assert.equal(r.error!.message, 'R6 min value is outside of the allowed memory range');
+  assert.match(r.log, /invalid access to map value, value_size=8 off=100 size=1\n/);
 });

@@ -49,7 +49,8 @@ test('map values must be null-checked, then bounds-checked', () => {
   const checked = run([...LOOKUP, I(0x15, 0, 0, 1, 0), I(0x79, 0, 0), MOV0, EXIT], 'socket_filter', { maps });
   assert.equal(checked.verdict, 'accept', checked.error?.message);
   const outOfBounds = run([...LOOKUP, I(0x15, 0, 0, 1, 0), I(0x79, 0, 0, 4), MOV0, EXIT], 'socket_filter', { maps });
-  assert.equal(outOfBounds.error?.message, 'invalid access to map value, value_size=8 off=4 size=8');
+  assert.equal(outOfBounds.error?.message, 'R0 min value is outside of the allowed memory range');
+  assert.match(outOfBounds.log, /invalid access to map value, value_size=8 off=4 size=8\nR0 min value is outside/);
   assert.match(outOfBounds.error!.explanation, /Path: insn 6/);
 });
 
@@ -77,7 +78,8 @@ test('ring buffer records must be submitted', () => {
   const ringbuf = { name: 'rb', type: MapType.ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096 };
   const reserve = [I(0x18, 1, 1, 0, 0), I(0, 0, 0, 0, 0), I(0xb7, 2, 0, 0, 8), I(0xb7, 3, 0, 0, 0), I(0x85, 0, 0, 0, 131)];
   const leak = run([...reserve, I(0x15, 0, 0, 0, 0), MOV0, EXIT], 'socket_filter', { maps: [ringbuf] });
-  assert.equal(leak.error?.message, 'Unreleased reference id=1 alloc_insn=4');
+  assert.equal(leak.error?.message, 'BPF_EXIT instruction in main prog would lead to reference leak');
+  assert.match(leak.log, /Unreleased reference id=1 alloc_insn=4\nBPF_EXIT instruction in main prog would lead to reference leak\n/);
   const submit = run([...reserve, I(0x15, 0, 0, 3, 0), I(0xbf, 1, 0), I(0xb7, 2, 0, 0, 0), I(0x85, 0, 0, 0, 132), MOV0, EXIT], 'socket_filter', { maps: [ringbuf] });
   assert.equal(submit.verdict, 'accept', submit.error?.message);
 });
