@@ -19,7 +19,7 @@ import {
 import { formatS64, fromBig, u64Out } from './u64.js';
 import {
   NOT_INIT, cloneState, constReg, curFrame, formatFrameDump, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
-  typeName, type Frame, type PathStep, type Reg, type State,
+  typeName, UNKNOWN_SCALAR, type Frame, type PathStep, type Reg, type State,
 } from './state.js';
 
 /** How the kernel names an exit from the program's outermost frame in its leak lines. */
@@ -483,8 +483,11 @@ export class Explorer {
       throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
     }
     if (op.fetch && op.op !== 'cmpxchg' && insn.src === 10) throw new Reject('frame pointer is read only', at);
-    checkAtomicAlignment(at, ptr, insn.off, op.width);
-    const before = checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'read');
+    // The kernel marks the register the old value goes to as written before either access
+    // (check_reg_arg DST_OP): when it is the address register too, both go through an unknown scalar.
+    const address = op.fetch && (op.op === 'cmpxchg' ? 0 : insn.src) === insn.dst ? UNKNOWN_SCALAR : ptr;
+    checkAtomicAlignment(at, address, insn.off, op.width);
+    const before = checkMemAccess(this.ctx, state, at, insn.dst, address, insn.off, op.width, 'read');
     if (this.ctx.unpriv && before && isPointer(before)) throw new Reject(`R${insn.dst} leaks addr into mem`, at);
     if (op.fetch) {
       const width = op.width;

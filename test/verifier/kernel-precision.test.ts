@@ -57,6 +57,19 @@ const CASES: Case[] = [
   { name: 'BPF_ST into a read-only context field', type: 'socket_filter', insns: [I(0x62, 1, 0, 8, 5), R0_0, EXIT], kernel: { error: 'invalid bpf_context access off=8 size=4', insn: 0 } },
   // An array lookup with a constant in-range key cannot fail, here the upper half of an 8-byte zero spill.
   { name: 'array lookup keyed by part of a constant spill is not null', type: 'socket_filter', insns: [...ARRAY_LOOKUP_FP4, I(0x71, 0, 0, 0, 0), EXIT], kernel: 'accept' },
+  // A fetching atomic writes its load register before either access: through it as the address, the
+  // accesses see an unknown scalar (a fuzz find: tsbpf accepted this).
+  {
+    name: 'cmpxchg addressed through R0', type: 'socket_filter',
+    insns: [I(0xbf, 0, 10), I(0x7b, 10, 0, -8, 0), I(0xdb, 0, 1, -8, 0xf1), EXIT],
+    kernel: { error: 'misaligned access off (0x0; 0xffffffffffffffff)+0+-8 size 8', insn: 2 },
+  },
+  {
+    name: 'fetch_add addressed through its own source register', type: 'socket_filter',
+    insns: [I(0x7a, 10, 0, -8, 0), I(0xbf, 1, 10), I(0xdb, 1, 1, -8, 0x01), R0_0, EXIT],
+    kernel: { error: 'misaligned access off (0x0; 0xffffffffffffffff)+0+-8 size 8', insn: 2 },
+  },
+  { name: 'cmpxchg through another register keeps the spilled pointer', type: 'socket_filter', insns: [I(0xbf, 2, 10), I(0x7b, 10, 2, -8, 0), R0_0, I(0xdb, 2, 1, -8, 0xf1), R0_0, EXIT], kernel: 'accept' },
   // Privileged sign-extending moves of pointers give unknown scalars.
   { name: 'sign-extension mov of a pointer (privileged)', type: 'socket_filter', insns: [I(0xbf, 0, 1, 8, 0), EXIT], kernel: 'accept' },
   { name: '32-bit sign-extension mov of a pointer is a scalar', type: 'socket_filter', insns: [I(0xbc, 2, 1, 8, 0), I(0x61, 0, 2, 0, 0), EXIT], kernel: { error: "R2 invalid mem access 'scalar'", insn: 1 } },
