@@ -35,6 +35,13 @@ export const INSN_LIMIT = 1_000_000;
 export const JMP_SEQ_LIMIT = 8192;
 const MAX_CALL_FRAMES = MAX_FRAMES;
 const UNPRIV_STATES_PER_INSN = 64;
+/**
+ * Acquired references all checkpoints together may hold. A loop that acquires a reference per turn
+ * and never releases it makes every later checkpoint hold all of them (quadratic memory): Linux runs
+ * out of memory on such a program (ENOMEM, after ~40 s here); tsbpf refuses it at this bound, far
+ * above real programs (which hold a few references per state), instead of exhausting the heap.
+ */
+const MAX_CHECKPOINT_REFS = 1 << 22;
 /** What a load of 1, 2, 4 or 8 bytes gives when nothing is known of the memory. */
 const ANY_OF_WIDTH: Readonly<Record<number, Bounds>> = { 1: loadedBounds(1), 2: loadedBounds(2), 4: loadedBounds(4), 8: loadedBounds(8) };
 /** A checkpoint none of whose scalars was found to matter yet. */
@@ -91,6 +98,7 @@ export class Explorer {
   private readonly accessTypes = new Map<number, string>();
   private jumps = 0;
   private lastCheckpointJumps = 0;
+  private checkpointRefs = 0;
   private lastCheckpointInsns = 0;
   /** The path of the state that failed (for explanations). */
   failedPath: readonly PathStep[] = [];
@@ -245,6 +253,10 @@ export class Explorer {
     if (unpriv && list && list.length >= UNPRIV_STATES_PER_INSN) return false;
     this.lastCheckpointJumps = this.jumps;
     this.lastCheckpointInsns = this.stats.processedInsns;
+    this.checkpointRefs += state.refs.length;
+    if (this.checkpointRefs > MAX_CHECKPOINT_REFS) {
+      throw new Reject(`out of memory: the verifier's states hold more than ${MAX_CHECKPOINT_REFS} acquired references (the kernel fails this with ENOMEM)`, insn);
+    }
     const cp: Checkpoint = { state: cloneState(state), hist: this.hist, parent: this.parent, precise: undefined, branches: 1, hits: 0, misses: 0 };
     this.parent = cp;
     this.hist = [];

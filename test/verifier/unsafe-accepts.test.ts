@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Instruction } from '../../src/isa/instruction.js';
+import { MapType } from '../../src/uapi/index.js';
 import { verify, type VerifierOptions, type VerifierProgram } from '../../src/verifier/index.js';
 
 /** Programs Linux 6.18 rejects that tsbpf used to accept (issue 4), each reduced to its rule. */
@@ -241,4 +242,16 @@ test('LD_ABS / LD_IND need the context in R6 unmodified', () => {
   assert.equal(message(insns, 'socket_filter'), 'dereference of modified ctx ptr R6 off=8 disallowed');
   const back = [I(0x07, 1, 0, 0, -8), I(0xbf, 6, 1), I(0x30, 0, 0, 0, 0), EXIT];
   assert.equal(message(back, 'socket_filter'), 'negative offset ctx ptr R6 off=-8 disallowed');
+});
+
+test('a loop that leaks a ring buffer reservation each turn is refused, not run until the heap is gone (Linux: ENOMEM)', () => {
+  const ringbuf = { name: 'rb', type: MapType.ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096 };
+  const insns = [
+    I(0xb7, 9, 0, 0, 0), // r9 = 0
+    I(0x18, 1, 5, 0, 0), I(0), I(0xb7, 2, 0, 0, 48), I(0xb7, 3, 0, 0, 0), I(0x85, 0, 0, 0, 131), // r0 = ringbuf_reserve(rb, 48, 0)
+    MOV0, // the reservation is dropped: every turn holds one more reference
+    I(0x07, 9, 0, 0, -1), I(0x55, 9, 0, -8, 11), // r9 -= 1; if r9 != 11 goto the reserve
+    I(0xb7, 0, 0, 0, -1), EXIT,
+  ];
+  assert.match(message(insns, 'sched_cls', { maps: [ringbuf] }) ?? '', /^out of memory: the verifier's states hold more than \d+ acquired references/);
 });
