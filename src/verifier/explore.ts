@@ -346,6 +346,8 @@ export class Explorer {
         const ptr = read(insn.src);
         if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         let value = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
+        // A context field that loads as a pointer (packet data, data_end, data_meta) has no sign-extending form.
+        if (op.signed && ptr.type === 'ctx' && value.type !== 'scalar') throw new Reject(`invalid bpf_context access off=${insn.off} size=${op.width}`, at);
         if (op.signed && value.type === 'scalar') value = scalarReg(loadedBounds(op.width, true));
         else if (value.type === 'scalar' && op.width < 8 && !isConst(value.b) && umaxValue(value.b) >= 2 ** (op.width * 8)) {
           value = scalarReg(rangeBounds(0, 2 ** (op.width * 8) - 1));

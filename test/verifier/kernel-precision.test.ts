@@ -70,6 +70,10 @@ const CASES: Case[] = [
     kernel: { error: 'misaligned access off (0x0; 0xffffffffffffffff)+0+-8 size 8', insn: 2 },
   },
   { name: 'cmpxchg through another register keeps the spilled pointer', type: 'socket_filter', insns: [I(0xbf, 2, 10), I(0x7b, 10, 2, -8, 0), R0_0, I(0xdb, 2, 1, -8, 0xf1), R0_0, EXIT], kernel: 'accept' },
+  // A context field that loads as a pointer has no sign-extending load (PREVAIL's ctx.yaml found it).
+  { name: 'sign-extending load of xdp_md data_meta', type: 'xdp', insns: [I(0x81, 2, 1, 8), R0_0, EXIT], kernel: { error: 'invalid bpf_context access off=8 size=4', insn: 0 } },
+  { name: 'sign-extending load of __sk_buff data', type: 'sched_cls', insns: [I(0x81, 2, 1, 76), R0_0, EXIT], kernel: { error: 'invalid bpf_context access off=76 size=4', insn: 0 } },
+  { name: 'sign-extending load of a scalar context field', type: 'xdp', insns: [I(0x81, 2, 1, 12), R0_0, EXIT], kernel: 'accept' },
   // Privileged sign-extending moves of pointers give unknown scalars.
   { name: 'sign-extension mov of a pointer (privileged)', type: 'socket_filter', insns: [I(0xbf, 0, 1, 8, 0), EXIT], kernel: 'accept' },
   { name: '32-bit sign-extension mov of a pointer is a scalar', type: 'socket_filter', insns: [I(0xbc, 2, 1, 8, 0), I(0x61, 0, 2, 0, 0), EXIT], kernel: { error: "R2 invalid mem access 'scalar'", insn: 1 } },

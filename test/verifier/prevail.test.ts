@@ -76,9 +76,6 @@ test('PREVAIL YAML: verdict agreement (figure, not a gate: the expectations are 
   assert.ok(ran > 0);
 });
 
-/** A tsbpf verifier gap these cases exposed (docs/prevail.md): a sign-extending load from the XDP context. */
-const KNOWN_UNSAFE = new Set(['ctx.yaml: load s32 from ctx inline field narrows svalue to signed-word range']);
-
 test('PREVAIL YAML: the kernel agrees with tsbpf where pre can be given to it', (t) => {
   if (!corpus('verifier', 'prevail-yaml')) return t.skip('corpus verifier/prevail-yaml is missing');
   const why = kernelUnavailableReason();
@@ -109,5 +106,5 @@ test('PREVAIL YAML: the kernel agrees with tsbpf where pre can be given to it', 
   }
   t.diagnostic(`kernel-checked ${checked}: same verdict ${same}; tsbpf stricter ${stricter.length}; tsbpf accepts what the kernel rejects ${unsafe.length}`);
   for (const s of [...stricter.map((x) => `stricter: ${x}`), ...unsafe.map((x) => `unsafe accept: ${x}`)]) t.diagnostic(s);
-  assert.deepEqual(unsafe.filter((u) => !KNOWN_UNSAFE.has(u.slice(0, u.indexOf(': kernel says')))), []);
+  assert.deepEqual(unsafe, []);
 });
