@@ -38,11 +38,11 @@ export function helpersDoc(): string {
     const name = HELPER_NAMES[id];
     if (!name) continue;
     const p = protos.get(id);
-    const groups = p ? p.groups.map((g) => (HELPER_GROUPS[g] === 'all' ? 'all' : g)).join(', ') : '';
+    const groups = p ? `${p.groups.map((g) => (HELPER_GROUPS[g] === 'all' ? 'all' : g)).join(', ')}${p.privileged ? ' *' : ''}` : '';
     const runtime = absent.has(name) ? 'absent' : name in implemented ? 'yes' : '-';
     lines.push(`| ${id} | bpf_${name} | ${p?.ret ?? ''} | ${p ? p.args.join(', ') : ''} | ${groups} | ${runtime} |`);
   }
-  lines.push('', 'Groups:', '');
+  lines.push('', 'Groups:', '', 'A name in the table that is not a group is a single program type. Helpers marked * need a privileged loader (CAP_BPF or CAP_PERFMON).', '');
   for (const [group, types] of Object.entries(HELPER_GROUPS)) lines.push(`- ${group}: ${types === 'all' ? 'every program type' : types.join(', ')}`);
   return HEADER + lines.join('\n') + '\n';
 }

@@ -50,15 +50,21 @@ export type RetType =
   | 'btf_id_or_null'
   | 'mem_or_btf_id_or_null';
 
-/** Who may call a helper: every type, or named groups of program types. */
-export type HelperGroup = 'base' | 'tracing' | 'skb' | 'tc' | 'xdp' | 'sock' | 'cgroup';
+/** Named groups of program types that share helpers. */
+export type HelperGroup = 'base' | 'trace' | 'probe' | 'trace_btf' | 'tc' | 'lwt' | 'skb' | 'cgroup';
+
+/**
+ * Who may call a helper: a named group, or a single program type by its own name (for the helpers
+ * whose set of callers no group fits).
+ */
+export type HelperCaller = HelperGroup | ProgTypeName;
 
 export interface HelperProto {
   id: number;
   name: HelperIdName;
   ret: RetType;
   args: readonly ArgType[];
-  groups: readonly HelperGroup[];
+  groups: readonly HelperCaller[];
   /** GPL-only (needs a GPL-compatible license). */
   gpl?: boolean;
   /** Changes packet data: the verifier invalidates packet pointers after the call. */
@@ -67,22 +73,31 @@ export interface HelperProto {
   privileged?: boolean;
 }
 
-/** Program types in each group (a helper is allowed when the caller's type is in one of its groups). */
-export const HELPER_GROUPS: Readonly<Record<HelperGroup, readonly ProgTypeName[] | 'all'>> = {
+/**
+ * Program types in each group. A caller that is not a group is the program type of that name; it is
+ * typed here so that a caller can index this table directly.
+ */
+export const HELPER_GROUPS: Readonly<Partial<Record<HelperCaller, readonly ProgTypeName[] | 'all'>>> = {
   base: 'all',
-  tracing: ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall'],
-  skb: ['socket_filter', 'sched_cls', 'sched_act', 'cgroup_skb', 'sk_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector'],
-  tc: ['sched_cls', 'sched_act', 'lwt_xmit'],
-  xdp: ['xdp'],
-  sock: ['sock_ops', 'cgroup_sock', 'cgroup_sock_addr', 'sk_msg', 'sk_skb', 'sk_reuseport', 'sk_lookup', 'cgroup_sockopt'],
+  trace: ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall'],
+  /** Attached to a kernel event (not to a BTF function). */
+  probe: ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable'],
+  /** The types whose helpers come from the kernel's tracing_prog_func_proto. */
+  trace_btf: ['tracing', 'lsm', 'syscall'],
+  tc: ['sched_cls', 'sched_act'],
+  lwt: ['lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local'],
+  skb: ['socket_filter', 'sched_cls', 'sched_act', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sk_skb', 'sk_reuseport', 'flow_dissector'],
   cgroup: ['cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_device', 'cgroup_sysctl', 'cgroup_sockopt', 'sock_ops'],
 };
 
-type Row = [HelperIdName, RetType, ArgType[], HelperGroup[], Partial<Pick<HelperProto, 'gpl' | 'changesPacket' | 'privileged'>>?];
+type Row = [HelperIdName, RetType, ArgType[], HelperCaller[], Partial<Pick<HelperProto, 'gpl' | 'changesPacket' | 'privileged'>>?];
 
-const TRACE: HelperGroup[] = ['tracing'];
-const PKT: HelperGroup[] = ['skb', 'xdp'];
+/** Base helpers the kernel gives only to privileged loaders (CAP_BPF or CAP_PERFMON). */
+const PRIVILEGED = { privileged: true } as const;
+const SOCKET_LOOKUP: HelperCaller[] = ['tc', 'xdp', 'cgroup_skb', 'cgroup_sock_addr', 'sk_skb'];
 
+// Callers as Linux 6.18 answers BPF_PROG_LOAD for each type a plain load can ask about
+// (test/helpers/kernel-table.test.ts); tracing, lsm, ext and struct_ops follow the kernel's sources.
 const ROWS: Row[] = [
   ['map_lookup_elem', 'map_value_or_null', ['const_map_ptr', 'map_key'], ['base']],
   ['map_update_elem', 'integer', ['const_map_ptr', 'map_key', 'map_value', 'anything'], ['base']],
@@ -91,22 +106,21 @@ const ROWS: Row[] = [
   ['map_pop_elem', 'integer', ['const_map_ptr', 'map_value_uninit'], ['base']],
   ['map_peek_elem', 'integer', ['const_map_ptr', 'map_value_uninit'], ['base']],
   ['map_lookup_percpu_elem', 'map_value_or_null', ['const_map_ptr', 'map_key', 'anything'], ['base']],
-  ['probe_read', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  ['probe_read_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], TRACE, { gpl: true }],
-  // In the base set for CAP_PERFMON (kernel bpf_base_func_proto), so root may call them from any program type.
+  ['probe_read', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['trace'], { gpl: true }],
+  ['probe_read_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['trace'], { gpl: true }],
   ['probe_read_user', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
   ['probe_read_kernel', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
   ['probe_read_user_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
   ['probe_read_kernel_str', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
   ['ktime_get_ns', 'integer', [], ['base']],
   ['ktime_get_boot_ns', 'integer', [], ['base']],
-  // Not NMI-safe: the kernel keeps it from tracing programs.
-  ['ktime_get_coarse_ns', 'integer', [], ['skb', 'xdp', 'tc', 'sock', 'cgroup']],
+  // Not NMI-safe: the kernel keeps it from tracing programs (and from cgroup_device, cgroup_sockopt, netfilter).
+  ['ktime_get_coarse_ns', 'integer', [], ['skb', 'xdp', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sysctl', 'sock_ops', 'sk_msg', 'sk_lookup']],
   ['ktime_get_tai_ns', 'integer', [], ['base']],
   ['jiffies64', 'integer', [], ['base']],
   ['trace_printk', 'integer', ['mem', 'const_size'], ['base'], { gpl: true, privileged: true }],
   ['trace_vprintk', 'integer', ['mem', 'const_size', 'mem_or_null', 'const_size_or_zero'], ['base'], { gpl: true, privileged: true }],
-  ['snprintf', 'integer', ['mem_or_null', 'const_size_or_zero', 'const_str', 'mem_or_null', 'const_size_or_zero'], ['base']],
+  ['snprintf', 'integer', ['mem_or_null', 'const_size_or_zero', 'const_str', 'mem_or_null', 'const_size_or_zero'], ['base'], PRIVILEGED],
   ['strtol', 'integer', ['mem', 'const_size', 'anything', 'long_ptr'], ['base']],
   ['strtoul', 'integer', ['mem', 'const_size', 'anything', 'long_ptr'], ['base']],
   ['get_prandom_u32', 'integer', [], ['base']],
@@ -122,29 +136,38 @@ const ROWS: Row[] = [
   ['ringbuf_submit', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
   ['ringbuf_discard', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
   ['ringbuf_query', 'integer', ['const_map_ptr', 'anything'], ['base']],
-  // Linux 6.18 gives these four to every program type (base helpers, for CAP_PERFMON loaders);
-  // test/runtime/current-task-helpers.test.ts checks it per type against bpf().
-  ['get_current_pid_tgid', 'integer', [], ['base'], { privileged: true }],
-  ['get_current_uid_gid', 'integer', [], ['base'], { privileged: true }],
-  ['get_current_comm', 'integer', ['uninit_mem', 'const_size'], [...TRACE, 'cgroup', 'sock']],
-  ['get_current_task', 'integer', [], TRACE, { gpl: true }],
-  ['get_current_cgroup_id', 'integer', [], [...TRACE, 'cgroup', 'sock']],
-  ['get_stackid', 'integer', ['ctx', 'const_map_ptr', 'anything'], TRACE],
-  ['get_stack', 'integer', ['ctx', 'uninit_mem', 'const_size_or_zero', 'anything'], TRACE],
-  ['get_func_ip', 'integer', ['ctx'], TRACE],
-  ['get_attach_cookie', 'integer', ['ctx'], TRACE],
-  ['perf_event_read', 'integer', ['const_map_ptr', 'anything'], TRACE],
-  ['perf_event_output', 'integer', ['ctx', 'const_map_ptr', 'anything', 'mem', 'const_size_or_zero'], [...TRACE, ...PKT, 'sock', 'cgroup']],
+  // Current-task and perf helpers: base helpers for privileged loaders in 6.18, so every type.
+  ['get_current_pid_tgid', 'integer', [], ['base'], PRIVILEGED],
+  ['get_current_uid_gid', 'integer', [], ['base'], PRIVILEGED],
+  ['get_current_comm', 'integer', ['uninit_mem', 'const_size'], ['base'], PRIVILEGED],
+  ['get_current_task', 'integer', [], ['base'], { gpl: true, privileged: true }],
+  ['get_current_cgroup_id', 'integer', [], ['base'], PRIVILEGED],
+  ['current_task_under_cgroup', 'integer', ['const_map_ptr', 'anything'], ['base'], PRIVILEGED],
+  ['perf_event_read', 'integer', ['const_map_ptr', 'anything'], ['base'], PRIVILEGED],
+  ['perf_event_read_value', 'integer', ['const_map_ptr', 'anything', 'uninit_mem', 'const_size'], ['base'], PRIVILEGED],
+  ['send_signal', 'integer', ['anything'], ['base'], PRIVILEGED],
+  ['send_signal_thread', 'integer', ['anything'], ['base'], PRIVILEGED],
+  ['get_stackid', 'integer', ['ctx', 'const_map_ptr', 'anything'], ['trace']],
+  ['get_stack', 'integer', ['ctx', 'uninit_mem', 'const_size_or_zero', 'anything'], ['trace']],
+  // The other tracing types find it but are refused right after ("not supported for program type").
+  ['get_func_ip', 'integer', ['ctx'], ['kprobe', 'tracing']],
+  ['get_attach_cookie', 'integer', ['ctx'], ['probe', 'tracing', 'lsm']],
+  ['perf_prog_read_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['perf_event']],
+  ['perf_event_output', 'integer', ['ctx', 'const_map_ptr', 'anything', 'mem', 'const_size_or_zero'], ['trace', 'tc', 'lwt', 'xdp', 'socket_filter', 'cgroup', 'sk_skb', 'sk_msg', 'sk_lookup']],
+  // Absent from a kernel in lockdown "integrity" mode (this machine's).
+  ['probe_write_user', 'integer', ['anything', 'mem', 'const_size'], ['trace'], { gpl: true }],
+  // Only with CONFIG_BPF_KPROBE_OVERRIDE (off on this machine's kernel).
+  ['override_return', 'integer', ['ctx', 'anything'], ['kprobe'], { gpl: true }],
   ['skb_load_bytes', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size'], ['skb']],
-  ['skb_load_bytes_relative', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size', 'anything'], ['skb']],
-  ['skb_store_bytes', 'integer', ['ctx', 'anything', 'mem', 'const_size', 'anything'], ['tc'], { changesPacket: true }],
-  ['l3_csum_replace', 'integer', ['ctx', 'anything', 'anything', 'anything', 'anything'], ['tc'], { changesPacket: true }],
-  ['l4_csum_replace', 'integer', ['ctx', 'anything', 'anything', 'anything', 'anything'], ['tc'], { changesPacket: true }],
-  ['csum_diff', 'integer', ['mem_or_null', 'const_size_or_zero', 'mem_or_null', 'const_size_or_zero', 'anything'], PKT],
-  ['csum_update', 'integer', ['ctx', 'anything'], ['tc']],
-  ['csum_level', 'integer', ['ctx', 'anything'], ['tc']],
-  ['clone_redirect', 'integer', ['ctx', 'anything', 'anything'], ['tc']],
-  ['redirect', 'integer', ['anything', 'anything'], ['tc', 'xdp']],
+  ['skb_load_bytes_relative', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size', 'anything'], ['tc', 'socket_filter', 'cgroup_skb', 'sk_reuseport']],
+  ['skb_store_bytes', 'integer', ['ctx', 'anything', 'mem', 'const_size', 'anything'], ['tc', 'lwt_xmit', 'sk_skb'], { changesPacket: true }],
+  ['l3_csum_replace', 'integer', ['ctx', 'anything', 'anything', 'anything', 'anything'], ['tc', 'lwt_xmit'], { changesPacket: true }],
+  ['l4_csum_replace', 'integer', ['ctx', 'anything', 'anything', 'anything', 'anything'], ['tc', 'lwt_xmit'], { changesPacket: true }],
+  ['csum_diff', 'integer', ['mem_or_null', 'const_size_or_zero', 'mem_or_null', 'const_size_or_zero', 'anything'], ['tc', 'lwt', 'xdp']],
+  ['csum_update', 'integer', ['ctx', 'anything'], ['tc', 'lwt_xmit']],
+  ['csum_level', 'integer', ['ctx', 'anything'], ['tc', 'lwt_xmit']],
+  ['clone_redirect', 'integer', ['ctx', 'anything', 'anything'], ['tc', 'lwt_xmit']],
+  ['redirect', 'integer', ['anything', 'anything'], ['tc', 'lwt_xmit', 'xdp']],
   ['redirect_map', 'integer', ['const_map_ptr', 'anything', 'anything'], ['xdp']],
   ['redirect_neigh', 'integer', ['anything', 'mem_or_null', 'const_size_or_zero', 'anything'], ['tc']],
   ['redirect_peer', 'integer', ['anything', 'anything'], ['tc']],
@@ -152,58 +175,53 @@ const ROWS: Row[] = [
   ['skb_vlan_pop', 'integer', ['ctx'], ['tc'], { changesPacket: true }],
   ['skb_change_proto', 'integer', ['ctx', 'anything', 'anything'], ['tc'], { changesPacket: true }],
   ['skb_change_type', 'integer', ['ctx', 'anything'], ['tc']],
-  ['skb_change_tail', 'integer', ['ctx', 'anything', 'anything'], ['tc'], { changesPacket: true }],
-  ['skb_change_head', 'integer', ['ctx', 'anything', 'anything'], ['tc'], { changesPacket: true }],
-  ['skb_pull_data', 'integer', ['ctx', 'anything'], ['tc'], { changesPacket: true }],
-  ['skb_adjust_room', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['tc'], { changesPacket: true }],
-  ['skb_under_cgroup', 'integer', ['ctx', 'const_map_ptr', 'anything'], ['tc']],
-  ['skb_get_tunnel_key', 'integer', ['ctx', 'uninit_mem', 'const_size', 'anything'], ['tc']],
-  ['skb_set_tunnel_key', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc']],
-  ['skb_get_tunnel_opt', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['tc']],
-  ['skb_set_tunnel_opt', 'integer', ['ctx', 'mem', 'const_size'], ['tc']],
-  ['skb_ecn_set_ce', 'integer', ['ctx'], ['skb']],
-  ['get_hash_recalc', 'integer', ['ctx'], ['tc']],
-  ['set_hash_invalid', 'integer', ['ctx'], ['tc']],
+  ['skb_change_tail', 'integer', ['ctx', 'anything', 'anything'], ['tc', 'lwt_xmit', 'sk_skb'], { changesPacket: true }],
+  ['skb_change_head', 'integer', ['ctx', 'anything', 'anything'], ['tc', 'lwt_xmit', 'sk_skb'], { changesPacket: true }],
+  ['skb_pull_data', 'integer', ['ctx', 'anything'], ['tc', 'lwt', 'sk_skb'], { changesPacket: true }],
+  ['skb_adjust_room', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['tc', 'sk_skb'], { changesPacket: true }],
+  ['skb_under_cgroup', 'integer', ['ctx', 'const_map_ptr', 'anything'], ['tc', 'lwt']],
+  ['skb_get_tunnel_key', 'integer', ['ctx', 'uninit_mem', 'const_size', 'anything'], ['tc', 'lwt_xmit']],
+  ['skb_set_tunnel_key', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc', 'lwt_xmit']],
+  ['skb_get_tunnel_opt', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['tc', 'lwt_xmit']],
+  ['skb_set_tunnel_opt', 'integer', ['ctx', 'mem', 'const_size'], ['tc', 'lwt_xmit']],
+  ['skb_ecn_set_ce', 'integer', ['ctx'], ['tc', 'cgroup_skb']],
+  ['get_hash_recalc', 'integer', ['ctx'], ['tc', 'lwt']],
+  ['set_hash_invalid', 'integer', ['ctx'], ['tc', 'lwt_xmit']],
   ['set_hash', 'integer', ['ctx', 'anything'], ['tc']],
-  ['get_cgroup_classid', 'integer', ['ctx'], ['tc']],
-  ['get_route_realm', 'integer', ['ctx'], ['tc']],
-  ['skb_cgroup_id', 'integer', ['ctx'], ['tc']],
-  ['get_socket_cookie', 'integer', ['ctx'], ['skb', 'sock', 'cgroup']],
-  ['get_socket_uid', 'integer', ['ctx'], ['skb']],
-  ['sk_lookup_tcp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
-  ['sk_lookup_udp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
-  ['skc_lookup_tcp', 'sock_common_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], ['tc', 'xdp', 'cgroup']],
-  ['sk_release', 'integer', ['socket'], ['tc', 'xdp', 'cgroup', 'sock']],
+  // tc's reads the packet's socket; every other type gets the current task's (a privileged base helper).
+  ['get_cgroup_classid', 'integer', ['ctx'], ['base'], PRIVILEGED],
+  ['get_route_realm', 'integer', ['ctx'], ['tc', 'lwt']],
+  ['skb_cgroup_id', 'integer', ['ctx'], ['tc', 'cgroup_skb']],
+  ['get_socket_cookie', 'integer', ['ctx'], ['tc', 'socket_filter', 'cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'sock_ops', 'sk_skb', 'sk_reuseport', 'trace_btf']],
+  ['get_socket_uid', 'integer', ['ctx'], ['tc', 'socket_filter', 'cgroup_skb', 'sk_skb']],
+  ['get_netns_cookie', 'integer', ['anything'], ['tc', 'socket_filter', 'cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg']],
+  ['sk_lookup_tcp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
+  ['sk_lookup_udp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
+  ['skc_lookup_tcp', 'sock_common_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
+  ['sk_release', 'integer', ['socket'], [...SOCKET_LOOKUP, 'sk_lookup']],
+  ['sk_assign', 'integer', ['ctx', 'sock_common', 'anything'], ['tc', 'sk_lookup']],
+  ['tcp_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup_skb', 'sock_ops', 'cgroup_sockopt']],
+  ['sk_fullsock', 'socket_or_null', ['sock_common'], ['tc', 'cgroup_skb']],
+  ['get_listener_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup_skb']],
   ['fib_lookup', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc', 'xdp']],
   ['xdp_adjust_head', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
   ['xdp_adjust_tail', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
   ['xdp_adjust_meta', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
-  ['xdp_get_buff_len', 'integer', ['ctx'], ['xdp']],
+  ['xdp_get_buff_len', 'integer', ['ctx'], ['xdp', 'trace_btf']],
   ['xdp_load_bytes', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size'], ['xdp']],
   ['xdp_store_bytes', 'integer', ['ctx', 'anything', 'mem', 'const_size'], ['xdp']],
-  ['sk_redirect_map', 'integer', ['ctx', 'const_map_ptr', 'anything', 'anything'], ['sock']],
-  ['sk_redirect_hash', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
-  ['msg_redirect_map', 'integer', ['ctx', 'const_map_ptr', 'anything', 'anything'], ['sock']],
-  ['msg_redirect_hash', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
-  ['sock_map_update', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
-  ['sock_hash_update', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
-  ['setsockopt', 'integer', ['ctx', 'anything', 'anything', 'mem', 'const_size'], ['sock']],
-  ['getsockopt', 'integer', ['ctx', 'anything', 'anything', 'uninit_mem', 'const_size'], ['sock']],
-  ['sock_ops_cb_flags_set', 'integer', ['ctx', 'anything'], ['sock']],
-  ['bind', 'integer', ['ctx', 'mem', 'const_size'], ['sock']],
-  ['tcp_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup']],
-  ['sk_fullsock', 'socket_or_null', ['sock_common'], ['tc', 'cgroup']],
-  ['get_listener_sock', 'tcp_sock_or_null', ['sock_common'], ['tc']],
-  ['send_signal', 'integer', ['anything'], ['base'], { privileged: true }],
-  ['send_signal_thread', 'integer', ['anything'], ['base'], { privileged: true }],
-  ['override_return', 'integer', ['ctx', 'anything'], ['tracing'], { gpl: true }],
-  ['probe_write_user', 'integer', ['anything', 'mem', 'const_size'], TRACE, { gpl: true }],
-  ['sk_select_reuseport', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock']],
-  ['get_netns_cookie', 'integer', ['anything'], ['skb', 'sock', 'cgroup']],
-  ['sk_assign', 'integer', ['ctx', 'sock_common', 'anything'], ['tc']],
-  ['perf_event_read_value', 'integer', ['const_map_ptr', 'anything', 'uninit_mem', 'const_size'], TRACE],
-  ['perf_prog_read_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], TRACE],
-  ['current_task_under_cgroup', 'integer', ['const_map_ptr', 'anything'], TRACE],
+  ['sk_redirect_map', 'integer', ['ctx', 'const_map_ptr', 'anything', 'anything'], ['sk_skb']],
+  ['sk_redirect_hash', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sk_skb']],
+  ['msg_redirect_map', 'integer', ['ctx', 'const_map_ptr', 'anything', 'anything'], ['sk_msg']],
+  ['msg_redirect_hash', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sk_msg']],
+  ['sock_map_update', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock_ops']],
+  ['sock_hash_update', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sock_ops']],
+  ['sock_ops_cb_flags_set', 'integer', ['ctx', 'anything'], ['sock_ops']],
+  // cgroup_sock_addr: for the connect hooks (the kernel answers per expected attach type).
+  ['setsockopt', 'integer', ['ctx', 'anything', 'anything', 'mem', 'const_size'], ['sock_ops', 'cgroup_sock_addr']],
+  ['getsockopt', 'integer', ['ctx', 'anything', 'anything', 'uninit_mem', 'const_size'], ['sock_ops', 'cgroup_sock_addr']],
+  ['bind', 'integer', ['ctx', 'mem', 'const_size'], ['cgroup_sock_addr']],
+  ['sk_select_reuseport', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sk_reuseport']],
 ];
 
 export const HELPER_PROTOS: readonly HelperProto[] = ROWS.map(([name, ret, args, groups, extra]) => ({
@@ -218,8 +236,9 @@ export function helperProto(id: number): HelperProto | undefined {
 
 /** May a program of this type call this helper? */
 export function helperAllowed(proto: HelperProto, progType: ProgTypeName): boolean {
-  return proto.groups.some((g) => {
-    const types = HELPER_GROUPS[g];
+  return proto.groups.some((caller) => {
+    const types = HELPER_GROUPS[caller];
+    if (types === undefined) return caller === progType;
     return types === 'all' || types.includes(progType);
   });
 }
