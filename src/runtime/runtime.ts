@@ -22,7 +22,7 @@ import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
 import { relocateProgram } from './relocate.js';
 import { loadableInstructions, VerifierRejectedError, verifyForLoad } from './verify-load.js';
-import { funcInfoFromBtf, globalFunctionsFromBtf, type FunctionInfo, type GlobalFunction } from '../verifier/index.js';
+import { programBtfFacts, type FunctionInfo, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
 import { prepareRun, type TestRunInput } from './test-run.js';
 import { bindRuntimeExterns, describeKernel } from './externs.js';
@@ -399,15 +399,13 @@ export class Runtime {
       if (ref.kind === 'value') insns[ref.insn + 1]!.imm = ref.offset;
     }
     bindRuntimeExterns(object, p, insns);
-    // The func_info the Linux backend loads the program with (kernel-object.ts), so both see the same checks.
-    const funcInfo = object.btf ? funcInfoFromBtf(object.btf, p.functions) : undefined;
     const loaded = this.loadProgram(insns, {
       name: p.name,
       type,
       license: object.license,
       lineInfo: p.lineInfo,
-      ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions.filter((f) => !f.hidden)) } : {}),
-      ...(funcInfo ? { funcInfo } : {}),
+      // Global functions and the func_info the Linux backend loads the program with (kernel-object.ts).
+      ...programBtfFacts(object.btf, p.functions),
       ...(p.sectionDef?.attach ? { attachType: p.sectionDef.attach } : {}),
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.checked === undefined ? {} : { checked: options.checked }),

@@ -1,5 +1,5 @@
 import { BTF_FUNC_GLOBAL, type Btf } from '../btf/index.js';
-import type { FunctionInfo, GlobalArg, GlobalFunction } from './verify.js';
+import type { FunctionInfo, GlobalArg, GlobalFunction, VerifierProgram } from './verify.js';
 
 /**
  * Which linked subprograms are global functions and what their arguments are, from BTF: the kernel
@@ -71,4 +71,17 @@ export function funcInfoFromBtf(btf: Btf, functions: readonly { name: string; st
     out.push({ insn: fn.start, scalarReturn });
   }
   return out;
+}
+
+/**
+ * What an object's BTF tells the verifier about one linked program, as a loader with BTF (libbpf,
+ * tsbpf's runtime and Linux backend) presents it: its global functions (hidden ones are static to the
+ * kernel, as libbpf makes them) and its func_info. Nothing without BTF.
+ */
+export function programBtfFacts(
+  btf: Btf | undefined, functions: readonly { name: string; start: number; hidden?: boolean }[],
+): Pick<VerifierProgram, 'globalFunctions' | 'funcInfo'> {
+  if (!btf) return {};
+  const funcInfo = funcInfoFromBtf(btf, functions);
+  return { globalFunctions: globalFunctionsFromBtf(btf, functions.filter((f) => !f.hidden)), ...(funcInfo ? { funcInfo } : {}) };
 }

@@ -5,7 +5,7 @@ import { decode, parseHexBytes, type Instruction } from '../../src/isa/instructi
 import type { MapSpec } from '../../src/maps/spec.js';
 import { openObject } from '../../src/object/index.js';
 import { AttachType, MapType } from '../../src/uapi/index.js';
-import { funcInfoFromBtf, globalFunctionsFromBtf, type FunctionInfo, type VerifierProgram } from '../../src/verifier/index.js';
+import { programBtfFacts, type VerifierProgram } from '../../src/verifier/index.js';
 import { prepareAsOracle } from '../support/ebpf-samples.js';
 import { corpus } from '../support/paths.js';
 
@@ -34,8 +34,6 @@ export interface Case {
 }
 
 export interface KernelStats { processedInsns: number; timeUs: number; totalStates: number; peakStates: number }
-
-const withFuncInfo = (funcInfo: FunctionInfo[] | undefined): { funcInfo?: FunctionInfo[] } => (funcInfo ? { funcInfo } : {});
 
 const hexInsns = (list: readonly string[]): Instruction[] => decode(parseHexBytes(list.join('')));
 
@@ -210,8 +208,7 @@ export function ebpfSampleCases(): Case[] {
         insns: prog.insns, type: row.prog_type as number, maps: obj.maps,
         mapRefs: prog.mapRefs.map((r) => ({ insn: r.insn, map: r.map, kind: r.kind, offset: r.offset })),
         lineInfo: prog.lineInfo, name, attachType: prog.section,
-        ...(obj.btf ? { globalFunctions: globalFunctionsFromBtf(obj.btf, prog.functions) } : {}),
-        ...withFuncInfo(obj.btf ? funcInfoFromBtf(obj.btf, prog.functions) : undefined),
+        ...programBtfFacts(obj.btf, prog.functions),
       },
     });
   }

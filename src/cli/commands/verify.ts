@@ -2,7 +2,7 @@ import { TsbpfError } from '../../errors.js';
 import { decode, parseHexBytes, type Instruction } from '../../isa/instruction.js';
 import type { MapSpec } from '../../maps/spec.js';
 import { progTypeOf } from '../../uapi/index.js';
-import { funcInfoFromBtf, globalFunctionsFromBtf, verify, type VerifierProgram, type VerifierResult } from '../../verifier/index.js';
+import { programBtfFacts, verify, type VerifierProgram, type VerifierResult } from '../../verifier/index.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, parseCommandArgs, type CliIO, type Command } from '../command.js';
 import { loadObjectFile, readInputFile } from '../object-args.js';
 
@@ -65,7 +65,6 @@ function objectTargets(path: string, only: string | undefined, typeOverride: str
     const type = typeOverride ?? p.type;
     if (type === undefined) throw new UsageError(`program ${p.name} (section ${p.section}): give its type with --type`);
     if (progTypeOf(/^\d+$/.test(type) ? Number(type) : type) === undefined) throw new UsageError(`unknown program type ${type}`);
-    const funcInfo = object.btf ? funcInfoFromBtf(object.btf, p.functions) : undefined;
     out.push({
       name: p.name, section: p.section, type,
       program: {
@@ -73,8 +72,7 @@ function objectTargets(path: string, only: string | undefined, typeOverride: str
         mapRefs: p.mapRefs.map((r) => ({ insn: r.insn, map: r.map, kind: r.kind, offset: r.offset })),
         lineInfo: p.lineInfo, name: p.name, attachType: p.section,
         // As the runtime and the Linux backend load it: global functions verified on their own, func_info.
-        ...(object.btf ? { globalFunctions: globalFunctionsFromBtf(object.btf, p.functions.filter((f) => !f.hidden)) } : {}),
-        ...(funcInfo ? { funcInfo } : {}),
+        ...programBtfFacts(object.btf, p.functions),
       },
     });
   }
