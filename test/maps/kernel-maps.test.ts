@@ -186,8 +186,9 @@ test('kernel vs userspace: LRU hash never exceeds max_entries and keeps the newe
     const kernCount = [...m.kern.keys()].length;
     assert.ok(userCount <= 256 && kernCount <= 256, `user ${userCount}, kernel ${kernCount}`);
     assert.equal(hex(m.user.lookup(u32(1999))), hex(m.kern.lookup(u32(1999))));
+    // The kernel's LRU is approximate: nodes parked on another CPU's local free list when the
+    // process migrates can keep an old key alive, so only the userspace map promises key 0 is gone.
     assert.equal(m.user.lookup(u32(0)), undefined);
-    assert.equal(m.kern.lookup(u32(0)), undefined);
   } finally {
     m.close();
   }
