@@ -377,10 +377,25 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
     call.tailCallTarget = target;
     return HelperStatus.TAIL_CALL;
   },
-  // One thread runs a program at a time here, so locks are trivially uncontended.
-  spin_lock: (call) => setReturnNumber(call, 0),
-  spin_unlock: (call) => setReturnNumber(call, 0),
+  // One thread runs a program at a time here: a lock is never contended, but its word says whether it is held.
+  spin_lock: (call) => setLockWord(call, 1),
+  spin_unlock: (call) => setLockWord(call, 0),
 };
+
+/**
+ * bpf_spin_lock / bpf_spin_unlock on the 4-byte lock word argument 1 points at: 1 while held. Taking
+ * a held lock (it would spin for ever) or releasing a free one is a fault, which the verifier's
+ * one-lock-at-a-time rule keeps verified programs from.
+ */
+function setLockWord(call: Call, held: 0 | 1): void {
+  const lock = argPointer(call, 1);
+  checkMemory(call, lock, 4, true);
+  if (call.space.view.getUint32(lock, true) === held) {
+    throw new ExecutionError('vm/spin-lock', `bpf_spin_${held ? 'lock of a lock already held' : 'unlock of a lock not held'} at ${lock}`, call.insn);
+  }
+  call.space.view.setUint32(lock, held, true);
+  setReturnNumber(call, 0);
+}
 
 function commitRecord(call: Call, discard: boolean): void {
   const record = argPointer(call, 1);

@@ -26,6 +26,7 @@ export type ArgType =
   | 'const_alloc_size_or_zero'
   /** A ring buffer record from bpf_ringbuf_reserve, released by this call. */
   | 'ringbuf_mem_release'
+  /** Points exactly at the bpf_spin_lock of a map value. */
   | 'spin_lock'
   | 'func'
   | 'stack_or_null'
@@ -35,7 +36,10 @@ export type ArgType =
   | 'btf_id'
   | 'sock_common'
   | 'socket'
+  /** Points exactly at the bpf_timer of a map value. */
   | 'timer'
+  /** A map value pointer, or NULL. */
+  | 'map_value_or_null'
   | 'dynptr';
 
 export type RetType =
@@ -129,8 +133,13 @@ const ROWS: Row[] = [
   ['tail_call', 'void', ['ctx', 'const_map_ptr', 'anything'], ['base']],
   ['loop', 'integer', ['anything', 'func', 'stack_or_null', 'anything'], ['base']],
   ['for_each_map_elem', 'integer', ['const_map_ptr', 'func', 'stack_or_null', 'anything'], ['base']],
-  ['spin_lock', 'void', ['spin_lock'], ['base']],
-  ['spin_unlock', 'void', ['spin_lock'], ['base']],
+  // Locks and timers: base helpers for loaders with CAP_BPF.
+  ['spin_lock', 'void', ['spin_lock'], ['base'], PRIVILEGED],
+  ['spin_unlock', 'void', ['spin_lock'], ['base'], PRIVILEGED],
+  ['timer_init', 'integer', ['timer', 'const_map_ptr', 'anything'], ['base'], PRIVILEGED],
+  ['timer_set_callback', 'integer', ['timer', 'func'], ['base'], PRIVILEGED],
+  ['timer_start', 'integer', ['timer', 'anything', 'anything'], ['base'], PRIVILEGED],
+  ['timer_cancel', 'integer', ['timer'], ['base'], PRIVILEGED],
   ['ringbuf_output', 'integer', ['const_map_ptr', 'mem', 'const_size_or_zero', 'anything'], ['base']],
   ['ringbuf_reserve', 'ringbuf_mem_or_null', ['const_map_ptr', 'const_alloc_size_or_zero', 'anything'], ['base']],
   ['ringbuf_submit', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
@@ -199,6 +208,10 @@ const ROWS: Row[] = [
   ['sk_lookup_udp', 'socket_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
   ['skc_lookup_tcp', 'sock_common_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
   ['sk_release', 'integer', ['socket'], [...SOCKET_LOOKUP, 'sk_lookup']],
+  // Socket-local storage; tracing and lsm get variants of their own (kernel sources).
+  ['sk_storage_get', 'map_value_or_null', ['const_map_ptr', 'sock_common', 'map_value_or_null', 'anything'],
+    ['tc', 'cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg', 'tracing', 'lsm']],
+  ['sk_storage_delete', 'integer', ['const_map_ptr', 'sock_common'], ['tc', 'cgroup_skb', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg', 'tracing', 'lsm']],
   ['sk_assign', 'integer', ['ctx', 'sock_common', 'anything'], ['tc', 'sk_lookup']],
   ['tcp_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup_skb', 'sock_ops', 'cgroup_sockopt']],
   ['sk_fullsock', 'socket_or_null', ['sock_common'], ['tc', 'cgroup_skb']],

@@ -20,6 +20,17 @@ export const MapFlag = {
   MMAPABLE: 1 << 10, PRESERVE_ELEMS: 1 << 11, INNER_MAP: 1 << 12,
 } as const;
 
+/** Kinds of special field a map value's BTF may place (the kernel's btf_field types the verifier knows). */
+export type MapValueFieldKind = 'spin_lock' | 'timer' | 'workqueue' | 'kptr';
+
+/** A special field of a map value: the program reaches it only through helpers, never by load/store. */
+export interface MapValueField {
+  kind: MapValueFieldKind;
+  /** Byte offset in the value. */
+  offset: number;
+  size: number;
+}
+
 /** What a map is, as `struct bpf_map_def` / BTF-defined maps / BPF_MAP_CREATE describe it. */
 export interface MapSpec {
   name: string;
@@ -40,6 +51,12 @@ export interface MapSpec {
   /** BTF type ids of key and value in the object's BTF, when known. */
   btfKeyTypeId?: number;
   btfValueTypeId?: number;
+  /**
+   * Special fields of the value (bpf_spin_lock, bpf_timer ...), read from the value's BTF
+   * (`mapValueFields`). Set, even empty, when the map was described with BTF: the kernel wants BTF
+   * before a program may lock or time through a map.
+   */
+  valueFields?: readonly MapValueField[];
 }
 
 /** A map operation failed the way the kernel's would: carries the errno. */

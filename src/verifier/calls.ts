@@ -12,13 +12,19 @@ import {
 } from './scalar.js';
 import { formatU64, toNumberU } from './u64.js';
 import {
-  NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reg, type State,
+  NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reference, type Reg, type State,
 } from './state.js';
+import { FIELD_NAMES, fieldOffset, hasField, mapHasBtf } from './map-btf.js';
 
 /** A callback the helper will invoke: verified as a call into `entry` with these argument registers. */
 export interface CallbackCall {
   entry: number;
   args: Reg[];
+  /** R0's allowed range at the callback's exit. */
+  retMin: number;
+  retMax: number;
+  /** Runs later, on its own (a timer's): the kernel verifies it as a program of its own. */
+  async: boolean;
 }
 
 const MEM_EXPECTED = 'fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_';
@@ -36,6 +42,7 @@ const MAP_HELPERS: Readonly<Record<number, readonly number[]>> = {
   [MapType.queue]: [87, 88, 89], [MapType.stack]: [87, 88, 89],
   [MapType.bloom_filter]: [87, 89],
   [MapType.reuseport_sockarray]: [82, 2, 3],
+  [MapType.sk_storage]: [HelperId.sk_storage_get, HelperId.sk_storage_delete],
 };
 /** Helpers restricted to particular map types (the reverse direction). */
 const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
@@ -48,6 +55,7 @@ const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
   70: [MapType.sockhash], 71: [MapType.sockhash], 72: [MapType.sockhash],
   82: [MapType.reuseport_sockarray, MapType.sockmap, MapType.sockhash],
   87: [MapType.queue, MapType.stack, MapType.bloom_filter], 88: [MapType.queue, MapType.stack], 89: [MapType.queue, MapType.stack, MapType.bloom_filter],
+  [HelperId.sk_storage_get]: [MapType.sk_storage], [HelperId.sk_storage_delete]: [MapType.sk_storage],
 };
 
 function helperName(id: number): string {
@@ -80,6 +88,15 @@ function checkMapCompat(map: MapSpec, id: number, at: number, progName = '', att
   if (mapsForHelper && !mapsForHelper.includes(map.type)) bad();
 }
 
+/** A map element callback's first arguments: the map, the element's key and its value. */
+function mapElementArgs(map: MapSpec): Reg[] {
+  return [
+    pointerReg('map_ptr', { map }),
+    pointerReg('map_key', { memSize: map.keySize, b: constBounds(0, 0) }),
+    pointerReg('map_value', { map, b: constBounds(0, 0) }),
+  ];
+}
+
 function resetCallerSaved(frame: Frame): void {
   for (let r = 1; r <= 5; r++) frame.regs[r] = NOT_INIT;
 }
@@ -96,7 +113,7 @@ export function clearPacketPointers(state: State, unpriv: boolean): void {
 
 /** Release reference `refId`: every copy of the pointer becomes unusable. */
 export function releaseReference(state: State, refId: number, unpriv: boolean): boolean {
-  const idx = state.refs.findIndex((r) => r.id === refId);
+  const idx = state.refs.findIndex((r) => r.id === refId && !r.lock);
   if (idx < 0) return false;
   state.refs.splice(idx, 1);
   const replacement = unpriv ? NOT_INIT : scalarReg();
@@ -118,6 +135,8 @@ interface Meta {
   callbackCtx?: Reg;
   /** The map key pointer argument. */
   key?: Reg;
+  /** `map` came from a timer argument: a map argument must then be the same map. */
+  timerMap?: boolean;
 }
 
 /** Array maps whose lookup with a constant in-range key cannot fail (the kernel's can_elide_value_nullness). */
@@ -195,7 +214,26 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       return;
     case 'const_map_ptr':
       if (reg.type !== 'map_ptr' || reg.nullable) expect('map_ptr');
+      if (meta.timerMap && meta.map !== reg.map) {
+        throw new Reject(`timer pointer in R1 map_uid=0 doesn't match map pointer in R${regno} map_uid=0`, at);
+      }
       meta.map = reg.map!;
+      return;
+    case 'map_value_or_null':
+      if (!meta.map) throw new Reject('invalid map_ptr to access map->value', at);
+      if (nullArg()) return;
+      argMem(ctx, state, at, regno, reg, meta.map.valueSize, false);
+      return;
+    case 'spin_lock':
+      if (reg.type !== 'map_value' || reg.nullable) expect('map_value, ptr_');
+      if (id === HelperId.spin_lock) acquireLock(state, at, regno, reg);
+      else releaseLock(state, at, regno, reg);
+      return;
+    case 'timer':
+      if (reg.type !== 'map_value' || reg.nullable) expect('map_value');
+      fieldArgOffset(at, regno, reg, 'timer');
+      meta.map = reg.map!;
+      meta.timerMap = true;
       return;
     case 'map_key':
     case 'map_value':
@@ -299,22 +337,77 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
 
 const STR_HELPERS = new Set([45, 67 /* get_stack */, 112, 115, 114]);
 
+/** The held bpf_spin_lock, if any. */
+export const heldLock = (state: State): Reference | undefined => state.refs.find((r) => r.lock);
+
+/**
+ * A helper argument that must point exactly at the value's bpf_spin_lock or bpf_timer (kernel
+ * process_spin_lock / process_timer_func): its map needs BTF with that field, at that offset.
+ */
+function fieldArgOffset(at: number, regno: number, reg: Reg, kind: 'spin_lock' | 'timer'): void {
+  const name = FIELD_NAMES[kind];
+  if (!isConst(reg.b)) throw new Reject(`R${regno} doesn't have constant offset. ${name} has to be at the constant offset`, at);
+  const map = reg.map!;
+  if (!mapHasBtf(map)) throw new Reject(`map '${map.name}' has to have BTF in order to use ${name}`, at);
+  const fieldOff = fieldOffset(map, kind);
+  if (fieldOff === undefined) throw new Reject(`map '${map.name}' has no valid ${name}`, at);
+  const off = reg.off + constValue(reg.b);
+  if (off !== fieldOff) throw new Reject(`off ${off} doesn't point to 'struct ${name}' that is at ${fieldOff}`, at);
+}
+
+/**
+ * bpf_spin_lock: remembered by its map and the value pointer's id. One lock at a time: with one held,
+ * no helper but the unlock gets this far (checkHelperCall).
+ */
+function acquireLock(state: State, at: number, regno: number, reg: Reg): void {
+  fieldArgOffset(at, regno, reg, 'spin_lock');
+  state.refs.push({ id: reg.id, insn: at, lock: reg.map! });
+}
+
+/** bpf_spin_unlock: of the lock held, through a pointer with the same id. */
+function releaseLock(state: State, at: number, regno: number, reg: Reg): void {
+  fieldArgOffset(at, regno, reg, 'spin_lock');
+  const held = heldLock(state);
+  if (!held) throw new Reject('bpf_spin_unlock without taking a lock', at);
+  if (held.lock !== reg.map || held.id !== reg.id) throw new Reject('bpf_spin_unlock of different lock', at);
+  state.refs.splice(state.refs.indexOf(held), 1);
+}
+
+/** Tracing types that find bpf_get_func_ip but may not call it (the kernel's check_get_func_ip refuses them after the arguments). */
+const GET_FUNC_IP_REFUSED = new Set(['tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'lsm']);
+/** Tracing attach points with a trampoline, where bpf_get_func_ip works. */
+const TRAMPOLINE_ATTACH = /^(fentry|fexit|fmod_ret|fsession)(\.s)?(\/|$)|^(trace_fentry|trace_fexit|modify_return)$/;
+
+function checkGetFuncIp(ctx: VerifierContext, at: number): void {
+  const name = `${helperName(HelperId.get_func_ip)}#${HelperId.get_func_ip}`;
+  if (ctx.prog.name === 'kprobe') return;
+  if (ctx.prog.name === 'tracing') {
+    if (ctx.attachType !== undefined && !TRAMPOLINE_ATTACH.test(ctx.attachType)) throw new Reject(`func ${name} supported only for fentry/fexit/fmod_ret programs`, at);
+    return;
+  }
+  throw new Reject(`func ${name} not supported for program type ${ctx.prog.id}`, at);
+}
+
 /**
  * Check a helper call against its prototype and apply its effect on the state. Returns a callback to
  * verify when the helper calls back into the program.
  */
 export function checkHelperCall(ctx: VerifierContext, state: State, at: number, id: number): CallbackCall | undefined {
+  // Only the unlock may be called under a lock (kernel do_check, before it looks the helper up).
+  if (id !== HelperId.spin_unlock && heldLock(state)) throw new Reject('function calls are not allowed while holding a lock', at);
   const proto = helperProto(id);
   if (!proto) {
     if (!HELPER_NAMES[id]) throw new Reject(`invalid func unknown#${id}`, at);
     throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   }
-  if (!helperAllowed(proto, ctx.prog.name as ProgTypeName)) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  const refusedLater = id === HelperId.get_func_ip && GET_FUNC_IP_REFUSED.has(ctx.prog.name);
+  if (!refusedLater && !helperAllowed(proto, ctx.prog.name as ProgTypeName)) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   if (ctx.unpriv && proto.privileged) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   const meta: Meta = {};
   argsFor(id, proto.args, ctx.prog.name).forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
   // As in the kernel's check_helper_call, the map suits the helper only once every argument passed.
   if (meta.map) checkMapCompat(meta.map, id, at, ctx.prog.name, ctx.attachType);
+  if (id === HelperId.get_func_ip) checkGetFuncIp(ctx, at);
   if (meta.memArg && !meta.memArg.nullable) {
     // A mem argument without a following size: the helper reads a fixed-size object; accept as is.
   }
@@ -325,19 +418,14 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   let callback: CallbackCall | undefined;
   if (meta.callback !== undefined) {
     const cbCtx = meta.callbackCtx ?? scalarReg(constBounds(0, 0));
+    const sync = { retMin: 0, retMax: 1, async: false };
     if (proto.name === 'loop') {
-      callback = { entry: meta.callback, args: [scalarReg(rangeBounds(0, 0xffffffff)), cbCtx] };
+      callback = { entry: meta.callback, args: [scalarReg(rangeBounds(0, 0xffffffff)), cbCtx], ...sync };
     } else if (proto.name === 'for_each_map_elem') {
-      const map = meta.map!;
-      callback = {
-        entry: meta.callback,
-        args: [
-          pointerReg('map_ptr', { map }),
-          pointerReg('map_key', { memSize: map.keySize, b: constBounds(0, 0) }),
-          pointerReg('map_value', { map, b: constBounds(0, 0) }),
-          cbCtx,
-        ],
-      };
+      callback = { entry: meta.callback, args: [...mapElementArgs(meta.map!), cbCtx], ...sync };
+    } else if (proto.name === 'timer_set_callback') {
+      // The timer's callback gets its map, key and value, and must return 0.
+      callback = { entry: meta.callback, args: mapElementArgs(meta.map!), retMin: 0, retMax: 0, async: true };
     }
   }
   resetCallerSaved(frame);
@@ -360,7 +448,9 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
         const key = proto.name === 'map_lookup_elem' && NEVER_NULL_WITH_CONST_KEY.has(map.type) && meta.key
           ? constantMapKey(ctx, state, meta.key, map.keySize) : undefined;
         const nullable = key === undefined || key >= map.maxEntries;
-        frame.regs[0] = pointerReg('map_value', { map, nullable, id: nullable ? ctx.newId() : 0, b: constBounds(0, 0) });
+        // A value holding a lock needs an id even when it cannot be NULL: the lock is known by it.
+        const id = nullable || hasField(map, 'spin_lock') ? ctx.newId() : 0;
+        frame.regs[0] = pointerReg('map_value', { map, nullable, id, b: constBounds(0, 0) });
       }
       break;
     }

@@ -19,6 +19,8 @@ export interface VerifierContext {
   mapAt(insn: number): { map: MapSpec; value: boolean; offset: number } | undefined;
   /** Some LD_IMM64, reachable or not, refers to an arena map (kernel prog->aux->arena). */
   hasArena: boolean;
+  /** First instructions of the program's global functions (from its BTF), when known. */
+  globalFunctionEntries?: ReadonlySet<number>;
   newId(): number;
   /** Deepest stack use per subprogram (bytes), for the 512-byte chain check. */
   stackDepth: number[];

@@ -2,7 +2,8 @@ import { jumpTarget, type Instruction, type Op } from '../isa/instruction.js';
 import { PseudoLdImm64 } from '../isa/opcodes.js';
 import { checkAlu } from './alu.js';
 import { NEGATE, SWAP, branchTaken, refine, type Cond } from './branch.js';
-import { checkHelperCall, type CallbackCall } from './calls.js';
+import { checkHelperCall, heldLock, type CallbackCall } from './calls.js';
+import { hasField } from './map-btf.js';
 import { MAX_STACK, type VerifierContext, type VerifierSetup } from './context.js';
 import { kernelInsnText } from './disasm.js';
 import { checkLdAbs, checkMemAccess } from './memory.js';
@@ -701,6 +702,10 @@ export class Explorer {
     }
     if (target === 'local') {
       const entry = at + 1 + insn.imm;
+      // A global function is verified without its caller's state, so it cannot know of a held lock.
+      if (heldLock(state) && this.ctx.globalFunctionEntries?.has(entry)) {
+        throw new Reject('use static function instead', at, 'global function calls are not allowed while holding a lock,');
+      }
       return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);
     }
     const callback = checkHelperCall(this.ctx, state, at, insn.imm);
@@ -722,7 +727,7 @@ export class Explorer {
 
   private enterCallback(state: State, at: number, cb: CallbackCall, branch: (s: State, target: number) => void): number {
     void branch;
-    return this.enterFrame(state, at, cb.entry, cb.args, { retMin: 0, retMax: 1 });
+    return this.enterFrame(state, at, cb.entry, cb.args, { retMin: cb.retMin, retMax: cb.retMax, async: cb.async });
   }
 
   private exit(state: State, at: number): number | 'end' {
@@ -732,6 +737,7 @@ export class Explorer {
     if (globalEntry && state.frames.length === 1) {
       if (globalEntry.returnsValue && r0.type === 'not_init') throw new Reject('R0 !read_ok', at);
       if (globalEntry.returnsValue && r0.type !== 'scalar') throw new Reject(`At subprogram exit the register R0 is not a scalar value (${typeName(r0)})`, at);
+      checkNoLockAtExit(state, at);
       if (state.refs.length) throw referenceLeak(state.refs, at, MAIN_EXIT);
       this.checkStackDepth(at);
       return 'end';
@@ -741,11 +747,14 @@ export class Explorer {
       // Any stack pointer, even one into a caller's frame (kernel prepare_func_exit is conservative).
       if (r0.type === 'fp') throw new Reject('cannot return stack pointer to the caller', at);
       if (frame.callback) {
-        if (r0.type !== 'scalar') throw new Reject(`At callback return the register R0 is not a known value (${typeName(r0)})`, at);
+        const what = frame.callback.async ? 'async callback' : 'callback';
+        if (r0.type !== 'scalar') throw new Reject(`At ${what} return the register R0 is not a known value (${typeName(r0)})`, at);
         this.markPrecise(0);
         if (sminValue(r0.b) < frame.callback.retMin || smaxValue(r0.b) > frame.callback.retMax) {
-          throw new Reject(`At callback return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
+          throw new Reject(`At ${what} return the register R0 has ${rangeText(r0.b)} should have been in [${frame.callback.retMin}, ${frame.callback.retMax}]`, at);
         }
+        // The kernel verifies an async callback as a program of its own: its exit is a main one.
+        if (frame.callback.async) checkNoLockAtExit(state, at);
       }
       state.frames.pop();
       const caller = curFrame(state);
@@ -753,6 +762,7 @@ export class Explorer {
       for (let r = 1; r <= 5; r++) caller.regs[r] = NOT_INIT;
       return frame.returnTo;
     }
+    checkNoLockAtExit(state, at);
     if (state.refs.length) throw referenceLeak(state.refs, at, MAIN_EXIT);
     const range = this.ctx.returnRange;
     if (range) {
@@ -774,6 +784,11 @@ export class Explorer {
       if ((depth ?? 0) > MAX_STACK) throw new Reject(`stack depth ${depth} exceeds ${MAX_STACK}`, at);
     }
   }
+}
+
+/** A program (or an async callback) may not end holding a bpf_spin_lock (kernel check_resource_leak). */
+function checkNoLockAtExit(state: State, at: number): void {
+  if (heldLock(state)) throw new Reject(`${MAIN_EXIT} cannot be used inside bpf_spin_lock-ed region`, at);
 }
 
 /** Atomics are always alignment-checked, variable offsets included (kernel strict_alignment_once); the stack checks its own. */
@@ -820,7 +835,9 @@ function markNull(state: State, ptr: Reg, isNull: boolean, unpriv: boolean): voi
     if (r.id !== id || !r.nullable || r.type === 'scalar') return r;
     if (isNull) return constReg(0);
     if (r.type === 'map_ptr') return { ...r, nullable: false, id: 0 };
-    return { ...r, nullable: false, id: r.type === 'mem' || r.type.startsWith('sock') || r.type === 'tcp_sock' ? r.id : 0 };
+    // A value holding a bpf_spin_lock keeps its id: the lock is known by it.
+    const keepId = r.type === 'mem' || r.type.startsWith('sock') || r.type === 'tcp_sock' || (r.type === 'map_value' && hasField(r.map!, 'spin_lock'));
+    return { ...r, nullable: false, id: keepId ? r.id : 0 };
   };
   for (const frame of state.frames) {
     frame.regs = frame.regs.map(fix);

@@ -1,6 +1,5 @@
 import { fieldAt, type ContextLayout } from '../progtypes/context.js';
 import { MapFlag, type MapSpec } from '../maps/spec.js';
-import { MapType } from '../uapi/index.js';
 import { EXTRA_LAYOUTS, SKB_DENIED, SKB_EXTRA_WRITABLE, SOCK_ADDR_FIELD_HOOKS, WIDE_ARRAYS, sockAddrHook } from './ctx-rules.js';
 import { LD_ABS_TYPES, MAX_STACK, MAX_VAR_OFF, PACKET_WRITERS, type VerifierContext } from './context.js';
 import { Reject, referenceLeak } from './reject.js';
@@ -14,6 +13,7 @@ import {
 import { tnumAlignedAt, tnumFormat } from './tnum.js';
 import { shr64, u64Out } from './u64.js';
 import { checkStrictAlignment, formatVarOff } from './alignment.js';
+import { checkValueFieldAccess, mapStructRead } from './map-btf.js';
 
 /**
  * Loads and stores through typed pointers: stack (with spills), context (per program type), map
@@ -182,6 +182,13 @@ function regionAccess(regno: number, ptr: Reg, insnOff: number, size: number, li
   if (hi < 0 || hi + size > limit) throw new Reject(`R${regno} max value is outside of the allowed memory range`, at, describe(hi));
 }
 
+/** Every byte a map value access may touch stays clear of the value's special fields. */
+function checkValueFields(ptr: Reg, insnOff: number, size: number, at: number): void {
+  if (!ptr.map!.valueFields?.length) return;
+  const off = ptr.off + insnOff;
+  checkValueFieldAccess(ptr.map!, sminValue(ptr.b) + off, umaxValue(ptr.b) + off + size, size, at);
+}
+
 /** A program's read-only or write-only map (kernel check_map_access_type); `off` is the fixed offset. */
 function checkMapAccessType(map: MapSpec, write: boolean, off: number, size: number, at: number): void {
   const forbidden = write ? MapFlag.RDONLY_PROG : MapFlag.WRONLY_PROG;
@@ -295,6 +302,7 @@ export function checkMemAccess(
       checkMapAccessType(map, kind === 'write', ptr.off + off, size, at);
       if (kind === 'write' && value && isPointer(value) && ctx.unpriv) throw new Reject(`R${regno} leaks addr into map`, at);
       regionAccess(regno, ptr, off, size, map.valueSize, 'map value', at);
+      checkValueFields(ptr, off, size, at);
       if (kind === 'read' && ((map.flags ?? 0) & MapFlag.RDONLY_PROG) && map.initialValue && isConst(ptr.b)) {
         // Frozen read-only data: the kernel reads the actual bytes.
         const start = ptr.off + off + constValue(ptr.b);
@@ -338,23 +346,13 @@ export function checkMemAccess(
       }
       return scalarReg(loadedBounds(size));
     }
-    case 'map_ptr': {
-      // The map's kernel struct, read through BTF (check_ptr_to_map_access); only its name is known here.
-      const struct = MAP_STRUCTS[ptr.map?.type ?? -1];
-      if (struct && ptr.off + off < 0) throw new Reject(`R${regno} is ${struct} invalid negative access: off=${ptr.off + off}`, at);
-      if (struct && kind === 'write') throw new Reject(`only read from ${struct} is supported`, at);
-      throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
-    }
+    case 'map_ptr':
+      if (!isConst(ptr.b)) throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
+      return mapStructRead(ptr.map!, regno, ptr.off + constValue(ptr.b) + off, size, kind === 'write', ctx.unpriv, at);
     default:
       throw new Reject(`R${regno} invalid mem access '${typeName(ptr)}'`, at);
   }
 }
-
-/** The kernel struct behind a map pointer, by map type (its map_btf_id). */
-const MAP_STRUCTS: Readonly<Record<number, string>> = {
-  [MapType.array]: 'bpf_array', [MapType.percpu_array]: 'bpf_array', [MapType.prog_array]: 'bpf_array', [MapType.perf_event_array]: 'bpf_array',
-  [MapType.hash]: 'bpf_htab', [MapType.percpu_hash]: 'bpf_htab', [MapType.lru_hash]: 'bpf_htab', [MapType.lru_percpu_hash]: 'bpf_htab',
-};
 
 /**
  * LD_ABS / LD_IND: R6 must hold the skb context; R0 gets the loaded value, R1-R5 are clobbered.
@@ -365,7 +363,8 @@ export function checkLdAbs(ctx: VerifierContext, state: State, at: number, srcRe
   if (fieldError !== undefined) throw new Reject(fieldError, at);
   const frame = state.frames[state.frames.length - 1]!;
   if (frame.regs[6]!.type === 'not_init') throw new Reject('R6 !read_ok', at);
-  // The load may end the program: no reference may be held (kernel check_resource_leak).
+  // The load may end the program: no lock or reference may be held (kernel check_resource_leak).
+  if (state.refs.some((r) => r.lock)) throw new Reject('BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region', at);
   if (state.refs.length) throw referenceLeak(state.refs, at, 'BPF_LD_[ABS|IND]');
   if (frame.regs[6]!.type !== 'ctx') throw new Reject('at the time of BPF_LD_ABS|IND R6 != pointer to skb', at);
   if (srcReg !== undefined) {
@@ -429,6 +428,7 @@ export function checkHelperMem(
     case 'map_value':
       checkMapAccessType(ptr.map!, write, ptr.off, maxSize, at);
       regionAccess(regno, ptr, 0, maxSize, ptr.map!.valueSize, 'map value', at);
+      checkValueFields(ptr, 0, maxSize, at);
       return;
     case 'map_key':
       if (write) throw new Reject(`R${regno} cannot write into map_key`, at);

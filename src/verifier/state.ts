@@ -78,11 +78,15 @@ export interface Frame {
   /** Instruction after the call that created this frame (-1 for the main frame). */
   returnTo: number;
   subprog: number;
-  /** A callback frame: the helper's own return value replaces R0 on return. */
-  callback?: { retMin: number; retMax: number };
+  /** A callback frame: the helper's own return value replaces R0 on return; `async` runs later, on its own (a timer's). */
+  callback?: { retMin: number; retMax: number; async: boolean };
 }
 
-export interface Reference { id: number; insn: number }
+/**
+ * An acquired reference, or a held bpf_spin_lock (`lock`: the map whose value holds it; `id` is then
+ * the value pointer's id, 0 for a global's).
+ */
+export interface Reference { id: number; insn: number; lock?: MapSpec }
 
 export interface State {
   frames: Frame[];
@@ -216,7 +220,7 @@ export function stateSafe(
     }
   }
   for (let i = 0; i < old.refs.length; i++) {
-    if (!ids.check(old.refs[i]!.id, cur.refs[i]!.id)) return false;
+    if (!ids.check(old.refs[i]!.id, cur.refs[i]!.id) || old.refs[i]!.lock !== cur.refs[i]!.lock) return false;
   }
   return true;
 }

@@ -8,6 +8,7 @@ import { buildCfg, type Cfg } from './cfg.js';
 import type { VerifierSetup } from './context.js';
 import { MAX_STACK, MAX_VAR_OFF } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
+import { checkMapProgCompatibility } from './map-btf.js';
 import { K_CALL_LOCAL, K_LD_IMM64 } from './op-kinds.js';
 import { Reject } from './reject.js';
 import { constBounds } from './scalar.js';
@@ -139,7 +140,7 @@ const MAP_PSEUDOS: ReadonlySet<number> = new Set([PseudoLdImm64.MAP_FD, PseudoLd
  * Like the kernel (resolve_pseudo_ldimm64), every LD_IMM64 reference is resolved before exploring,
  * reachable or not, in program order. Returns whether one of them names an arena map.
  */
-function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt']): boolean {
+function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: VerifierSetup['mapAt'], progName: string): boolean {
   let hasArena = false;
   for (let i = 0; i < insns.length; i++) {
     if (cfg.kinds[i] !== K_LD_IMM64) continue;
@@ -148,6 +149,7 @@ function checkLdImm64References(insns: readonly Instruction[], cfg: Cfg, mapAt: 
     if (!MAP_PSEUDOS.has(pseudo)) continue;
     const ref = mapAt(i);
     if (!ref) throw new Reject(`fd ${insns[i]!.imm} is not pointing to valid bpf_map`, i);
+    checkMapProgCompatibility(ref.map, progName, i);
     if (ref.map.type === MapType.arena) hasArena = true;
     if (!ref.value) continue;
     if (ref.offset >>> 0 >= MAX_VAR_OFF) throw new Reject(`direct value offset of ${ref.offset >>> 0} is not allowed`, i);
@@ -255,10 +257,11 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     }
     const mapAt = resolveMaps(program);
     const cfg = buildCfg(program.insns, unpriv, (i) => { const ref = mapAt(i); return ref && !ref.value ? ref.map : undefined; }, program.funcInfo);
-    const hasArena = checkLdImm64References(program.insns, cfg, mapAt);
+    const hasArena = checkLdImm64References(program.insns, cfg, mapAt, info.name);
     const ctx: VerifierSetup = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
       mapAt, hasArena, newId: () => ++idGen, stackDepth: [],
+      ...(program.globalFunctions ? { globalFunctionEntries: new Set(program.globalFunctions.map((f) => f.insn)) } : {}),
       ...(program.attachType === undefined ? {} : { attachType: program.attachType }),
     };
     explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });

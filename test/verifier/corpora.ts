@@ -6,6 +6,7 @@ import type { MapSpec } from '../../src/maps/spec.js';
 import { openObject } from '../../src/object/index.js';
 import { AttachType, MapType } from '../../src/uapi/index.js';
 import { programBtfFacts, type VerifierProgram } from '../../src/verifier/index.js';
+import { withValueFields } from '../../src/verifier/map-btf.js';
 import { prepareAsOracle } from '../support/ebpf-samples.js';
 import { corpus } from '../support/paths.js';
 
@@ -54,6 +55,10 @@ const FIXUP_MAPS: Readonly<Record<string, MapSpec>> = {
   fixup_prog2: map('prog2', MapType.prog_array, 4, 4, 4),
 };
 
+/** `struct val { int cnt; struct bpf_spin_lock l; }` and `struct timer { struct bpf_timer t; }` of the selftests, as their BTF describes them. */
+const LOCKED_VALUE: Partial<MapSpec> = { valueFields: [{ kind: 'spin_lock', offset: 4, size: 4 }] };
+const TIMER_VALUE: Partial<MapSpec> = { valueFields: [{ kind: 'timer', offset: 0, size: 16 }] };
+
 /** Maps declared in the selftests' progs/ (verifier_*.c), by symbol. */
 const LOADER_MAPS: Readonly<Record<string, MapSpec>> = {
   map_hash_48b: map('map_hash_48b', MapType.hash, 8, 48),
@@ -74,6 +79,9 @@ const LOADER_MAPS: Readonly<Record<string, MapSpec>> = {
   map_reuseport_array: map('map_reuseport_array', MapType.reuseport_sockarray, 4, 4),
   map_hash: map('map_hash', MapType.hash, 4, 4),
   map_in_map: map('map_in_map', MapType.array_of_maps, 4, 4, 1, { innerMap: map('inner', MapType.array, 4, 4) }),
+  map_spin_lock: map('map_spin_lock', MapType.array, 4, 8, 1, LOCKED_VALUE),
+  map_timer: map('map_timer', MapType.array, 4, 16, 1, TIMER_VALUE),
+  sk_storage_map: map('sk_storage_map', MapType.sk_storage, 4, 8, 0, { flags: 1, ...LOCKED_VALUE }),
 };
 
 function readJsonl<T>(path: string, gz = false): T[] {
@@ -205,7 +213,7 @@ export function ebpfSampleCases(): Case[] {
     out.push({
       ...base,
       program: {
-        insns: prog.insns, type: row.prog_type as number, maps: obj.maps,
+        insns: prog.insns, type: row.prog_type as number, maps: withValueFields(obj.maps, obj.btf),
         mapRefs: prog.mapRefs.map((r) => ({ insn: r.insn, map: r.map, kind: r.kind, offset: r.offset })),
         lineInfo: prog.lineInfo, name, attachType: prog.section,
         ...programBtfFacts(obj.btf, prog.functions),
