@@ -28,15 +28,36 @@ export class RelocationError extends TsbpfError {
   }
 }
 
-/** The maps a program uses, in first-use order, and its relocated instructions. */
-export interface RelocatedProgram {
-  insns: Instruction[];
-  maps: BpfMap[];
+const isMapReference = (pseudo: number): boolean =>
+  pseudo === PseudoLdImm64.MAP_FD || pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_VALUE || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+const isIndexReference = (pseudo: number): boolean => pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+
+function referencedMap(ctx: RelocationContext, insn: Instruction, at: number): BpfMap {
+  const fromIndex = isIndexReference(insn.src);
+  const map = fromIndex ? ctx.fdArray?.[insn.imm] : ctx.mapById(insn.imm);
+  if (!map) throw new RelocationError(ctx.program, at, fromIndex ? `fd_array has no map at index ${insn.imm}` : `no map with id ${insn.imm}`);
+  return map;
 }
 
-export function relocateProgram(insns: readonly Instruction[], ctx: RelocationContext): RelocatedProgram {
-  const out = insns.map((i) => ({ ...i }));
+/**
+ * The maps a program holds (the kernel's used_maps, listed by bpf_prog_info.map_ids): every map an
+ * LD_IMM64 names, in first-use order. The kernel binds them before verification, so a map named only
+ * in dead code stays bound after the code is gone; pass the program as loaded, not as sanitized.
+ */
+export function usedMaps(insns: readonly Instruction[], ctx: RelocationContext): BpfMap[] {
   const used = new Set<BpfMap>();
+  for (let i = 0; i < insns.length; i++) {
+    const insn = insns[i]!;
+    if (!isLdImm64(insn)) continue;
+    if (isMapReference(insn.src)) used.add(referencedMap(ctx, insn, i));
+    i++;
+  }
+  return [...used];
+}
+
+/** The program with every LD_IMM64 resolved to a plain immediate. */
+export function relocateProgram(insns: readonly Instruction[], ctx: RelocationContext): Instruction[] {
+  const out = insns.map((i) => ({ ...i }));
   for (let i = 0; i < out.length; i++) {
     const insn = out[i]!;
     if (!isLdImm64(insn)) continue;
@@ -49,24 +70,16 @@ export function relocateProgram(insns: readonly Instruction[], ctx: RelocationCo
       insn.imm = value | 0;
       second.imm = Math.floor(value / 2 ** 32) | 0;
     };
-    const mapFor = (fromIndex: boolean): BpfMap => {
-      const map = fromIndex ? ctx.fdArray?.[insn.imm] : ctx.mapById(insn.imm);
-      if (!map) {
-        throw new RelocationError(ctx.program, i, fromIndex ? `fd_array has no map at index ${insn.imm}` : `no map with id ${insn.imm}`);
-      }
-      used.add(map);
-      return map;
-    };
     switch (pseudo) {
       case PseudoLdImm64.IMM:
         break;
       case PseudoLdImm64.MAP_FD:
       case PseudoLdImm64.MAP_IDX:
-        set(mapFor(pseudo === PseudoLdImm64.MAP_IDX).handle);
+        set(referencedMap(ctx, insn, i).handle);
         break;
       case PseudoLdImm64.MAP_VALUE:
       case PseudoLdImm64.MAP_IDX_VALUE: {
-        const map = mapFor(pseudo === PseudoLdImm64.MAP_IDX_VALUE);
+        const map = referencedMap(ctx, insn, i);
         const offset = second.imm >>> 0;
         if (!(map instanceof ArrayMap) || map.perCpu) {
           throw new RelocationError(ctx.program, i, `map ${map.name} is not an array map, so its value has no fixed address`);
@@ -90,5 +103,5 @@ export function relocateProgram(insns: readonly Instruction[], ctx: RelocationCo
     }
     i++;
   }
-  return { insns: out, maps: [...used] };
+  return out;
 }

@@ -20,7 +20,7 @@ import type { Engine, ExecutableProgram, InlineMap } from '../vm/engine.js';
 import { interpreter } from '../vm/interpreter.js';
 import { jit } from '../vm/jit/index.js';
 import { AddressSpace } from '../vm/memory.js';
-import { relocateProgram } from './relocate.js';
+import { relocateProgram, usedMaps } from './relocate.js';
 import { loadableInstructions, VerifierRejectedError, verifyForLoad } from './verify-load.js';
 import { programBtfFacts, type FunctionInfo, type GlobalFunction } from '../verifier/index.js';
 import { DefaultServices, type ServicesOptions } from './services.js';
@@ -289,9 +289,11 @@ export class Runtime {
       if (result.verdict === 'reject') throw new VerifierRejectedError(name, result);
       loadable = loadableInstructions(insns, result);
     }
-    const relocated = relocateProgram(loadable, { mapById: (id) => this.maps.get(id), fdArray: options.fdArray, program: name });
-    this.checkHelperCalls(name, type, relocated.insns);
-    const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated.insns, {
+    const mapContext = { mapById: (id: number) => this.maps.get(id), fdArray: options.fdArray, program: name };
+    const maps = usedMaps(insns, mapContext);
+    const relocated = relocateProgram(loadable, mapContext);
+    this.checkHelperCalls(name, type, relocated);
+    const executable = (options.engine ?? this.engine).load<ExecEnv>(relocated, {
       space: this.space,
       helpers: this.helpers,
       checked: options.checked ?? !verified,
@@ -299,7 +301,7 @@ export class Runtime {
       describeMap: (handle) => inlineMap(this.services.mapByHandle(handle)),
       cpuOf: (env) => env.cpu,
     });
-    const program = new LoadedProgram(this, this.nextId++, name, type, relocated.insns, relocated.maps, executable, options.license ?? 'GPL');
+    const program = new LoadedProgram(this, this.nextId++, name, type, relocated, maps, executable, options.license ?? 'GPL');
     this.programs.set(program.id, program);
     return program;
   }

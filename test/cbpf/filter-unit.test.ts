@@ -57,19 +57,20 @@ test('compileFilterToCfg exposes the CFG with a root block', () => {
   assert.ok(cfg.root.jt && cfg.root.jf);
 });
 
-test('1,000 host/port pairs compile in under a second', (t) => {
+test('1,000 host/port pairs compile in under a second of CPU time', (t) => {
   const expr = Array.from({ length: 1000 }, (_, i) => `(host 10.${(i >> 8) & 255}.${i & 255}.1 and port ${1000 + i})`).join(' or ');
-  // Best of three, so a busy machine (tests run in parallel) does not decide the outcome.
+  // CPU time, best of three: other processes on a busy machine stretch the wall-clock time, not the work.
   const times: number[] = [];
   let length = 0;
   for (let i = 0; i < 3; i++) {
-    const start = performance.now();
+    const start = process.cpuUsage();
     const prog = compileFilter(expr, { optimize: false });
-    times.push(performance.now() - start);
+    const cpu = process.cpuUsage(start);
+    times.push((cpu.user + cpu.system) / 1000);
     length = prog.length;
     // Long jumps are split with `ja` like libpcap.
     assert.ok(prog.every((p) => p.jt <= 255 && p.jf <= 255));
   }
-  t.diagnostic(`1000 host/port pairs: ${length} instructions, unoptimised, in ${times.map((ms) => ms.toFixed(0)).join(' / ')} ms (first run cold)`);
+  t.diagnostic(`1000 host/port pairs: ${length} instructions, unoptimised, in ${times.map((ms) => ms.toFixed(0)).join(' / ')} ms of CPU (first run cold)`);
   assert.ok(Math.min(...times) < 1000, `took ${times.join(', ')} ms`);
 });

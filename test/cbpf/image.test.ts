@@ -29,7 +29,7 @@ test('-dd and -ddd formats', () => {
 });
 
 function tcpdump(args: string[]): string | undefined {
-  try { return execFileSync('tcpdump', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }); } catch { return undefined; }
+  try { return execFileSync('tcpdump', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }); } catch { return undefined; }
 }
 
 test('matches tcpdump -O -d/-dd/-ddd on this machine', (t) => {

@@ -24,7 +24,7 @@ const SAMPLE_STEP = 12;
 function tcpdumpProgram(capture: string, expr: string, optimized: boolean): CbpfInstruction[] | undefined {
   try {
     const args = ['-ddd', ...(optimized ? [] : ['-O']), '-r', capture, expr];
-    const out = execFileSync('tcpdump', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).toString();
+    const out = execFileSync('tcpdump', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).toString();
     return out.trim().split('\n').slice(1).map((line) => {
       const [code, jt, jf, k] = line.split(' ').map(Number);
       return { code: code!, jt: jt!, jf: jf!, k: k! >>> 0 };

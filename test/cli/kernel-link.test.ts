@@ -4,7 +4,7 @@ import { readFileSync, realpathSync, rmSync } from 'node:fs';
 import {
   BpfLink, BpfMap, BpfProgram, attachRawTracepoint, attachTracepoint, attachUprobe, counterProgram, dynamicPmuType, ensureBpffs, symbolFileOffset,
 } from '../../src/linux/index.js';
-import { skipReason, sleep } from '../linux/support.js';
+import { eventually, runTag, skipReason } from '../linux/support.js';
 import { cli, cliJson } from './kernel-support.js';
 
 interface LinkJson {
@@ -39,7 +39,7 @@ test('link list/show: a tracepoint (perf_event) link and a raw tracepoint link w
 test('link pin keeps a link after its fd closes until the pin goes; detach without BPF_LINK_DETACH says so; errors exit 1 or 2', { skip: skipReason }, async () => {
   using counts = BpfMap.create({ type: 'ARRAY', keySize: 4, valueSize: 8, maxEntries: 1 });
   using rawProg = BpfProgram.load({ type: 'RAW_TRACEPOINT', name: 'cli_pinned', insns: counterProgram(counts.fd, 0) });
-  const pin = `${ensureBpffs()}/tsbpf-cli-link-${process.pid}`;
+  const pin = `${ensureBpffs()}/tsbpf-cli-link-${runTag}`;
   rmSync(pin, { force: true });
   try {
     let id: number;
@@ -60,13 +60,10 @@ test('link pin keeps a link after its fd closes until the pin goes; detach witho
     assert.equal(detached.code, 1);
     assert.match(detached.err, /EOPNOTSUPP.*\(raw_tracepoint\) cannot be detached while it is held: remove its pins/);
     rmSync(pin);
-    // Dropping the last reference through bpffs frees the link from a work queue: give it a moment.
-    let code = 0;
-    for (let tries = 0; tries < 50 && code !== 1; tries++) {
-      code = (await cli('link', 'show', String(id))).code;
-      if (code !== 1) await sleep(20);
-    }
-    assert.equal(code, 1);
+    // Dropping the last reference through bpffs frees the link from a work queue: wait for its id to go.
+    assert.ok(await eventually(() => ![...BpfLink.ids()].includes(id)), `link ${id} still alive`);
+    const gone = await cli('link', 'show', String(id));
+    assert.deepEqual([gone.code, gone.err], [1, `tsbpf link: no link with id ${id}\n`]);
   } finally {
     rmSync(pin, { force: true });
   }

@@ -7,10 +7,10 @@ import { loadObjectIntoKernel } from '../../src/linux/kernel-object.js';
 import { openObjectForKernel } from '../../src/linux/vmlinux.js';
 import { possibleCpuCount } from '../../src/linux/cpus.js';
 import { fixturesDir } from '../support/paths.js';
-import { skipReason } from '../linux/support.js';
+import { runTag, skipReason } from '../linux/support.js';
 import { cli, cliJson } from './kernel-support.js';
 
-const pinPath = (tag: string): string => `${ensureBpffs()}/tsbpf-cli-map-${tag}-${process.pid}`;
+const pinPath = (tag: string): string => `${ensureBpffs()}/tsbpf-cli-map-${tag}-${runTag}`;
 
 test('map create, update, lookup, getnext, delete, freeze on a pinned hash map (text and JSON)', { skip: skipReason }, async () => {
   const pin = pinPath('hash');

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, BpfProgram, counterProgram, ensureBpffs } from '../../src/linux/index.js';
 import { fixturesDir } from '../support/paths.js';
-import { skipReason } from '../linux/support.js';
+import { runTag, skipReason } from '../linux/support.js';
 import { cli, cliJson } from './kernel-support.js';
 
 interface DumpedInsn {
@@ -42,7 +42,7 @@ test('prog dump xlated: map loads by map id, helper calls by kernel symbol; dump
   assert.deepEqual(jited, { id: prog.id, jitedSize: prog.info().jitedSize });
   assert.match((await cli('prog', 'dump', 'jited', String(prog.id))).out, /does not disassemble machine code/);
 
-  const pin = `${ensureBpffs()}/tsbpf-cli-prog-${process.pid}`;
+  const pin = `${ensureBpffs()}/tsbpf-cli-prog-${runTag}`;
   rmSync(pin, { force: true });
   try {
     const pinned = await cli('prog', 'pin', String(prog.id), pin);
@@ -66,7 +66,7 @@ const bpftoolSkip = skipReason ?? (() => {
 
 test('prog dump xlated shows the same function and source lines as bpftool for a program bpftool loaded', { skip: bpftoolSkip }, async () => {
   const object = join(fixturesDir, 'progs', 'xdp_firewall.bpf.o');
-  const pin = `${ensureBpffs()}/tsbpf-cli-bpftool-${process.pid}`;
+  const pin = `${ensureBpffs()}/tsbpf-cli-bpftool-${runTag}`;
   rmSync(pin, { force: true });
   try {
     // bpftool (libbpf) loads line info with the program, which tsbpf's object loader does not yet.

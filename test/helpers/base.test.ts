@@ -335,7 +335,8 @@ test('trace_printk: the line in the kernel trace buffer equals the runtime trace
   }
   if (seen.length === 0) return t.skip('no line reached the trace buffer (tracing off, or another reader consumed it)');
   assert.equal(expected.length, formats.length * TEST_ENGINES.length, 'one line per format and engine');
-  assert.deepEqual(seen, expected);
+  // Sorted: the trace file merges per-CPU buffers by a per-CPU clock, and the runs may change CPU.
+  assert.deepEqual([...seen].sort(), [...expected].sort());
 });
 
 test('current task helpers in a raw_tracepoint run, with the runtime told it is this process', options, () => {
@@ -383,19 +384,22 @@ test('tail calls: a program calling itself stops after 33 tail calls', options, 
 });
 
 test('properties: ktime monotonic, prandom varies, smp_processor_id below the CPU count', options, () => {
+  // The coarse clock is read first: the program may be preempted between any two calls, so only
+  // "not ahead of a later ktime" holds, not "within a tick of an earlier one".
   const body = [
-    `call ${H.ktime_get_ns}`, save(0), `call ${H.ktime_get_ns}`, save(1), `call ${H.ktime_get_boot_ns}`, save(2),
-    `call ${H.get_prandom_u32}`, save(3), `call ${H.get_prandom_u32}`, save(4), `call ${H.get_prandom_u32}`, save(5),
-    `call ${H.get_smp_processor_id}`, save(6), `call ${H.ktime_get_coarse_ns}`, save(7),
+    `call ${H.ktime_get_coarse_ns}`, save(7), `call ${H.ktime_get_ns}`, save(0), `call ${H.ktime_get_ns}`, save(1),
+    `call ${H.ktime_get_boot_ns}`, save(2), `call ${H.get_prandom_u32}`, save(3), `call ${H.get_prandom_u32}`, save(4),
+    `call ${H.get_prandom_u32}`, save(5), `call ${H.get_smp_processor_id}`, save(6),
   ].join('\n');
-  const jiffies = [`call ${H.ktime_get_boot_ns}`, save(0), `call ${H.jiffies64}`, save(1)].join('\n');
+  // jiffies64 between two boot clock reads, so a preemption in between widens the window, not the error.
+  const jiffies = [`call ${H.ktime_get_boot_ns}`, save(0), `call ${H.jiffies64}`, save(1), `call ${H.ktime_get_boot_ns}`, save(2)].join('\n');
   withPair({ type: 'xdp', maps: [RESULTS], asm: prog(jiffies) }, (p) => {
     // HZ is 250 on both sides here (CONFIG_HZ of this kernel, DefaultServices.hz).
     const check = (r: bigint[], side: string) => {
       const ticks = r[1]! - (2n ** 32n - 300n * 250n);
-      const expected = (r[0]! * 250n) / 1_000_000_000n;
+      const [earliest, latest] = [(r[0]! * 250n) / 1_000_000_000n, (r[2]! * 250n) / 1_000_000_000n];
       // Within a second: the kernel's boot clock starts a little before jiffies count.
-      assert.ok(ticks >= expected - 250n && ticks <= expected + 2n, `${side}: jiffies64 = INITIAL_JIFFIES + boot time in ticks (${ticks} vs ${expected})`);
+      assert.ok(ticks >= earliest - 250n && ticks <= latest + 2n, `${side}: jiffies64 = INITIAL_JIFFIES + boot time in ticks (${ticks} vs ${earliest}..${latest})`);
     };
     p.runKernel({ data });
     check(kernelResults(p), 'kernel');
@@ -410,7 +414,7 @@ test('properties: ktime monotonic, prandom varies, smp_processor_id below the CP
       assert.ok(r.slice(3, 6).every((v) => v >= 0n && v < 2n ** 32n), `${side}: prandom is a u32`);
       assert.ok(new Set(r.slice(3, 6)).size > 1, `${side}: prandom varies`);
       assert.ok(r[6]! >= 0n && r[6]! < BigInt(p.cpus), `${side}: CPU id`);
-      assert.ok(r[7]! > 0n && r[7]! <= r[1]! + 10_000_000n, `${side}: coarse clock is not ahead of ktime by more than a tick`);
+      assert.ok(r[7]! > 0n && r[7]! <= r[0]!, `${side}: the coarse clock (last tick) is not ahead of a later ktime`);
     };
     p.runKernel({ data });
     check(kernelResults(p), 'kernel');

@@ -13,8 +13,8 @@ import { openObjectForKernel } from '../../src/linux/vmlinux.js';
 import type { ObjectProgram } from '../../src/object/types.js';
 import { TsbpfError } from '../../src/errors.js';
 import { repoRoot } from '../support/paths.js';
-import { deleteNetns, getpidSyscall, ip, netnsName, netnsSkipReason, readU64, sleep, skipReason, u32 } from './support.js';
-import { burn, cgroupSkipReason, receiveText, runChildIn, sendText, tcpPair, TemporaryCgroups } from './attach-support.js';
+import { addNetns, getpidSyscall, deleteNetns, netnsName, netnsSkipReason, readU64, skipReason, u32 } from './support.js';
+import { burnUntil, cgroupSkipReason, receiveTextEventually, runChildIn, sendText, tcpPair, TemporaryCgroups } from './attach-support.js';
 
 /** hooks.bpf.c: one program per hook, each counting into `hits` at its slot. */
 const HOOKS_OBJ = join(repoRoot, 'test', 'linux', 'fixtures', 'hooks.bpf.o');
@@ -49,9 +49,7 @@ const ns = netnsName('hooks');
 const cgroups = new TemporaryCgroups();
 before(() => {
   if (netnsSkipReason) return;
-  deleteNetns(ns);
-  ip('netns', 'add', ns);
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  addNetns(ns);
 });
 after(() => {
   deleteNetns(ns);
@@ -65,9 +63,8 @@ test('a clang object\'s perf_event, cgroup and sockmap programs attach from thei
 
   const perf = attachProgram(kernel, 'on_sample', 'cpu-clock period 100000');
   assert.ok(perf instanceof PerfEventLinks);
-  burn(30);
+  assert.ok(burnUntil(() => read(Slot.PERF) > 0), 'perf_event sampled');
   perf.close();
-  assert.ok(read(Slot.PERF) > 0, 'perf_event sampled');
 
   const cgroup = cgroups.create('hooks');
   {
@@ -86,8 +83,7 @@ test('a clang object\'s perf_event, cgroup and sockmap programs attach from thei
     socks.update(u32(0), u32(server));
     socks.update(u32(1), u32(client));
     assert.equal(sendText(client, 'ping'), 4);
-    await sleep(50);
-    assert.equal(receiveText(server), 'ping');
+    assert.equal(await receiveTextEventually(server, 4), 'ping');
   } finally {
     closeFd(client);
     closeFd(server);

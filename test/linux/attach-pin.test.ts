@@ -7,22 +7,16 @@ import type { CliIO } from '../../src/cli/command.js';
 import { BpfLink, BpfMap, BpfProgram, counterProgram, ensureBpffs } from '../../src/linux/index.js';
 import { attachTracing, loadTracingProgram, tracingUnavailableReason } from '../../src/linux/attach-tracing.js';
 import { attachPerfEventProgram, onlineCpus } from '../../src/linux/perf-event.js';
-import { getpidSyscall, readU64, skipReason, sleep, u32 } from './support.js';
-import { burn } from './attach-support.js';
+import { eventually, getpidSyscall, readU64, runTag, skipReason, u32 } from './support.js';
+import { burnUntil } from './attach-support.js';
 
-const dir = skipReason ? '' : join(ensureBpffs(), `tsbpf-${process.pid}-links`);
+const dir = skipReason ? '' : join(ensureBpffs(), `tsbpf-${runTag}-links`);
 after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** The link's id is gone from the kernel's list: it was released (release may lag the last close a little). */
-async function linkGone(id: number): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
-    if (![...BpfLink.ids()].includes(id)) return true;
-    await sleep(20);
-  }
-  return false;
-}
+/** The link's id leaves the kernel's list: it was released (from a work queue when a pin held the last reference). */
+const linkGone = (id: number): Promise<boolean> => eventually(() => ![...BpfLink.ids()].includes(id));
 
 test('a pinned tp_btf link survives close() of every fd; removing the pin detaches it', { skip: skipReason }, async (t) => {
   const why = tracingUnavailableReason('tp_btf');
@@ -61,8 +55,7 @@ test('perf_event links pinned one per CPU keep sampling after close', { skip: sk
   links.close();
   assert.deepEqual(readdirSync(join(dir, 'perf')).sort(), onlineCpus().map((c) => `cpu${c}`).sort());
   const before = readU64(counts.lookup(u32(0))!);
-  burn(30);
-  assert.ok(readU64(counts.lookup(u32(0))!) > before, 'sampling through the pins');
+  assert.ok(burnUntil(() => readU64(counts.lookup(u32(0))!) > before), 'sampling through the pins');
   for (const p of paths) rmSync(p);
   for (const id of ids) assert.ok(await linkGone(id));
 });

@@ -6,16 +6,14 @@ import { attachSockmap, SockmapAttachment, sockmapAttachType } from '../../src/l
 import { closeFd } from '../../src/linux/libc.js';
 import { BpfLink } from '../../src/linux/link.js';
 import { TsbpfError } from '../../src/errors.js';
-import { deleteNetns, ip, netnsName, netnsSkipReason, readU64, sleep, u32 } from './support.js';
-import { receiveText, sendText, tcpPair } from './attach-support.js';
+import { addNetns, deleteNetns, netnsName, netnsSkipReason, readU64, u32 } from './support.js';
+import { receiveTextEventually, sendText, tcpPair } from './attach-support.js';
 
 /** Every socket lives in a namespace of our own, on its loopback. */
 const ns = netnsName('sockmap');
 before(() => {
   if (netnsSkipReason) return;
-  deleteNetns(ns);
-  ip('netns', 'add', ns);
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
+  addNetns(ns);
 });
 after(() => deleteNetns(ns));
 const opts = { skip: netnsSkipReason };
@@ -45,16 +43,14 @@ test('sk_skb stream parser + verdict on a sockmap see a real TCP stream on loopb
       }
       sockmap.update(u32(0), u32(server));
       assert.equal(sendText(client, 'hello'), 5);
-      await sleep(50);
-      assert.equal(receiveText(server), 'hello', 'SK_PASS delivers the data');
+      assert.equal(await receiveTextEventually(server, 5), 'hello', 'SK_PASS delivers the data');
       sockmap.delete(u32(0));
     }
     const parsed = readU64(counts.lookup(u32(0))!);
     const judged = readU64(counts.lookup(u32(1))!);
     assert.ok(parsed >= 1 && judged >= 1, `parser ran ${parsed}, verdict ${judged}`);
     assert.equal(sendText(client, 'again'), 5);
-    await sleep(20);
-    assert.equal(receiveText(server), 'again');
+    assert.equal(await receiveTextEventually(server, 5), 'again');
     assert.equal(readU64(counts.lookup(u32(1))!), judged, 'socket out of the map: programs no longer run');
   } finally {
     closeFd(client);
@@ -79,8 +75,7 @@ test('sk_msg verdict on a sockhash: SK_DROP makes sendText() fail with EACCES, S
         sockhash.delete(u32(1));
         sockhash.update(u32(1), u32(client));
         assert.equal(sendText(client, 'allowed'), 7);
-        await sleep(20);
-        assert.equal(receiveText(server), 'allowed');
+        assert.equal(await receiveTextEventually(server, 7), 'allowed');
       } else {
         assert.ok(attachment instanceof SockmapAttachment);
       }

@@ -4,7 +4,7 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Root } from '../../src/linux/attach-cgroup.js';
 import { closeFd, lastErrno, libc } from '../../src/linux/libc.js';
-import { inNetns, skipReason } from './support.js';
+import { eventually, inNetns, runTag, skipReason } from './support.js';
 
 /** Helpers of the attach-* tests: temporary cgroups with a child process in them, TCP pairs, CPU burn. */
 
@@ -16,14 +16,23 @@ export class TemporaryCgroups {
   readonly #paths: string[] = [];
 
   create(tag: string): string {
-    const path = join(cgroupRoot!, `tsbpf-${process.pid}-${tag}`);
+    const path = join(cgroupRoot!, `tsbpf-${runTag}-${tag}`);
     mkdirSync(path);
     this.#paths.push(path);
     return path;
   }
 
+  /** Removes every cgroup created, even when one of them cannot go; then throws the first failure. */
   removeAll(): void {
-    for (const path of this.#paths.splice(0)) rmdirSync(path);
+    const failures: unknown[] = [];
+    for (const path of this.#paths.splice(0)) {
+      try {
+        rmdirSync(path);
+      } catch (e) {
+        failures.push(e);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
   }
 }
 
@@ -46,7 +55,7 @@ sock.bind(0, '127.0.0.1', async () => {
 });`;
 
 export function runChildIn(cgroup: string): { connected: boolean; error?: string } {
-  const out = spawnSync(process.execPath, ['-e', CHILD], { env: { ...process.env, CGROUP: cgroup }, encoding: 'utf8', timeout: 20_000 });
+  const out = spawnSync(process.execPath, ['-e', CHILD], { env: { ...process.env, CGROUP: cgroup }, encoding: 'utf8', timeout: 60_000 });
   assert.equal(out.status, 0, out.stderr);
   return JSON.parse(out.stdout.trim()) as { connected: boolean; error?: string };
 }
@@ -100,10 +109,30 @@ export function receiveText(fd: number): string {
   return n < 0 ? '' : new TextDecoder().decode(buf.subarray(0, n));
 }
 
+/** What arrives on `fd` until it holds `length` bytes (or 10 s pass): delivery may lag the send a little. */
+export async function receiveTextEventually(fd: number, length: number): Promise<string> {
+  let text = '';
+  await eventually(() => (text += receiveText(fd)).length >= length);
+  return text;
+}
+
 /** Keeps this thread on a CPU for `ms` milliseconds. */
 export function burn(ms: number): void {
   const end = performance.now() + ms;
   let x = 0;
   while (performance.now() < end) x += Math.sqrt(x + 1);
   assert.ok(x > 0);
+}
+
+/**
+ * Burns CPU in 10 ms steps until `done` holds (then true) or 10 s pass (false): sampling events
+ * fire per unit of CPU time or are throttled, so a loaded machine needs longer than an idle one.
+ */
+export function burnUntil(done: () => boolean): boolean {
+  const deadline = performance.now() + 10_000;
+  while (!done()) {
+    if (performance.now() > deadline) return false;
+    burn(10);
+  }
+  return true;
 }

@@ -8,7 +8,7 @@ import { loadObjectIntoKernel } from '../../src/linux/kernel-object.js';
 import { closeFd } from '../../src/linux/libc.js';
 import { openObjectForKernel } from '../../src/linux/vmlinux.js';
 import { repoRoot } from '../support/paths.js';
-import { deleteNetns, inNetns, ip, netnsName, netnsSkipReason, skipReason, u32, udpSocket } from './support.js';
+import { addNetns, deleteNetns, inNetns, netnsName, netnsSkipReason, skipReason, u32, udpSocket } from './support.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 
@@ -65,11 +65,9 @@ test('10,000 object load/attach/close cycles (maps, BTF, program, socket attachm
 test('links of every kind from objects (tracepoint, raw_tp, xdp, tcx, uprobe, failed attaches) leak no fd', { skip: netnsSkipReason, timeout: 120_000 }, () => {
   const object = openObjectForKernel(new Uint8Array(readFileSync(SYSCALLS_OBJ)));
   const ns = netnsName('leak');
-  deleteNetns(ns);
-  ip('netns', 'add', ns);
-  ip('-n', ns, 'link', 'set', 'lo', 'up');
   const libcPath = readFileSync('/proc/self/maps', 'utf8').match(/\/\S*libc\.so\.6/)?.[0];
   try {
+    addNetns(ns);
     const before = openFds();
     // Detaching these waits for RCU grace periods (10-80 ms each): fewer rounds than above.
     for (let i = 0; i < 10; i++) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { BpfMap, BpfSyscallError, MapType, possibleCpuCount, ClosedObjectError } from '../../src/linux/index.js';
 import { TsbpfError } from '../../src/errors.js';
-import { skipReason, u32, u64, readU64 } from './support.js';
+import { runTag, skipReason, u32, u64, readU64 } from './support.js';
 
 const opts = { skip: skipReason };
 
@@ -104,13 +104,13 @@ test('map-in-map, info, ids, fd by id, pin and get on bpffs', opts, () => {
   using again = BpfMap.fromId(inner.id)!;
   assert.equal(again.name, 'inner');
   assert.equal(again.keySize, 4);
-  const path = `/sys/fs/bpf/tsbpf-test-${process.pid}/counts`;
+  const path = `/sys/fs/bpf/tsbpf-test-${runTag}/counts`;
   try {
     inner.pin(path);
     using pinned = BpfMap.fromPin(path);
     assert.equal(pinned.id, inner.id);
   } finally {
-    rmSync(`/sys/fs/bpf/tsbpf-test-${process.pid}`, { recursive: true, force: true });
+    rmSync(`/sys/fs/bpf/tsbpf-test-${runTag}`, { recursive: true, force: true });
   }
 });
 

@@ -15,7 +15,7 @@ import { queryXdp, XdpAttachment } from '../../src/linux/xdp-netlink.js';
 import { asm, XdpAction } from '../../src/linux/asm.js';
 import { fixturesDir, repoRoot } from '../support/paths.js';
 import {
-  deleteNetns, ifindexIn, inNetns, ip, netnsName, netnsSkipReason, readU64, sendUdpAcross, u32,
+  addNetns, deleteNetns, eventually, ifindexIn, inNetns, ip, netnsName, netnsSkipReason, readU64, sendUdpAcross, u32,
 } from './support.js';
 
 /**
@@ -31,14 +31,12 @@ const ADDR_GHOST = '10.77.1.9';
 
 before(() => {
   if (netnsSkipReason) return;
-  deleteNetns(nsA);
-  deleteNetns(nsB);
-  ip('netns', 'add', nsA);
-  ip('netns', 'add', nsB);
+  addNetns(nsA);
+  addNetns(nsB);
   ip('-n', nsA, 'link', 'add', 'veth-a', 'type', 'veth', 'peer', 'name', 'veth-b', 'netns', nsB);
   ip('-n', nsA, 'addr', 'add', `${ADDR_A}/24`, 'dev', 'veth-a');
   ip('-n', nsB, 'addr', 'add', `${ADDR_B}/24`, 'dev', 'veth-b');
-  for (const [ns, dev] of [[nsA, 'veth-a'], [nsB, 'veth-b'], [nsA, 'lo'], [nsB, 'lo']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+  for (const [ns, dev] of [[nsA, 'veth-a'], [nsB, 'veth-b']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
   // Frames for the ghost address go to veth-b's MAC, so only an IP rewrite stands between them and delivery.
   ip('-n', nsA, 'neigh', 'replace', ADDR_GHOST, 'lladdr', macOf(nsB, 'veth-b'), 'dev', 'veth-a');
 });
@@ -58,6 +56,8 @@ function macOf(ns: string, dev: string): string {
 
 /** Sends `count` UDP datagrams from namespace a to `to`:port; returns how many b's socket on ADDR_B:port received. */
 const sendAcross = (count: number, port: number, to = ADDR_B): Promise<number> => sendUdpAcross({ from: nsA, into: nsB, bind: ADDR_B, to }, count, port);
+/** The same for datagrams that must not arrive: waits a moment only. */
+const sendNoneAcross = (count: number, port: number, to = ADDR_B): Promise<number> => sendUdpAcross({ from: nsA, into: nsB, bind: ADDR_B, to }, count, port, true);
 
 function loadFixture(name: string, edit?: (object: ReturnType<typeof openObjectForKernel>) => void): KernelObject {
   const object = openObjectForKernel(new Uint8Array(readFileSync(join(fixturesDir, 'progs', name))), { fileName: name });
@@ -89,8 +89,8 @@ for (const mode of ['generic', 'native'] as const) {
       assert.ok(protoCount(kernel, SLOT_UDP) >= 5, `UDP counted ${protoCount(kernel, SLOT_UDP)}`);
       // Deny 10.77.1.1/32: its datagrams are dropped in XDP and counted as such.
       kernel.map('deny_v4').update(new Uint8Array([32, 0, 0, 0, ...ipv4Bytes(ADDR_A)]), u32(1));
-      assert.equal(await sendAcross(3, 9201), 0);
-      assert.ok(protoCount(kernel, SLOT_DROPPED) >= 3);
+      assert.equal(await sendNoneAcross(3, 9201), 0);
+      assert.ok(await eventually(() => protoCount(kernel, SLOT_DROPPED) >= 3), `dropped ${protoCount(kernel, SLOT_DROPPED)}`);
     } finally {
       xdp.close();
     }
@@ -151,7 +151,7 @@ test('tc over netlink: clsact created, a direct-action cls_bpf filter rewrites t
   using kernel = loadRewriter();
   const prog = kernel.program('tc_rewrite');
   const ifindex = ifindexIn(nsB, 'veth-b');
-  assert.equal(await sendAcross(2, 9300, ADDR_GHOST), 0, 'without the filter the ghost address gets nothing');
+  assert.equal(await sendNoneAcross(2, 9300, ADDR_GHOST), 0, 'without the filter the ghost address gets nothing');
   const filter = inNetns(nsB, () => attachTo(prog, { kind: 'tc', interface: 'veth-b', direction: 'ingress', priority: 3 }));
   try {
     assert.ok(filter instanceof TcAttachment);
@@ -170,7 +170,7 @@ test('tc over netlink: clsact created, a direct-action cls_bpf filter rewrites t
   }
   assert.deepEqual(inNetns(nsB, () => listTcFilters(ifindex, 'ingress')), []);
   assert.doesNotMatch(qdiscs(nsB), /clsact/, 'the qdisc we created is gone');
-  assert.equal(await sendAcross(2, 9303, ADDR_GHOST), 0);
+  assert.equal(await sendNoneAcross(2, 9303, ADDR_GHOST), 0);
 });
 
 /** `tc ARGS...` inside namespace `ns`. */
@@ -233,10 +233,22 @@ test('tcx targets stay links on this kernel; a LINK_CREATE EINVAL is retried ove
   assert.doesNotMatch(qdiscs(nsB), /clsact/);
 });
 
-test('tsbpf prog attach OBJ:NAME xdp dev IFACE native netlink, then tc ingress: attached for the duration, detached after', netOpts, async () => {
+interface AttachRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** `ip link`, `tc qdisc` and `tc filter` of veth-b while the command said it was attached. */
+  during: string;
+}
+
+/**
+ * `tsbpf ARGS...` inside namespace b, looked at once it says it is attached, then interrupted with
+ * SIGINT (Ctrl-C): a short --duration could end before a loaded machine has run the inspection.
+ */
+function runAttach(...args: string[]): Promise<AttachRun> {
   const fromSource = import.meta.url.endsWith('.ts');
   const mainPath = fileURLToPath(new URL(`../../src/cli/main.${fromSource ? 'ts' : 'js'}`, import.meta.url));
-  const run = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; during: string }> => new Promise((resolve) => {
+  return new Promise((resolve) => {
     const child = spawn('ip', ['netns', 'exec', nsB, process.execPath, ...(fromSource ? ['--import', 'tsx'] : []), mainPath, ...args], { cwd: repoRoot });
     let stdout = '';
     let stderr = '';
@@ -249,23 +261,47 @@ test('tsbpf prog attach OBJ:NAME xdp dev IFACE native netlink, then tc ingress: 
       } catch (e) {
         during = `inspection failed: ${(e as Error).message}`;
       }
+      child.kill('SIGINT');
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('close', (status) => resolve({ status, stdout, stderr, during }));
   });
-  const xdpObject = join(fixturesDir, 'progs', 'xdp_firewall.bpf.o');
-  const xdp = await run('prog', 'attach', `${xdpObject}:xdp_firewall`, 'xdp', 'dev', 'veth-b', 'native', 'netlink', '--duration', '0.5');
+}
+
+const xdpObject = join(fixturesDir, 'progs', 'xdp_firewall.bpf.o');
+const tcObject = join(fixturesDir, 'progs', 'tc_rewrite.bpf.o');
+
+test('tsbpf prog attach OBJ:NAME xdp dev IFACE native netlink, then tc ingress: attached until interrupted, detached after', netOpts, async () => {
+  // --duration only bounds a hang here; SIGINT ends each run.
+  const xdp = await runAttach('prog', 'attach', `${xdpObject}:xdp_firewall`, 'xdp', 'dev', 'veth-b', 'native', 'netlink', '--duration', '120');
   assert.equal(xdp.status, 0, xdp.stderr);
-  assert.match(xdp.stdout, /attached \(xdp on ifindex \d+ \(native, netlink\)\); detaching in 0.5 s\n.*detached/s);
+  assert.match(xdp.stdout, /attached \(xdp on ifindex \d+ \(native, netlink\)\); detaching in 120 s\n.*detached/s);
   assert.match(xdp.during, /prog\/xdp id \d+/);
-  const tcObject = join(fixturesDir, 'progs', 'tc_rewrite.bpf.o');
-  const tcRun = await run('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', 'priority', '5', '--duration', '0.5');
+  const tcRun = await runAttach('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', 'priority', '5', '--duration', '120');
   assert.equal(tcRun.status, 0, tcRun.stderr);
-  assert.match(tcRun.stdout, /attached \(tc ingress filter on ifindex \d+ \(bpf direct-action, pref 5 handle 0x1, netlink\)\)/);
+  assert.match(tcRun.stdout, /attached \(tc ingress filter on ifindex \d+ \(bpf direct-action, pref 5 handle 0x1, netlink\)\); detaching in 120 s\n.*detached/s);
   assert.match(tcRun.during, /pref 5 bpf .*tc_rewrite.*direct-action/s);
-  const pinned = await run('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', '--pin-link', '/sys/fs/bpf/never');
+  const pinned = await runAttach('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', '--pin-link', '/sys/fs/bpf/never');
   assert.equal(pinned.status, 2);
   assert.match(pinned.stderr, /tc ingress filter .* is not a link and cannot be pinned/);
   assert.doesNotMatch(ip('-n', nsB, 'link', 'show', 'dev', 'veth-b'), /xdp/);
   assert.doesNotMatch(qdiscs(nsB), /clsact/);
+});
+
+test('tsbpf prog attach without --duration stays attached until Ctrl-C', {
+  ...netOpts,
+  todo: 'src/cli/commands/prog.ts waits on signal listeners alone, which do not keep Node running: it exits at once and leaves the tc filter behind',
+}, async () => {
+  try {
+    const run = await runAttach('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', 'priority', '6');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /; Ctrl-C to detach\n.*detached/s);
+    assert.doesNotMatch(qdiscs(nsB), /clsact/);
+  } finally {
+    try {
+      tc(nsB, 'qdisc', 'del', 'dev', 'veth-b', 'clsact');
+    } catch {
+      // Nothing was left behind.
+    }
+  }
 });

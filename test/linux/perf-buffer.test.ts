@@ -71,7 +71,7 @@ test('perf buffer: samples from bpf_perf_event_output in order, poll wakes on da
     assert.equal(cpus.size, 1);
     assert.equal(reader.pending, 0);
     setTimeout(() => prog.testRun({ data: new Uint8Array(64) }), 10);
-    assert.ok((await reader.poll(2000)) > 0);
+    assert.ok((await reader.poll(30_000)) > 0);
     const late: number[] = [];
     reader.consume((_cpu, data) => late.push(payload(data)));
     assert.deepEqual(late, [0x5000 + 64]);
@@ -138,7 +138,7 @@ test('perf buffer: 200 open/poll/close cycles leave no fd or mapping behind', { 
     using reader = PerfBuffer.open(events, { pages: 1 });
     if (i % 20 === 0) {
       prog.testRun({ data: new Uint8Array(20) });
-      assert.ok((await reader.poll(1000)) > 0);
+      assert.ok((await reader.poll(30_000)) > 0);
       assert.equal(reader.consume(() => {}), 1);
     }
   }
@@ -153,7 +153,7 @@ test('perf buffer async iterator: getpid tracepoint samples from every CPU; clos
   using _link = attachProgram(kernel, 'stream_getpid');
   const reader = PerfBuffer.open(kernel.map('perf_events'), { pages: 4 });
   setTimeout(() => { for (let i = 0; i < 25; i++) getpidSyscall(); }, 20);
-  const deadline = setTimeout(() => reader.close(), 5000); // ends the loop if samples go missing
+  const deadline = setTimeout(() => reader.close(), 30_000); // ends the loop if samples go missing
   // The main thread may move between CPUs: order holds per CPU, and the sequence numbers cover all calls.
   const seqs: bigint[] = [];
   let lost = 0;

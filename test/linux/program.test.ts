@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { AluOp, Size } from '../../src/isa/index.js';
 import { asm, BpfMap, BpfProgram, BpfVerifierError, BpfSyscallError, counterProgram, ProgType, XdpAction } from '../../src/linux/index.js';
-import { skipReason, u32, readU64 } from './support.js';
+import { runTag, skipReason, u32, readU64 } from './support.js';
 
 const opts = { skip: skipReason };
 const packet = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => i & 0xff);
@@ -89,7 +89,7 @@ test('unknown program type: EINVAL without a verifier log', opts, () => {
 
 test('program pin, fromPin, fromId', opts, () => {
   using prog = BpfProgram.load({ type: 'SOCKET_FILTER', name: 'pinme', insns: [asm.mov64Imm(0, 0), asm.exit()] });
-  const dir = `/sys/fs/bpf/tsbpf-test-prog-${process.pid}`;
+  const dir = `/sys/fs/bpf/tsbpf-test-prog-${runTag}`;
   try {
     prog.pin(`${dir}/p`);
     using back = BpfProgram.fromPin(`${dir}/p`);

@@ -10,7 +10,7 @@ import { objectGlobals } from '../../src/linux/globals.js';
 import { loadObjectIntoKernel } from '../../src/linux/kernel-object.js';
 import { openObjectForKernel } from '../../src/linux/vmlinux.js';
 import { repoRoot } from '../support/paths.js';
-import { getpidSyscall, skipReason, sleep } from './support.js';
+import { eventually, getpidSyscall, skipReason, sleep } from './support.js';
 
 const STREAMS_OBJ = join(repoRoot, 'test', 'linux', 'fixtures', 'streams.bpf.o');
 
@@ -45,7 +45,7 @@ test('ring buffer reader over mmap: records in order, consumer position advances
   assert.equal(await reader.poll(() => {}, 20), 0);
   setTimeout(() => prog.testRun({ data: new Uint8Array(64) }), 10);
   const got: number[] = [];
-  assert.equal(await reader.poll((r) => got.push(r.byteLength), 2000), 1);
+  assert.equal(await reader.poll((r) => got.push(r.byteLength), 30_000), 1);
   assert.deepEqual(got, [8]);
 });
 
@@ -74,7 +74,7 @@ test('ring buffer async iterator: getpid tracepoint records in order; break lose
   using reader = new RingBuffer(stream.kernel.map('ring_events'));
   setTimeout(() => { for (let i = 0; i < 30; i++) getpidSyscall(); }, 20);
   const seqs: bigint[] = [];
-  for await (const record of reader.records({ signal: AbortSignal.timeout(5000) })) {
+  for await (const record of reader.records({ signal: AbortSignal.timeout(30_000) })) {
     const seq = ownEvent(record);
     if (seq !== undefined) seqs.push(seq);
     if (seqs.length === 20) break;
@@ -83,7 +83,7 @@ test('ring buffer async iterator: getpid tracepoint records in order; break lose
   assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!));
   // The 10 records left behind are still there for the next loop.
   const rest: bigint[] = [];
-  for await (const record of reader.records({ signal: AbortSignal.timeout(2000) })) {
+  for await (const record of reader.records({ signal: AbortSignal.timeout(30_000) })) {
     const seq = ownEvent(record);
     if (seq !== undefined) rest.push(seq);
     if (rest.length === 10) break;
@@ -96,9 +96,12 @@ test('ring buffer async iterator: close() ends the loop, an abort throws its rea
   using prog = BpfProgram.load({ type: 'XDP', insns: producer(ring.fd) });
   const reader = new RingBuffer(ring);
   setTimeout(() => prog.testRun({ data: new Uint8Array(20) }), 10);
-  setTimeout(() => reader.close(), 50);
   const seen: number[] = [];
-  for await (const record of reader) seen.push(record.byteLength);
+  for await (const record of reader) {
+    seen.push(record.byteLength);
+    // Closed once the record is in: closing on a timer could beat the wakeup on a stalled event loop.
+    setTimeout(() => reader.close(), 10);
+  }
   assert.deepEqual(seen, [8]);
 
   using again = new RingBuffer(ring);
@@ -113,9 +116,11 @@ test('ring buffer async iterator: close() ends the loop, an abort throws its rea
     for await (const _record of again) count++;
     return count;
   })();
-  const polled = again.poll(() => {}, 2000);
+  const polled = again.poll(() => {}, 30_000);
   setTimeout(() => prog.testRun({ data: new Uint8Array(30) }), 10);
-  await sleep(100);
+  await sleep(20);
+  // Closed once one of them took the record (a timer alone could fire before the wakeup).
+  assert.ok(await eventually(() => again.pending === 0));
   again.close();
   assert.equal((await iterated) + (await polled), 1);
 });

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { AluOp, JmpOp, type Instruction } from '../../src/isa/index.js';
+import { asm, counterProgram, Helper } from '../../src/linux/asm.js';
 import { probeSyscall } from '../../src/linux/probe.js';
 import { closeFd, lastErrno, libc, syscallNumbers } from '../../src/linux/libc.js';
 
@@ -29,8 +32,30 @@ export function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** A unique namespace name for this process (tests in parallel processes must not collide). */
-export const netnsName = (tag: string): string => `tsbpf-${process.pid}-${tag}`;
+/**
+ * This run's part of every name a test gives a system-wide object (namespace, cgroup, bpffs pin):
+ * the PID keeps parallel test files apart, the random part keeps a run apart from what an earlier
+ * crashed run left behind under a recycled PID.
+ */
+export const runTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+
+/** A namespace name no other test process, and no leftover, has. */
+export const netnsName = (tag: string): string => `tsbpf-${runTag}-${tag}`;
+
+/**
+ * Creates namespace `name` with its loopback up and IPv6 off, so the only packets on its interfaces
+ * are the ones a test sends (no router solicitations, DAD or MLD reports at random moments).
+ */
+export function addNetns(name: string): void {
+  ip('netns', 'add', name);
+  inNetns(name, () => {
+    for (const conf of ['all', 'default']) {
+      const path = `/proc/sys/net/ipv6/conf/${conf}/disable_ipv6`;
+      if (existsSync(path)) writeFileSync(path, '1');
+    }
+  });
+  ip('-n', name, 'link', 'set', 'lo', 'up');
+}
 
 export function deleteNetns(name: string): void {
   try {
@@ -116,13 +141,44 @@ export function getpidSyscall(): number {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Polls `done` every few milliseconds until it holds or `timeoutMs` passes; whether it held. For what
+ * the kernel finishes after a call returns (softirq delivery, work queues), which a loaded machine
+ * may delay; the timeout only bounds a hang, so it is generous.
+ */
+export async function eventually(done: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (performance.now() > deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/**
+ * counterProgram counting only the calling thread `tid` (the main thread's is process.pid): Node's
+ * other threads make system calls of their own, so a per-process count has no exact value.
+ */
+export function threadCounterProgram(mapFd: number, ret: number, tid: number, slot = 0): Instruction[] {
+  const count = counterProgram(mapFd, ret, { slot });
+  return [
+    asm.call(Helper.get_current_pid_tgid),
+    asm.alu64Imm(AluOp.LSH, 0, 32),
+    asm.alu64Imm(AluOp.RSH, 0, 32),
+    asm.jmpImm(JmpOp.JNE, 0, tid, count.length - 2),
+    ...count,
+  ];
+}
+
+/**
  * Sends `count` UDP datagrams from namespace `from` to `to`:port (one every 5 ms), then returns how many
- * a socket bound to `bind`:port in namespace `into` received.
+ * a socket bound to `bind`:port in namespace `into` received: it waits (up to 10 s) for all of them,
+ * as delivery may run later in a softirq thread, but only 50 ms when `expectNone` says they are dropped.
  */
 export async function sendUdpAcross(
   path: { from: string; into: string; bind: string; to?: string },
   count: number,
   port: number,
+  expectNone = false,
 ): Promise<number> {
   const receiver = inNetns(path.into, () => udpSocket(path.bind, port));
   const sender = inNetns(path.from, () => udpSocket());
@@ -131,9 +187,14 @@ export async function sendUdpAcross(
       sendUdp(sender, path.to ?? path.bind, port, new TextEncoder().encode(`packet ${i}`));
       await sleep(5);
     }
-    await sleep(50);
     let received = 0;
-    while (recvUdp(receiver) !== undefined) received++;
+    const drain = (): boolean => {
+      while (recvUdp(receiver) !== undefined) received++;
+      return received >= count;
+    };
+    if (expectNone) await sleep(50);
+    else await eventually(drain);
+    drain();
     return received;
   } finally {
     closeFd(sender);

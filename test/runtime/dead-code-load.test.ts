@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Instruction } from '../../src/isa/instruction.js';
+import { MapType } from '../../src/uapi/map-types.js';
 import { Runtime } from '../../src/runtime/index.js';
 import { loadableInstructions } from '../../src/runtime/verify-load.js';
 import { verify } from '../../src/verifier/index.js';
 import { onEachEngine } from '../support/engines.js';
+import { skipReason } from '../linux/support.js';
 
 /**
  * What the verifier accepts, the runtime loads: instructions exploration never reached may hold
@@ -71,4 +73,51 @@ test("a reached EXIT's off is ignored, as the kernel ignores it; unverified load
 test('both slots of a reached LD_IMM64 count as reached', () => {
   const program = [insn(0x18, { imm: 5 }), insn(0), EXIT];
   assert.deepEqual(verify({ insns: program, type: 'xdp' }).deadInsns, []);
+});
+
+/** r1 = map (LD_IMM64 with pseudo source `pseudo`: 1 map fd, 2 map value; `ref` is the fd, or the runtime's id). */
+const LOAD_MAP = (pseudo: number, ref: number): Instruction[] => [insn(0x18, { dst: 1, src: pseudo, imm: ref }), insn(0)];
+
+/**
+ * Maps named only in dead code first (an fd and a value reference), then one the program reaches:
+ * the kernel binds every map before it verifies, so all three stay in the program's used_maps.
+ */
+const MAPS_IN_DEAD_CODE = [
+  { name: 'dead_fd', pseudo: 1 },
+  { name: 'dead_value', pseudo: 2 },
+  { name: 'live', pseudo: 1 },
+] as const;
+
+function withDeadMapReferences(refs: readonly number[]): Instruction[] {
+  const dead = [...LOAD_MAP(MAPS_IN_DEAD_CODE[0].pseudo, refs[0]!), ...LOAD_MAP(MAPS_IN_DEAD_CODE[1].pseudo, refs[1]!)];
+  return [MOV_R0(7), SKIP_IF_R0_NONZERO(dead.length), ...dead, ...LOAD_MAP(MAPS_IN_DEAD_CODE[2].pseudo, refs[2]!), EXIT];
+}
+
+const mapSpec = (name: string) => ({ name, type: MapType.array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0 });
+
+test('a map named only in dead code stays among the program\'s maps (the kernel\'s used_maps)', () => {
+  onEachEngine((engine) => {
+    using runtime = new Runtime({ engine });
+    const maps = MAPS_IN_DEAD_CODE.map(({ name }) => runtime.createMap(mapSpec(name)));
+    const program = runtime.loadProgram(withDeadMapReferences(maps.map((m) => m.id)), { type: 'socket_filter' });
+    assert.deepEqual(program.maps.map((m) => m.name), MAPS_IN_DEAD_CODE.map((m) => m.name));
+    assert.equal(program.testRun({ data: new Uint8Array(14) }).r0, 7n);
+    // The dead references are gone from the code that runs; only the live one is relocated.
+    assert.equal(program.insns.filter((i) => i.code === 0x18).length, 1);
+  });
+});
+
+test('kernel vs runtime: the same maps per program (bpf_prog_info.map_ids) when maps are named only in dead code', { skip: skipReason }, async () => {
+  const linux = await import('../../src/linux/index.js');
+  using runtime = new Runtime();
+  const userMaps = MAPS_IN_DEAD_CODE.map(({ name }) => runtime.createMap(mapSpec(name)));
+  const user = runtime.loadProgram(withDeadMapReferences(userMaps.map((m) => m.id)), { type: 'socket_filter' });
+  const kernelMaps = MAPS_IN_DEAD_CODE.map(({ name }) => linux.BpfMap.create({ ...mapSpec(name), type: 'ARRAY' }));
+  try {
+    using kern = linux.BpfProgram.load({ type: 'SOCKET_FILTER', insns: withDeadMapReferences(kernelMaps.map((m) => m.fd)) });
+    const nameOfId = new Map(kernelMaps.map((m) => [m.id, m.name]));
+    assert.deepEqual(kern.info().mapIds.map((id) => nameOfId.get(id)), user.maps.map((m) => m.name));
+  } finally {
+    for (const map of kernelMaps) map.close();
+  }
 });

@@ -4,6 +4,7 @@
  * instruction with an invalid one (poison). The log is printed whether or not the kernel then accepts
  * the programs, so the load itself does not matter.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,8 @@ export function libbpfCoreLog(bpftool: string, object: string): { relos: LibbpfR
   // A pin path on bpffs when mounted (the load then completes and is removed), else a path that fails
   // only after relocation.
   const pinDir = existsSync('/sys/fs/bpf') ? '/sys/fs/bpf' : mkdtempSync(join(tmpdir(), 'tsbpf-pin-'));
-  const pin = join(pinDir, `tsbpf-core-test-${process.pid}`);
+  // Random too: a crashed earlier run may have left a pin under a recycled PID.
+  const pin = join(pinDir, `tsbpf-core-test-${process.pid}-${randomBytes(3).toString('hex')}`);
   try {
     const r = run(bpftool, ['-d', 'prog', 'loadall', object, pin]);
     const log = r.stdout + r.stderr;
