@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TsbpfError } from '../errors.js';
 import { ObjPinAttr } from './attr.js';
@@ -9,17 +9,19 @@ import { bpf } from './syscall.js';
 export const BPFFS_ROOT = '/sys/fs/bpf';
 export const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
+/** statfs magic numbers of the file systems tsbpf mounts (linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
 /**
- * The file system type visible at a mount point (/proc/self/mounts). Mounts stack: the last line
- * for a path is the one on top (/sys/fs/bpf is often a bpffs over the sysfs directory).
+ * Whether the file system on top at `path` is bpffs, asked of statfs as libbpf does: mounts stack,
+ * and a mount namespace may show other lines in /proc/self/mounts than the one that answers for the path.
  */
-function mountedAt(path: string): string | undefined {
-  let fsType: string | undefined;
-  for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
-    const [, mountPoint, type] = line.split(' ');
-    if (mountPoint === path) fsType = type;
+function isBpffs(path: string): boolean {
+  try {
+    return statfsSync(path).type === BPF_FS_MAGIC;
+  } catch {
+    return false;
   }
-  return fsType;
 }
 
 function mountFs(fsType: string, target: string): void {
@@ -31,7 +33,7 @@ function mountFs(fsType: string, target: string): void {
 
 /** Makes sure a bpf file system is mounted at /sys/fs/bpf (mounting it if needed, which needs root). */
 export function ensureBpffs(root = BPFFS_ROOT): string {
-  if (mountedAt(root) !== 'bpf') mountFs('bpf', root);
+  if (!isBpffs(root)) mountFs('bpf', root);
   return root;
 }
 

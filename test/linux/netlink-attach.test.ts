@@ -288,10 +288,7 @@ test('tsbpf prog attach OBJ:NAME xdp dev IFACE native netlink, then tc ingress: 
   assert.doesNotMatch(qdiscs(nsB), /clsact/);
 });
 
-test('tsbpf prog attach without --duration stays attached until Ctrl-C', {
-  ...netOpts,
-  todo: 'src/cli/commands/prog.ts waits on signal listeners alone, which do not keep Node running: it exits at once and leaves the tc filter behind',
-}, async () => {
+test('tsbpf prog attach without --duration stays attached until Ctrl-C', netOpts, async () => {
   try {
     const run = await runAttach('prog', 'attach', `${tcObject}:tc_rewrite`, 'tc', 'ingress', 'dev', 'veth-b', 'priority', '6');
     assert.equal(run.status, 0, run.stderr);

@@ -213,9 +213,12 @@ async function attachCommand(flags: Flags, io: CliIO): Promise<number> {
         process.off('SIGINT', done);
         process.off('SIGTERM', done);
         clearTimeout(timer);
+        clearInterval(keepAlive);
         resolve();
       };
       const timer = flags.duration !== undefined ? setTimeout(done, flags.duration * 1000) : undefined;
+      // Signal listeners alone do not keep Node running.
+      const keepAlive = setInterval(() => {}, 2 ** 30);
       process.on('SIGINT', done);
       process.on('SIGTERM', done);
     });
