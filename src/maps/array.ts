@@ -2,27 +2,37 @@ import type { Region } from '../vm/memory.js';
 import { copyBytes } from './bytes.js';
 import { BpfMap, type MapContext } from './map.js';
 import { Errno, MapFlag, UpdateFlag, round8, type MapSpec } from './spec.js';
+import { ValueLayout } from './value-fields.js';
 
 /** Index of a 4-byte array key. */
 const indexOf = (key: Uint8Array): number => (key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0;
 const keyOfIndex = (i: number): Uint8Array => new Uint8Array(new Uint32Array([i]).buffer);
-/** The kernel's check: `(flags & ~BPF_F_LOCK) > BPF_EXIST` is EINVAL. */
-const validFlags = (flags: number): boolean => (flags & ~UpdateFlag.F_LOCK) <= UpdateFlag.EXIST;
+/** The kernel's checks: `(flags & ~BPF_F_LOCK) > BPF_EXIST` is EINVAL, and so is BPF_F_LOCK on a value without a bpf_spin_lock. */
+const validFlags = (flags: number, lockable: boolean): boolean =>
+  (flags & ~UpdateFlag.F_LOCK) <= UpdateFlag.EXIST && (lockable || (flags & UpdateFlag.F_LOCK) === 0);
+
+/** An array map: one whose values hold special fields (bpf_spin_lock ...) copies around them. */
+export function arrayMap(spec: MapSpec, ctx: MapContext, perCpu = false): ArrayMap {
+  return spec.valueFields?.length ? new ArrayMapWithFields(spec, ctx, perCpu) : new ArrayMap(spec, ctx, perCpu);
+}
 
 /**
  * BPF_MAP_TYPE_ARRAY and PERCPU_ARRAY: preallocated, zero-filled, indexed by a u32; entries cannot be
  * deleted. Values live in one region, `elemSize` apart (8-byte rounded like the kernel); per-CPU
- * arrays keep `cpus` slots per index, index-major.
+ * arrays keep `cpus` slots per index, index-major. Built by `arrayMap`: program-side updates here
+ * copy whole values (the per-packet path stays small), ArrayMapWithFields' step around special fields.
  */
 export class ArrayMap extends BpfMap {
   override readonly perCpu: boolean;
   readonly values: Region;
+  protected readonly layout: ValueLayout;
   private readonly slot: number;
   private readonly stride: number;
 
   constructor(spec: MapSpec, ctx: MapContext, perCpu = false) {
     super(spec, ctx);
     this.perCpu = perCpu;
+    this.layout = new ValueLayout(spec);
     this.slot = round8(spec.valueSize);
     this.stride = this.slot * (perCpu ? ctx.cpus : 1);
     const readOnlyForPrograms = ((spec.flags ?? 0) & MapFlag.RDONLY_PROG) !== 0;
@@ -42,11 +52,10 @@ export class ArrayMap extends BpfMap {
 
   override updateElem(keyAddr: number, valueAddr: number, flags: number, cpu: number): number {
     const index = this.space.view.getUint32(keyAddr, true);
-    if (!validFlags(flags)) return -Errno.EINVAL;
+    if (!validFlags(flags, false)) return -Errno.EINVAL;
     if (index >= this.spec.maxEntries) return -Errno.E2BIG;
     if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
-    const dst = this.valueAddress(index, cpu);
-    copyBytes(this.space.view, this.space.u8, dst, valueAddr, this.spec.valueSize);
+    copyBytes(this.space.view, this.space.u8, this.valueAddress(index, cpu), valueAddr, this.spec.valueSize);
     return 0;
   }
 
@@ -54,21 +63,23 @@ export class ArrayMap extends BpfMap {
     this.checkKey(key);
     const index = indexOf(key);
     if (index >= this.spec.maxEntries) return undefined;
-    if (!this.perCpu) return this.space.u8.slice(this.valueAddress(index), this.valueAddress(index) + this.spec.valueSize);
+    if (!this.perCpu) return this.layout.clearFields(this.space.u8.slice(this.valueAddress(index), this.valueAddress(index) + this.spec.valueSize));
     const base = this.valueAddress(index, 0);
-    return this.space.u8.slice(base, base + this.stride);
+    const copy = this.space.u8.slice(base, base + this.stride);
+    for (let cpu = 0; cpu < this.cpus; cpu++) this.layout.clearFields(copy, cpu * this.slot);
+    return copy;
   }
 
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
     this.checkKey(key);
     this.checkValue(value);
-    if (!validFlags(flags)) this.fail(Errno.EINVAL, `bad update flags ${flags}`);
+    if (!validFlags(flags, this.layout.hasSpinLock)) this.fail(Errno.EINVAL, `bad update flags ${flags}`);
     const index = indexOf(key);
     if (index >= this.spec.maxEntries) this.fail(Errno.E2BIG, `index ${index} >= max_entries ${this.spec.maxEntries}`);
     if ((flags & 3) === UpdateFlag.NOEXIST) this.fail(Errno.EEXIST, 'array entries always exist');
-    if (!this.perCpu) this.space.u8.set(value, this.valueAddress(index));
+    if (!this.perCpu) this.layout.write(this.space.u8, this.valueAddress(index), value);
     else for (let cpu = 0; cpu < this.cpus; cpu++) {
-      this.space.u8.set(value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize), this.valueAddress(index, cpu));
+      this.layout.write(this.space.u8, this.valueAddress(index, cpu), value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize));
     }
   }
 
@@ -85,6 +96,18 @@ export class ArrayMap extends BpfMap {
   override dispose(): void {
     this.space.release(this.values);
     super.dispose();
+  }
+}
+
+/** Arrays whose values hold special fields: program-side updates copy around them and may take BPF_F_LOCK. */
+class ArrayMapWithFields extends ArrayMap {
+  override updateElem(keyAddr: number, valueAddr: number, flags: number, cpu: number): number {
+    const index = this.space.view.getUint32(keyAddr, true);
+    if (!validFlags(flags, this.layout.hasSpinLock)) return -Errno.EINVAL;
+    if (index >= this.spec.maxEntries) return -Errno.E2BIG;
+    if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
+    this.layout.copy(this.space.view, this.space.u8, this.valueAddress(index, cpu), valueAddr, this.spec.valueSize);
+    return 0;
   }
 }
 

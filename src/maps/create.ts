@@ -1,5 +1,5 @@
 import { MapType } from '../uapi/map-types.js';
-import { ArrayMap, ObjectArrayMap } from './array.js';
+import { ObjectArrayMap, arrayMap } from './array.js';
 import { HashMap, ObjectHashMap } from './hash.js';
 import { LpmTrieMap } from './lpm.js';
 import type { BpfMap, MapContext } from './map.js';
@@ -32,8 +32,8 @@ const row = (type: number, check: MapTypeRow['check'], create: MapTypeRow['creat
 
 /** Map types the userspace runtime implements. */
 export const MAP_TYPES: readonly MapTypeRow[] = [
-  row(MapType.array, checks.array, (s, c) => new ArrayMap(s, c)),
-  row(MapType.percpu_array, checks.array, (s, c) => new ArrayMap(s, c, true)),
+  row(MapType.array, checks.array, (s, c) => arrayMap(s, c)),
+  row(MapType.percpu_array, checks.array, (s, c) => arrayMap(s, c, true)),
   row(MapType.hash, checks.hash, (s, c) => new HashMap(s, c)),
   row(MapType.percpu_hash, checks.hash, (s, c) => new HashMap(s, c, { perCpu: true })),
   row(MapType.lru_hash, checks.hash, (s, c) => new HashMap(s, c, { lru: true })),

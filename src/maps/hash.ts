@@ -1,18 +1,20 @@
 import { HASH_INDEX } from '../vm/abi.js';
 import type { Region } from '../vm/memory.js';
-import { copyBytes } from './bytes.js';
 import { KeyTable } from './key-table.js';
 import { BpfMap, bytesOfKey, keyAt, keyOfBytes, type MapContext } from './map.js';
 import { Errno, UpdateFlag, round8, type MapSpec } from './spec.js';
+import { ValueLayout } from './value-fields.js';
 
 /**
  * BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH. Each element's value is its own region
  * (so checked mode catches overruns between elements, and a value's address stays put while its
  * element lives); the index hashes the raw key bytes where the program keeps them (KeyTable). Its
  * insertion order is the iteration order and doubles as the LRU order (a hit moves the key to the back).
+ * Updates leave a value's special fields alone (a new element's are zero).
  *
- * A plain hash map (not LRU: a lookup changes nothing; not per-CPU: no CPU to pick) writes its index's
- * descriptor address into its handle, so code that knows the layout (the JIT) may search it in place.
+ * A plain hash map (not LRU: a lookup changes nothing; not per-CPU: no CPU to pick; no special fields:
+ * the JIT's in-place update copies whole values) writes its index's descriptor address into its
+ * handle, so code that knows the layout (the JIT) may search it in place.
  */
 export class HashMap extends BpfMap {
   override readonly perCpu: boolean;
@@ -22,6 +24,7 @@ export class HashMap extends BpfMap {
   private readonly regions: (Region | undefined)[] = [];
   private readonly slot: number;
   private readonly elemSize: number;
+  private readonly layout: ValueLayout;
   /** Where an update that evicts copies its key and value first: either may live in the evicted element. */
   private readonly scratch: Uint8Array;
 
@@ -29,11 +32,12 @@ export class HashMap extends BpfMap {
     super(spec, ctx);
     this.perCpu = options.perCpu ?? false;
     this.lru = options.lru ?? false;
+    this.layout = new ValueLayout(spec);
     this.slot = round8(spec.valueSize);
     this.elemSize = this.perCpu ? this.slot * ctx.cpus : Math.max(1, spec.valueSize);
     this.table = new KeyTable(ctx.space, spec.keySize, spec.maxEntries, `map ${spec.name}`);
     this.scratch = new Uint8Array(spec.keySize + spec.valueSize);
-    if (!this.lru && !this.perCpu) {
+    if (!this.lru && !this.perCpu && this.layout.plain) {
       const view = ctx.space.view;
       view.setUint32(this.table.descriptor.start + HASH_INDEX.valueSize, spec.valueSize, true);
       view.setUint32(this.handle, this.table.descriptor.start, true);
@@ -59,6 +63,7 @@ export class HashMap extends BpfMap {
   /** Find or insert the element for the key at `at` in `view`: its entry number, or -errno. */
   private upsert(view: DataView, at: number, flags: number): number {
     if ((flags & ~(UpdateFlag.F_LOCK | 3)) !== 0 || (flags & 3) === 3) return -Errno.EINVAL;
+    if ((flags & UpdateFlag.F_LOCK) !== 0 && !this.layout.hasSpinLock) return -Errno.EINVAL;
     const existing = this.table.find(view, at);
     if (existing >= 0) {
       if ((flags & 3) === UpdateFlag.NOEXIST) return -Errno.EEXIST;
@@ -93,12 +98,12 @@ export class HashMap extends BpfMap {
       scratch.set(this.space.u8.subarray(valueAddr, valueAddr + valueSize), keySize);
       const entry = this.upsert(new DataView(scratch.buffer), 0, flags);
       if (entry < 0) return entry;
-      this.space.u8.set(scratch.subarray(keySize), this.valueAt(entry, cpu));
+      this.layout.write(this.space.u8, this.valueAt(entry, cpu), scratch.subarray(keySize));
       return 0;
     }
     const entry = this.upsert(this.space.view, keyAddr, flags);
     if (entry < 0) return entry;
-    copyBytes(this.space.view, this.space.u8, this.valueAt(entry, cpu), valueAddr, valueSize);
+    this.layout.copy(this.space.view, this.space.u8, this.valueAt(entry, cpu), valueAddr, valueSize);
     return 0;
   }
 
@@ -114,7 +119,10 @@ export class HashMap extends BpfMap {
     const entry = this.table.find(viewOf(key), 0);
     if (entry < 0) return undefined;
     const start = this.regions[entry]!.start;
-    return this.space.u8.slice(start, start + (this.perCpu ? this.elemSize : this.spec.valueSize));
+    if (!this.perCpu) return this.layout.clearFields(this.space.u8.slice(start, start + this.spec.valueSize));
+    const copy = this.space.u8.slice(start, start + this.elemSize);
+    for (let cpu = 0; cpu < this.cpus; cpu++) this.layout.clearFields(copy, cpu * this.slot);
+    return copy;
   }
 
   update(key: Uint8Array, value: Uint8Array, flags: number = UpdateFlag.ANY): void {
@@ -123,9 +131,9 @@ export class HashMap extends BpfMap {
     const entry = this.upsert(viewOf(key), 0, flags);
     if (entry < 0) this.fail(-entry, 'update failed');
     const start = this.regions[entry]!.start;
-    if (!this.perCpu) this.space.u8.set(value, start);
+    if (!this.perCpu) this.layout.write(this.space.u8, start, value);
     else for (let cpu = 0; cpu < this.cpus; cpu++) {
-      this.space.u8.set(value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize), start + cpu * this.slot);
+      this.layout.write(this.space.u8, start + cpu * this.slot, value.subarray(cpu * this.slot, cpu * this.slot + this.spec.valueSize));
     }
   }
 

@@ -1,4 +1,5 @@
 import type { AddressSpace } from '../vm/memory.js';
+import { allocateHandle, setHandleId } from './handle.js';
 import { Errno, MapError, UpdateFlag, mapTypeName, round8, type MapSpec } from './spec.js';
 
 export interface MapContext {
@@ -18,10 +19,9 @@ export abstract class BpfMap {
   readonly spec: MapSpec;
   readonly space: AddressSpace;
   readonly cpus: number;
-  /** What LD_IMM64 (map fd/idx) puts in a register: the address of this map's handle region. */
+  /** What LD_IMM64 (map fd/idx) puts in a register: the address of this map's handle region (handle.ts). */
   readonly handle: number;
-  /** Set by the registry. */
-  id = 0;
+  private mapId = 0;
   /** Per-CPU maps keep one slot per CPU. */
   readonly perCpu: boolean = false;
 
@@ -29,7 +29,16 @@ export abstract class BpfMap {
     this.spec = spec;
     this.space = ctx.space;
     this.cpus = ctx.cpus;
-    this.handle = ctx.space.allocate(8, 'map', `map ${spec.name} handle`, false).start;
+    this.handle = allocateHandle(ctx.space, spec);
+  }
+
+  /** Set by the registry; programs read it at `map->id`. */
+  get id(): number {
+    return this.mapId;
+  }
+  set id(id: number) {
+    this.mapId = id;
+    setHandleId(this.space, this.handle, id);
   }
 
   get name(): string {

@@ -1,5 +1,8 @@
 import { TsbpfError } from '../errors.js';
+import type { MapValueField } from '../btf/map-fields.js';
 import { MAP_TYPE_NAMES } from '../uapi/index.js';
+
+export type { MapValueField, MapValueFieldKind } from '../btf/map-fields.js';
 
 /** Kernel errno values the map operations return (negated on the program side). */
 export const Errno = {
@@ -19,17 +22,6 @@ export const MapFlag = {
   STACK_BUILD_ID: 1 << 5, ZERO_SEED: 1 << 6, RDONLY_PROG: 1 << 7, WRONLY_PROG: 1 << 8, CLONE: 1 << 9,
   MMAPABLE: 1 << 10, PRESERVE_ELEMS: 1 << 11, INNER_MAP: 1 << 12,
 } as const;
-
-/** Kinds of special field a map value's BTF may place (the kernel's btf_field types the verifier knows). */
-export type MapValueFieldKind = 'spin_lock' | 'timer' | 'workqueue' | 'kptr';
-
-/** A special field of a map value: the program reaches it only through helpers, never by load/store. */
-export interface MapValueField {
-  kind: MapValueFieldKind;
-  /** Byte offset in the value. */
-  offset: number;
-  size: number;
-}
 
 /** What a map is, as `struct bpf_map_def` / BTF-defined maps / BPF_MAP_CREATE describe it. */
 export interface MapSpec {

@@ -57,6 +57,7 @@ export function editMap(object: BpfObject, name: string, edit: MapEdit): ObjectM
   if (edit.valueSize !== undefined && edit.valueSize !== map.valueSize) {
     map.valueSize = edit.valueSize;
     delete map.btfValueTypeId;
+    delete map.valueFields;
   }
   if (edit.flags !== undefined) map.flags = edit.flags;
   if (edit.innerMap) map.innerMap = { ...edit.innerMap };

@@ -1,4 +1,5 @@
 import type { Btf, BtfComposite, BtfDatasec, BtfType } from '../btf/index.js';
+import { mapValueFields } from '../btf/map-fields.js';
 import { SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, STT_OBJECT, STT_SECTION, type ElfFile, type ElfSection } from '../elf/index.js';
 import { MapFlag } from '../maps/spec.js';
 import { MapType } from '../uapi/map-types.js';
@@ -153,7 +154,11 @@ function mapDefFromStruct(btf: Btf, struct: BtfComposite, name: string, where: {
         if (target) { spec.keySize = btf.resolveSize(target.id); spec.btfKeyTypeId = target.id; }
         break;
       case 'value':
-        if (target) { spec.valueSize = btf.resolveSize(target.id); spec.btfValueTypeId = target.id; }
+        if (target) {
+          spec.valueSize = btf.resolveSize(target.id);
+          spec.btfValueTypeId = target.id;
+          spec.valueFields = mapValueFields(btf, target.id);
+        }
         break;
       case 'values': {
         // `__array(values, struct inner)`: an array of pointers to the inner map's definition.

@@ -1,6 +1,4 @@
-import type { Btf } from '../btf/index.js';
-import type { BtfType } from '../btf/types.js';
-import type { MapSpec, MapValueField, MapValueFieldKind } from '../maps/spec.js';
+import type { MapSpec, MapValueFieldKind } from '../maps/spec.js';
 import { MapType } from '../uapi/index.js';
 import { Reject } from './reject.js';
 import { constBounds } from './scalar.js';
@@ -12,52 +10,10 @@ import { pointerReg, scalarReg, type Reg } from './state.js';
  * map pointer, which programs may read.
  */
 
-/** Kernel structs a map value may embed, by BTF name. */
-const SPECIAL_STRUCTS: Readonly<Record<string, MapValueFieldKind>> = {
-  bpf_spin_lock: 'spin_lock', bpf_timer: 'timer', bpf_wq: 'workqueue',
-};
-/** Pointer type tags that make a member a kptr. */
-const KPTR_TAGS = new Set(['kptr', 'kptr_untrusted', 'percpu_kptr']);
-
 /** The kernel's name for a field kind in its messages (btf_field_type_name). */
 export const FIELD_NAMES: Readonly<Record<MapValueFieldKind, string>> = {
   spin_lock: 'bpf_spin_lock', timer: 'bpf_timer', workqueue: 'bpf_wq', kptr: 'kptr',
 };
-
-/** The special fields of BTF type `typeId` (a map value), nested structs included, by ascending offset. */
-export function mapValueFields(btf: Btf, typeId: number): MapValueField[] {
-  const out: MapValueField[] = [];
-  const walk = (id: number, base: number, depth: number): void => {
-    const t = btf.type(btf.skipModifiers(id, true));
-    if (t.kind === 'VOID' || depth > 8) return;
-    const special = t.kind === 'STRUCT' ? SPECIAL_STRUCTS[t.name] : undefined;
-    if (t.kind === 'STRUCT' && special) {
-      out.push({ kind: special, offset: base, size: t.size });
-      return;
-    }
-    if (t.kind === 'PTR' && isKptr(btf, t.type)) {
-      out.push({ kind: 'kptr', offset: base, size: 8 });
-      return;
-    }
-    // A global data section's value is its DATASEC: each variable at its offset.
-    if (t.kind === 'DATASEC') for (const v of t.vars) walk(v.type, base + v.offset, depth + 1);
-    if (t.kind === 'VAR') walk(t.type, base, depth + 1);
-    if (t.kind !== 'STRUCT' && t.kind !== 'UNION') return;
-    for (const m of t.members) if (m.bitfieldSize === 0) walk(m.type, base + m.bitOffset / 8, depth + 1);
-  };
-  walk(typeId, 0, 0);
-  return out.sort((a, b) => a.offset - b.offset);
-}
-
-function isKptr(btf: Btf, id: number): boolean {
-  const t: BtfType | { kind: 'VOID' } = btf.type(id);
-  return t.kind === 'TYPE_TAG' && KPTR_TAGS.has(t.name);
-}
-
-/** The maps with their value fields filled in from the object's BTF (maps without a BTF value type are kept as they are). */
-export function withValueFields<M extends MapSpec>(maps: readonly M[], btf: Btf | undefined): M[] {
-  return maps.map((m) => (btf && m.btfValueTypeId && !m.valueFields ? { ...m, valueFields: mapValueFields(btf, m.btfValueTypeId) } : m));
-}
 
 export const hasField = (map: MapSpec, kind: MapValueFieldKind): boolean => map.valueFields?.some((f) => f.kind === kind) ?? false;
 export const fieldOffset = (map: MapSpec, kind: MapValueFieldKind): number | undefined => map.valueFields?.find((f) => f.kind === kind)?.offset;

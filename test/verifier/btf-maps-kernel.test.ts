@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { openObject } from '../../src/object/index.js';
 import { programBtfFacts, verify } from '../../src/verifier/index.js';
-import { mapValueFields, withValueFields } from '../../src/verifier/map-btf.js';
+import { mapValueFields } from '../../src/btf/map-fields.js';
 import { skipReason } from '../linux/support.js';
 
 /**
@@ -87,7 +87,7 @@ function tsbpfVerdict(bytes: Uint8Array): string {
   const object = openObject(bytes, { fileName: 'maps.bpf.o' });
   const p = object.programs.find((q) => q.name === 'prog')!;
   const r = verify({
-    insns: p.insns, type: 'sched_cls', maps: withValueFields(object.maps, object.btf), attachType: p.section,
+    insns: p.insns, type: 'sched_cls', maps: object.maps, attachType: p.section,
     mapRefs: p.mapRefs.map((ref) => ({ insn: ref.insn, map: ref.map, kind: ref.kind, offset: ref.offset })),
     ...programBtfFacts(object.btf, p.functions),
   });

@@ -6,7 +6,6 @@ import type { MapSpec } from '../../src/maps/spec.js';
 import { openObject } from '../../src/object/index.js';
 import { AttachType, MapType } from '../../src/uapi/index.js';
 import { programBtfFacts, type VerifierProgram } from '../../src/verifier/index.js';
-import { withValueFields } from '../../src/verifier/map-btf.js';
 import { prepareAsOracle } from '../support/ebpf-samples.js';
 import { corpus } from '../support/paths.js';
 
@@ -213,7 +212,7 @@ export function ebpfSampleCases(): Case[] {
     out.push({
       ...base,
       program: {
-        insns: prog.insns, type: row.prog_type as number, maps: withValueFields(obj.maps, obj.btf),
+        insns: prog.insns, type: row.prog_type as number, maps: obj.maps,
         mapRefs: prog.mapRefs.map((r) => ({ insn: r.insn, map: r.map, kind: r.kind, offset: r.offset })),
         lineInfo: prog.lineInfo, name, attachType: prog.section,
         ...programBtfFacts(obj.btf, prog.functions),
