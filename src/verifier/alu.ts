@@ -5,7 +5,7 @@ import {
   constBounds, constBoundsOf, constValue, isConst, scalarAlu, scalarMovsx, sminUnbounded, sminValue, unknownBounds, zext32,
   type Bounds,
 } from './scalar.js';
-import { isPointer, scalarReg, typeName, type Frame, type Reg } from './state.js';
+import { isPointer, scalarReg, typeName, withBounds, withId, withOff, withRange, type Frame, type Reg } from './state.js';
 import { toBigS } from './u64.js';
 
 /**
@@ -27,8 +27,9 @@ function checkRead(frame: Frame, r: number, at: number): Reg {
 /** The kernel's check_reg_sane_offset: an offset or pointer bounded well inside ±2^29. */
 function checkSaneOffset(b: Bounds, off: number, type: string, at: number): void {
   if (isConst(b)) {
-    const value = toBigS(b.valueHi, b.valueLo);
-    if (value >= MAX_VAR_OFF || value <= -MAX_VAR_OFF) throw new Reject(`math between ${type} pointer and ${value} is not allowed`, at);
+    // A number (exact within 2^53, its order kept beyond) for the check; BigInt only for the message.
+    const value = constValue(b);
+    if (value >= MAX_VAR_OFF || value <= -MAX_VAR_OFF) throw new Reject(`math between ${type} pointer and ${toBigS(b.valueHi, b.valueLo)} is not allowed`, at);
   }
   if (off >= MAX_VAR_OFF || off <= -MAX_VAR_OFF) throw new Reject(`${type} pointer offset ${off} is not allowed`, at);
   if (sminUnbounded(b)) throw new Reject(`math between ${type} pointer and register with unbounded min value is not allowed`, at);
@@ -58,16 +59,17 @@ function pointerArithmetic(ctx: VerifierContext, at: number, dstno: number, ptr:
     const v = constValue(scalar);
     const off = ptr.off + (name === 'add' ? v : -v);
     checkSaneOffset(ptr.b, off, type, at);
-    return { ...ptr, off };
+    // Within ±2^29 once checked: `| 0` stores it as a small integer, not a boxed double (constValue's arithmetic gives one).
+    return withOff(ptr, off | 0);
   }
   // Privileged programs may offset ctx by a variable (the kernel refuses only its dereference).
   if (ptr.type === 'ctx' && ctx.unpriv) throw new Reject(`R${dstno} variable ctx access var_off disallowed`, at);
   const b = scalarAlu(name, ptr.b, scalar, 64);
   checkSaneOffset(b, ptr.off, type, at);
-  const out: Reg = { ...ptr, b };
+  const out = withBounds(ptr, b);
   // A moved packet pointer has no proven range until compared with the end again; a comparison
   // proves none while the offset may pass 64 KiB (explore.ts packetCompare), so no bound is needed here.
-  if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') return { ...out, id: ctx.newId(), range: 0 };
+  if (ptr.type === 'pkt' || ptr.type === 'pkt_meta') return withRange(withId(out, ctx.newId()), 0);
   return out;
 }
 
@@ -96,9 +98,9 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
         let id = src.id;
         if (id === 0) {
           id = ctx.newId();
-          frame.regs[insn.src] = { ...src, id };
+          frame.regs[insn.src] = withId(src, id);
         }
-        frame.regs[dst] = { ...src, id };
+        frame.regs[dst] = withId(src, id);
       } else {
         frame.regs[dst] = src;
       }
@@ -114,9 +116,9 @@ export function checkAlu(ctx: VerifierContext, frame: Frame, at: number, insn: I
       let id = src.id;
       if (id === 0) {
         id = ctx.newId();
-        frame.regs[insn.src] = { ...src, id };
+        frame.regs[insn.src] = withId(src, id);
       }
-      frame.regs[dst] = { ...src, id };
+      frame.regs[dst] = withId(src, id);
       return;
     }
     frame.regs[dst] = scalarReg(zext32(src.b));

@@ -12,7 +12,7 @@ import {
 } from './scalar.js';
 import { formatU64, toNumberU } from './u64.js';
 import {
-  NOT_INIT, isNullConst, isPointer, pointerReg, scalarReg, typeName, type Frame, type Reference, type Reg, type State,
+  NOT_INIT, isNullConst, isPointer, pointerReg, rewriteRegs, scalarReg, typeName, type Frame, type Reference, type Reg, type State,
 } from './state.js';
 import { FIELD_NAMES, fieldOffset, hasField, mapHasBtf } from './map-btf.js';
 
@@ -105,10 +105,7 @@ function resetCallerSaved(frame: Frame): void {
 export function clearPacketPointers(state: State, unpriv: boolean): void {
   const dead = (r: Reg): boolean => r.type === 'pkt' || r.type === 'pkt_meta' || r.type === 'pkt_end';
   const replacement = unpriv ? NOT_INIT : scalarReg();
-  for (const frame of state.frames) {
-    frame.regs = frame.regs.map((r) => (dead(r) ? replacement : r));
-    frame.stack = frame.stack.map((s) => (s.spilled && dead(s.spilled) ? { bytes: 'mmmmmmmm' } : s));
-  }
+  rewriteRegs(state, (r) => (dead(r) ? replacement : r), true);
 }
 
 /** Release reference `refId`: every copy of the pointer becomes unusable. */
@@ -117,10 +114,7 @@ export function releaseReference(state: State, refId: number, unpriv: boolean): 
   if (idx < 0) return false;
   state.refs.splice(idx, 1);
   const replacement = unpriv ? NOT_INIT : scalarReg();
-  for (const frame of state.frames) {
-    frame.regs = frame.regs.map((r) => (r.refId === refId ? replacement : r));
-    frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.refId === refId ? { bytes: 'mmmmmmmm' } : s));
-  }
+  rewriteRegs(state, (r) => (r.refId === refId ? replacement : r), true);
   return true;
 }
 

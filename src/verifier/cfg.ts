@@ -1,10 +1,10 @@
-import { classify, type Instruction, type Op } from '../isa/instruction.js';
+import type { Instruction, Op } from '../isa/instruction.js';
 import { InsnClass, Mode, PseudoLdImm64, modeOf } from '../isa/opcodes.js';
 import { helperProto } from '../helpers/prototypes.js';
 import type { MapSpec } from '../maps/spec.js';
 import { HelperId } from '../uapi/index.js';
 import { buildBlocks, type Blocks } from './blocks.js';
-import { decodeCheckedAtVisit, reservedFieldsLine } from './fields.js';
+import { classifyWithoutStack, decodeCheckedAtVisit, reservedFieldsLine } from './fields.js';
 import {
   K_ALU, K_ATOMIC, K_CALLX, K_CALL_HELPER, K_CALL_KFUNC, K_CALL_LOCAL, K_EXIT, K_JA, K_JCOND, K_LDX, K_LD_ABS, K_LD_IMM64,
   K_LD_IND, K_MAY_GOTO, K_NONE, K_ST, K_STX, endsRun, opKind,
@@ -48,7 +48,7 @@ function decodeAll(insns: readonly Instruction[], kinds: Uint8Array, fieldErrors
   for (let i = 0; i < insns.length; i++) {
     let op: Op;
     try {
-      op = classify(insns[i]!, i, insns[i + 1]);
+      op = classifyWithoutStack(insns[i]!, i, insns[i + 1]);
     } catch (e) {
       const atVisit = decodeCheckedAtVisit(insns, i);
       if (atVisit) {
@@ -92,7 +92,7 @@ function decodeReject(insns: readonly Instruction[], i: number, reason: string):
 /** Whether the opcode decodes once its registers are valid ones. */
 function validOpcode(insn: Instruction): boolean {
   try {
-    classify({ ...insn, dst: 0, src: 0 }, 0, { code: 0, dst: 0, src: 0, off: 0, imm: 0 });
+    classifyWithoutStack({ ...insn, dst: 0, src: 0 }, 0, { code: 0, dst: 0, src: 0, off: 0, imm: 0 });
     return true;
   } catch (e) {
     return e instanceof Error && /nonzero|reserved/.test(e.message);

@@ -19,8 +19,9 @@ import {
 } from './scalar.js';
 import { formatS64, fromBig, u64Out } from './u64.js';
 import {
-  NOT_INIT, cloneState, constReg, curFrame, formatFrameDump, formatReg, formatState, isPointer, pointerReg, scalarReg, stateSafe,
-  typeName, UNKNOWN_SCALAR, type Frame, type PathStep, type Reg, type State,
+  NOT_INIT, cloneState, constReg, curFrame, emptyRegs, formatFrameDump, formatReg, formatState, isPointer, makeFrame, makeSlot, pointerReg,
+  rewriteRegs, scalarReg, stateSafe, typeName, UNKNOWN_SCALAR, withBounds, withId, withNonNull, withRange, type Frame, type PathStep, type Reg,
+  type State,
 } from './state.js';
 
 /** How the kernel names an exit from the program's outermost frame in its leak lines. */
@@ -111,9 +112,15 @@ export class Explorer {
   private hist: number[] = [];
   /** Call depth of the instruction being checked. */
   private depth = 0;
+  private readonly mask = new PreciseSet();
 
   constructor(ctx: VerifierSetup, private readonly options: ExploreOptions) {
-    this.ctx = { ...ctx, markPrecise: (regno) => this.markPrecise(regno), markSlotPrecise: (frame, slot) => this.markSlotPrecise(frame, slot) };
+    // Every field named, attachType too when absent: one object shape whatever the setup's (see makeReg).
+    this.ctx = {
+      insns: ctx.insns, cfg: ctx.cfg, prog: ctx.prog, returnRange: ctx.returnRange, unpriv: ctx.unpriv, attachType: ctx.attachType,
+      strictAlignment: ctx.strictAlignment, mapAt: ctx.mapAt, hasArena: ctx.hasArena, globalFunctionEntries: ctx.globalFunctionEntries, newId: ctx.newId, stackDepth: ctx.stackDepth,
+      markPrecise: (regno) => this.markPrecise(regno), markSlotPrecise: (frame, slot) => this.markSlotPrecise(frame, slot),
+    };
     this.backtracker = new Backtracker(ctx.insns, ctx.cfg.ops);
     this.reached = new Uint8Array(ctx.insns.length);
   }
@@ -121,7 +128,7 @@ export class Explorer {
   private get insns(): readonly Instruction[] { return this.ctx.insns; }
 
   run(): void {
-    const regs: Reg[] = new Array(11).fill(NOT_INIT);
+    const regs = emptyRegs();
     regs[1] = pointerReg('ctx', { b: constBounds(0, 0) });
     regs[10] = pointerReg('fp', { b: constBounds(0, 0), frame: 0 });
     if (this.options.initialRegisters) {
@@ -144,7 +151,7 @@ export class Explorer {
     const globalEntry = this.options.globalEntry;
     if (globalEntry) for (let r = 1; r <= 5; r++) regs[r] = globalEntry.args[r - 1] ?? NOT_INIT;
     const subprog = globalEntry ? this.ctx.cfg.subprogOf[globalEntry.insn]! : 0;
-    let state: State = { frames: [{ regs, stack: [], returnTo: -1, subprog }], refs: [], path: undefined };
+    let state: State = { frames: [makeFrame(regs, [], -1, subprog, undefined)], refs: [], path: undefined };
     let insn = globalEntry?.insn ?? 0;
     /** The branch a path taken from the stack came from (-1 while a path runs on). */
     let poppedFrom = -1;
@@ -172,14 +179,7 @@ export class Explorer {
         this.reached[insn] = 1;
         if (this.ctx.cfg.ops[insn]!.kind === 'ld_imm64') this.reached[insn + 1] = 1;
         try {
-          next = this.step(state, insn, (branchState, target) => {
-            if (this.pending.length >= JMP_SEQ_LIMIT) throw new Reject(`The sequence of ${JMP_SEQ_LIMIT} jumps is too complex.`, insn);
-            const parent = this.parent;
-            if (parent) parent.branches++;
-            this.pending.push({ state: branchState, insn: target, parent, hist: this.hist.slice(), logPos: this.log.length, from: insn });
-            this.curStates++;
-            if (this.curStates > this.stats.peakStates) this.stats.peakStates = this.curStates;
-          });
+          next = this.step(state, insn);
         } catch (e) {
           if (e instanceof Reject) {
             this.failedPath = pathList(state.path);
@@ -276,7 +276,7 @@ export class Explorer {
    * path, for those still live here (a dead copy linked to a live value may be marked too).
    */
   private inheritPrecision(precise: PreciseSet, state: State, live: number, slotsLo: number, slotsHi: number): void {
-    const mask = new PreciseSet();
+    const mask = this.scratchMask();
     const innermost = state.frames.length - 1;
     for (let f = 0; f <= innermost; f++) {
       mask.regs[f] = precise.regs[f]! & (f === innermost ? live : -1);
@@ -289,7 +289,7 @@ export class Explorer {
   /** Register `regno` of the current frame decides something at the current instruction: make its origins precise. */
   private markPrecise(regno: number): void {
     if (this.ctx.unpriv) return;
-    const mask = new PreciseSet();
+    const mask = this.scratchMask();
     mask.setReg(this.depth, regno);
     this.propagateFromHere(mask);
   }
@@ -297,9 +297,15 @@ export class Explorer {
   /** The same for stack slot `slot` of call frame `frame`. */
   private markSlotPrecise(frame: number, slot: number): void {
     if (this.ctx.unpriv || slot >= 64) return;
-    const mask = new PreciseSet();
+    const mask = this.scratchMask();
     mask.setSlot(frame, slot);
     this.propagateFromHere(mask);
+  }
+
+  /** The one mask every walk starts from, emptied: a walk consumes its mask and keeps no reference to it. */
+  private scratchMask(): PreciseSet {
+    this.mask.clear();
+    return this.mask;
   }
 
   private propagateFromHere(mask: PreciseSet): void {
@@ -307,28 +313,47 @@ export class Explorer {
     this.backtracker.propagate(mask, this.depth, this.hist, this.hist.length - 1, this.parent);
   }
 
-  private logInsn(state: State, insn: number, op: Op, written: Set<number>): void {
+  /** `written`: bit r set for each register the instruction wrote. */
+  private logInsn(state: State, insn: number, op: Op, written: number): void {
     const text = `${insn}: ${kernelInsnText(this.insns, insn, op)}`;
     if (this.options.logLevel >= 2) {
       const frame = curFrame(state);
-      const parts = [...written].sort((a, b) => a - b).map((r) => `R${r}_w=${formatReg(frame.regs[r]!)}`);
+      const parts: string[] = [];
+      for (let r = 0; r <= 10; r++) if (written & (1 << r)) parts.push(`R${r}_w=${formatReg(frame.regs[r]!)}`);
       this.log.push(parts.length ? `${text} ; ${parts.join(' ')}` : text);
     } else {
       this.log.push(text);
     }
   }
 
+  /**
+   * The other side of an undecided branch at `at`: `other` (a copy of `state`) waits on the stack to
+   * continue at `target`, while `state` falls through.
+   */
+  private fork(state: State, other: State, at: number, target: number): void {
+    if (this.pending.length >= JMP_SEQ_LIMIT) throw new Reject(`The sequence of ${JMP_SEQ_LIMIT} jumps is too complex.`, at);
+    other.path = { insn: at, taken: true, next: state.path };
+    const parent = this.parent;
+    if (parent) parent.branches++;
+    this.pending.push({ state: other, insn: target, parent, hist: this.hist.slice(), logPos: this.log.length, from: at });
+    this.curStates++;
+    if (this.curStates > this.stats.peakStates) this.stats.peakStates = this.curStates;
+    state.path = { insn: at, taken: false, next: state.path };
+  }
+
+  private read(frame: Frame, r: number, at: number): Reg {
+    const reg = frame.regs[r]!;
+    if (reg.type === 'not_init') throw new Reject(`R${r} !read_ok`, at);
+    return reg;
+  }
+
   /** Execute one instruction on `state`; returns the next instruction or 'end' for a finished path. */
-  private step(state: State, at: number, branch: (s: State, target: number) => void): number | 'end' {
+  private step(state: State, at: number): number | 'end' {
     const insn = this.insns[at]!;
     const op = this.ctx.cfg.ops[at]!;
     const frame = curFrame(state);
-    const written = new Set<number>();
-    const read = (r: number): Reg => {
-      const reg = frame.regs[r]!;
-      if (reg.type === 'not_init') throw new Reject(`R${r} !read_ok`, at);
-      return reg;
-    };
+    /** Bit r set for each register written (for the level-2 log). */
+    let written = 0;
     let next: number | 'end' = at + 1;
     // Reserved fields are the first thing do_check looks at, except LD_ABS's program-type check.
     const fieldError = this.ctx.cfg.fieldErrors.get(at);
@@ -341,10 +366,10 @@ export class Explorer {
     switch (op.kind) {
       case 'alu':
         checkAlu(this.ctx, frame, at, insn, op);
-        written.add(insn.dst);
+        written |= 1 << insn.dst;
         break;
       case 'ldx': {
-        const ptr = read(insn.src);
+        const ptr = this.read(frame, insn.src, at);
         if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         let value = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
         // A context field that loads as a pointer (packet data, data_end, data_meta) has no sign-extending form.
@@ -358,40 +383,40 @@ export class Explorer {
           this.hist[this.hist.length - 1] = historyEntry(at, this.depth);
         }
         frame.regs[insn.dst] = value;
-        written.add(insn.dst);
+        written |= 1 << insn.dst;
         break;
       }
       case 'stx': {
-        const ptr = read(insn.dst);
-        let value = read(insn.src);
+        const ptr = this.read(frame, insn.dst, at);
+        let value = this.read(frame, insn.src, at);
         if (ptr.type === 'fp' && value.type === 'scalar' && value.id === 0 && !isConst(value.b)) {
           // A spilled scalar stays linked to its register: a later check on the fill narrows both.
-          value = { ...value, id: this.ctx.newId() };
+          value = withId(value, this.ctx.newId());
           frame.regs[insn.src] = value;
         }
         checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', value);
         break;
       }
       case 'st': {
-        const ptr = read(insn.dst);
+        const ptr = this.read(frame, insn.dst, at);
         const imm = op.width === 8 ? insn.imm : (insn.imm >>> 0) % 2 ** (op.width * 8);
         checkMemAccess(this.ctx, state, at, insn.dst, ptr, insn.off, op.width, 'write', constReg(imm));
         break;
       }
       case 'atomic':
-        this.atomic(state, frame, at, insn, op, read);
-        if (op.fetch || op.op === 'load_acq') written.add(op.op === 'cmpxchg' ? 0 : op.op === 'load_acq' ? insn.dst : insn.src);
+        this.atomic(state, frame, at, insn, op);
+        if (op.fetch || op.op === 'load_acq') written |= 1 << (op.op === 'cmpxchg' ? 0 : op.op === 'load_acq' ? insn.dst : insn.src);
         break;
       case 'ld_imm64':
         if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         frame.regs[insn.dst] = this.ldImm64(state, at, insn, op.pseudo);
-        written.add(insn.dst);
+        written |= 1 << insn.dst;
         next = at + 2;
         break;
       case 'ld_abs':
       case 'ld_ind':
         checkLdAbs(this.ctx, state, at, op.kind === 'ld_ind' ? insn.src : undefined, fieldError);
-        written.add(0);
+        written |= 1 << 0;
         break;
       case 'ja':
         this.jumps++;
@@ -400,21 +425,18 @@ export class Explorer {
       case 'may_goto': {
         // The loop may stop at any iteration: both ways are explored.
         const target = jumpTarget(insn, op, at)!;
-        const other = cloneState(state);
-        other.path = { insn: at, taken: true, next: state.path };
-        branch(other, target);
-        state.path = { insn: at, taken: false, next: state.path };
+        this.fork(state, cloneState(state), at, target);
         break;
       }
       case 'jcond':
         this.jumps++;
-        next = this.condJump(state, frame, at, insn, op, read, branch);
+        next = this.condJump(state, frame, at, insn, op);
         break;
       case 'call':
         this.jumps++;
         if (op.target === 'helper' && this.ctx.cfg.stack.observed[at] === 1) this.noteHelperStackArgs(state, frame, at);
-        next = this.call(state, frame, at, insn, op.target, branch);
-        written.add(0);
+        next = this.call(state, frame, at, insn, op.target);
+        written |= 1 << 0;
         break;
       case 'callx':
         // Refused while decoding (cfg.ts) as the kernel does; the case keeps the switch exhaustive.
@@ -480,19 +502,19 @@ export class Explorer {
     if (prev !== type && (special(prev) || special(type))) throw new Reject('same insn cannot be used with different pointers', at);
   }
 
-  private atomic(state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'atomic' }>, read: (r: number) => Reg): void {
+  private atomic(state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'atomic' }>): void {
     if (op.op === 'load_acq') {
-      const ptr = read(insn.src);
+      const ptr = this.read(frame, insn.src, at);
       frame.regs[insn.dst] = checkMemAccess(this.ctx, state, at, insn.src, ptr, insn.off, op.width, 'read')!;
       return;
     }
     if (op.op === 'store_rel') {
-      checkMemAccess(this.ctx, state, at, insn.dst, read(insn.dst), insn.off, op.width, 'write', read(insn.src));
+      checkMemAccess(this.ctx, state, at, insn.dst, this.read(frame, insn.dst, at), insn.off, op.width, 'write', this.read(frame, insn.src, at));
       return;
     }
-    const ptr = read(insn.dst);
-    const src = read(insn.src);
-    if (op.op === 'cmpxchg') read(0);
+    const ptr = this.read(frame, insn.dst, at);
+    const src = this.read(frame, insn.src, at);
+    if (op.op === 'cmpxchg') this.read(frame, 0, at);
     if (isPointer(src) && this.ctx.unpriv) throw new Reject(`R${insn.src} leaks addr into mem`, at);
     if (ptr.type === 'ctx' || ptr.type === 'pkt' || ptr.type === 'pkt_meta' || ptr.type === 'flow_keys' || ptr.type === 'sock' || ptr.type === 'sock_common' || ptr.type === 'tcp_sock') {
       throw new Reject(`BPF_ATOMIC stores into R${insn.dst} ${typeName(ptr)} is not allowed`, at);
@@ -547,11 +569,10 @@ export class Explorer {
 
   private condJump(
     state: State, frame: Frame, at: number, insn: Instruction, op: Extract<Op, { kind: 'jcond' }>,
-    read: (r: number) => Reg, branch: (s: State, target: number) => void,
   ): number {
     const target = at + 1 + insn.off;
-    const dst = read(insn.dst);
-    const src = op.useReg ? read(insn.src) : constReg(op.is32 ? insn.imm >>> 0 : insn.imm);
+    const dst = this.read(frame, insn.dst, at);
+    const src = op.useReg ? this.read(frame, insn.src, at) : constReg(op.is32 ? insn.imm >>> 0 : insn.imm);
     const cond: Cond = op.cond;
     const fall = at + 1;
     const srcno = op.useReg ? insn.src : -1;
@@ -568,9 +589,7 @@ export class Explorer {
       const other = cloneState(state);
       this.refineScalars(other, insn.dst, srcno, dst, src, cond, op.is32);
       this.refineScalars(state, insn.dst, srcno, dst, src, NEGATE[cond], op.is32);
-      other.path = { insn: at, taken: true, next: state.path };
-      branch(other, target);
-      state.path = { insn: at, taken: false, next: state.path };
+      this.fork(state, other, at, target);
       return fall;
     }
     if (this.ctx.unpriv && !(isNullCompare(dst, src, cond)) && (isPointer(dst) || isPointer(src))) {
@@ -586,9 +605,7 @@ export class Explorer {
         const neState = cond === 'jeq' ? state : other;
         markNull(eqState, ptrSide, true, this.ctx.unpriv);
         markNull(neState, ptrSide, false, this.ctx.unpriv);
-        other.path = { insn: at, taken: true, next: state.path };
-        branch(other, target);
-        state.path = { insn: at, taken: false, next: state.path };
+        this.fork(state, other, at, target);
         return fall;
       }
       // Equal to a non-null pointer of the same type: not null either.
@@ -596,9 +613,7 @@ export class Explorer {
         const maybeNull = dst.nullable ? dst : src;
         const other = cloneState(state);
         markNull(cond === 'jeq' ? other : state, maybeNull, false, this.ctx.unpriv);
-        other.path = { insn: at, taken: true, next: state.path };
-        branch(other, target);
-        state.path = { insn: at, taken: false, next: state.path };
+        this.fork(state, other, at, target);
         return fall;
       }
       // A pointer known non-null compared with 0 is decided.
@@ -614,16 +629,12 @@ export class Explorer {
       const pktTaken = this.packetCompare(other, dst, src, cond);
       const pktFall = this.packetCompare(state, dst, src, NEGATE[cond]);
       if (pktTaken || pktFall) {
-        other.path = { insn: at, taken: true, next: state.path };
-        branch(other, target);
-        state.path = { insn: at, taken: false, next: state.path };
+        this.fork(state, other, at, target);
         return fall;
       }
     }
     const other = cloneState(state);
-    other.path = { insn: at, taken: true, next: state.path };
-    branch(other, target);
-    state.path = { insn: at, taken: false, next: state.path };
+    this.fork(state, other, at, target);
     void frame;
     return fall;
   }
@@ -653,11 +664,11 @@ export class Explorer {
     const b = copyBounds(src.b);
     refine(a, b, cond, is32);
     const frame = curFrame(state);
-    const nd = { ...dst, b: unboundedIfEmpty(a) };
+    const nd = withBounds(dst, unboundedIfEmpty(a));
     frame.regs[dstno] = nd;
     propagateScalar(state, nd);
     if (srcno >= 0) {
-      const ns = { ...src, b: unboundedIfEmpty(b) };
+      const ns = withBounds(src, unboundedIfEmpty(b));
       frame.regs[srcno] = ns;
       propagateScalar(state, ns);
     }
@@ -689,14 +700,20 @@ export class Explorer {
     // `data < data_end` proves nothing at offset 0 in the kernel (find_good_pkt_pointers).
     if (ptr.off < 0 || (ptr.off === 0 && c === 'jlt') || umaxValue(ptr.b) + ptr.off > 0xffff) return true;
     for (const frame of state.frames) {
-      frame.regs = frame.regs.map((r) => (r.type === ptr.type && r.id === ptr.id && r.range < range && isSameBase(r, ptr) ? { ...r, range } : r));
-      frame.stack = frame.stack.map((s) => (s.spilled && s.spilled.type === ptr.type && s.spilled.id === ptr.id && s.spilled.range < range
-        ? { ...s, spilled: { ...s.spilled, range } } : s));
+      const { regs, stack } = frame;
+      for (let i = 0; i < regs.length; i++) {
+        const r = regs[i]!;
+        if (r.type === ptr.type && r.id === ptr.id && r.range < range && isSameBase(r, ptr)) regs[i] = withRange(r, range);
+      }
+      for (let i = 0; i < stack.length; i++) {
+        const s = stack[i]!;
+        if (s.spilled && s.spilled.type === ptr.type && s.spilled.id === ptr.id && s.spilled.range < range) stack[i] = makeSlot(s.bytes, withRange(s.spilled, range));
+      }
     }
     return true;
   }
 
-  private call(state: State, frame: Frame, at: number, insn: Instruction, target: 'helper' | 'local' | 'kfunc', branch: (s: State, target: number) => void): number {
+  private call(state: State, frame: Frame, at: number, insn: Instruction, target: 'helper' | 'local' | 'kfunc'): number {
     if (target === 'kfunc') {
       throw new Reject(insn.imm === 0 && insn.off === 0 ? 'invalid kernel function call not eliminated in verifier pass' : 'calling kernel function is not allowed', at);
     }
@@ -709,24 +726,23 @@ export class Explorer {
       return this.enterFrame(state, at, entry, frame.regs.slice(1, 6), undefined);
     }
     const callback = checkHelperCall(this.ctx, state, at, insn.imm);
-    if (callback) return this.enterCallback(state, at, callback, branch);
+    if (callback) return this.enterCallback(state, at, callback);
     return at + 1;
   }
 
   private enterFrame(state: State, at: number, entry: number, args: Reg[], callback: Frame['callback']): number {
     if (state.frames.length >= MAX_CALL_FRAMES) throw new Reject(`the call stack of ${state.frames.length + 1} frames is too deep`, at);
-    const regs: Reg[] = new Array(11).fill(NOT_INIT);
+    const regs = emptyRegs();
     args.forEach((r, i) => { regs[i + 1] = r; });
     regs[10] = pointerReg('fp', { b: constBounds(0, 0), frame: state.frames.length });
     const subprog = this.ctx.cfg.subprogOf[entry]!;
-    state.frames.push({ regs, stack: [], returnTo: at + 1, subprog, ...(callback ? { callback } : {}) });
+    state.frames.push(makeFrame(regs, [], at + 1, subprog, callback));
     const caller = state.frames[state.frames.length - 2]!;
     if (!callback) for (let r = 1; r <= 5; r++) caller.regs[r] = NOT_INIT;
     return entry;
   }
 
-  private enterCallback(state: State, at: number, cb: CallbackCall, branch: (s: State, target: number) => void): number {
-    void branch;
+  private enterCallback(state: State, at: number, cb: CallbackCall): number {
     return this.enterFrame(state, at, cb.entry, cb.args, { retMin: cb.retMin, retMax: cb.retMax, async: cb.async });
   }
 
@@ -834,15 +850,12 @@ function markNull(state: State, ptr: Reg, isNull: boolean, unpriv: boolean): voi
   const fix = (r: Reg): Reg => {
     if (r.id !== id || !r.nullable || r.type === 'scalar') return r;
     if (isNull) return constReg(0);
-    if (r.type === 'map_ptr') return { ...r, nullable: false, id: 0 };
+    if (r.type === 'map_ptr') return withNonNull(r, 0);
     // A value holding a bpf_spin_lock keeps its id: the lock is known by it.
     const keepId = r.type === 'mem' || r.type.startsWith('sock') || r.type === 'tcp_sock' || (r.type === 'map_value' && hasField(r.map!, 'spin_lock'));
-    return { ...r, nullable: false, id: keepId ? r.id : 0 };
+    return withNonNull(r, keepId ? r.id : 0);
   };
-  for (const frame of state.frames) {
-    frame.regs = frame.regs.map(fix);
-    frame.stack = frame.stack.map((s) => (s.spilled ? { ...s, spilled: fix(s.spilled) } : s));
-  }
+  rewriteRegs(state, fix);
   if (isNull && ptr.refId) {
     const idx = state.refs.findIndex((r) => r.id === ptr.refId);
     if (idx >= 0) state.refs.splice(idx, 1);
@@ -856,11 +869,11 @@ function propagateScalar(state: State, reg: Reg): void {
   for (const frame of state.frames) {
     for (let i = 0; i < frame.regs.length; i++) {
       const r = frame.regs[i]!;
-      if (r.type === 'scalar' && r.id === reg.id && r !== reg) frame.regs[i] = { ...r, b: reg.b };
+      if (r.type === 'scalar' && r.id === reg.id && r !== reg) frame.regs[i] = withBounds(r, reg.b);
     }
     for (let i = 0; i < frame.stack.length; i++) {
       const s = frame.stack[i]!;
-      if (s.spilled && s.spilled.type === 'scalar' && s.spilled.id === reg.id) frame.stack[i] = { ...s, spilled: { ...s.spilled, b: reg.b } };
+      if (s.spilled && s.spilled.type === 'scalar' && s.spilled.id === reg.id) frame.stack[i] = makeSlot(s.bytes, withBounds(s.spilled, reg.b));
     }
   }
 }

@@ -110,6 +110,17 @@ function withoutVisitTimeFields(insn: Instruction): Instruction | undefined {
   }
 }
 
+/** `classify`, whose errors become verdicts here: they are made without a stack, which costs more than checking a small program. */
+export function classifyWithoutStack(insn: Instruction, at: number, next: Instruction | undefined): Op {
+  const stackLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return classify(insn, at, next);
+  } finally {
+    Error.stackTraceLimit = stackLimit;
+  }
+}
+
 /**
  * Decode an instruction `classify` refuses for its fields alone, as the kernel's static passes see it:
  * the operation its opcode names, and the line do_check gives when it reaches it (none when the
@@ -121,7 +132,7 @@ export function decodeCheckedAtVisit(insns: readonly Instruction[], at: number):
   if (!cleared) return undefined;
   let op: Op;
   try {
-    op = classify(cleared, at, insns[at + 1]);
+    op = classifyWithoutStack(cleared, at, insns[at + 1]);
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@ import {
   constBounds, constValue, isConst, isZeroConst, loadedBounds, sminUnbounded, sminValue, smaxValue, umaxValue,
 } from './scalar.js';
 import {
-  EMPTY_SLOT, NOT_INIT, constReg, isPointer, pointerReg, scalarReg, typeName,
+  EMPTY_SLOT, NOT_INIT, constReg, isPointer, makeSlot, pointerReg, scalarReg, typeName,
   type Frame, type Reg, type Slot, type State,
 } from './state.js';
 import { tnumAlignedAt, tnumFormat } from './tnum.js';
@@ -53,7 +53,7 @@ export function markStackWritten(state: State, frameNo: number, off: number, siz
     const old = frame.stack[spi] ?? EMPTY_SLOT;
     let bytes = old.spilled ? (old.spilled.type === 'scalar' ? old.bytes.replace(/r/g, 'm') : 'mmmmmmmm') : old.bytes;
     bytes = bytes.slice(0, from) + kind.repeat(to - from) + bytes.slice(to);
-    setSlot(frame, spi, { bytes });
+    setSlot(frame, spi, makeSlot(bytes));
     a = base + to;
   }
 }
@@ -110,7 +110,7 @@ function stackAccess(
     if (ctx.unpriv && old?.spilled && isPointer(old.spilled) && size !== 8) throw new Reject('attempt to corrupt spilled pointer on stack', at);
     if (value && value.type === 'fp' && ptr.frame !== state.frames.length - 1) throw new Reject('cannot spill pointers to stack into stack frame of the caller', at);
     if (value && size === 8) {
-      setSlot(frame, spi, { bytes: 'rrrrrrrr', spilled: value });
+      setSlot(frame, spi, makeSlot('rrrrrrrr', value));
       return undefined;
     }
     const within = off + 8 * (spi + 1);
@@ -120,7 +120,7 @@ function stackAccess(
       const spilled = fits ? value : scalarReg(loadedBounds(size));
       markStackWritten(state, ptr.frame, off, size, 'm');
       const cur = frame.stack[spi]!;
-      setSlot(frame, spi, { bytes: 'r'.repeat(size) + cur.bytes.slice(size), spilled });
+      setSlot(frame, spi, makeSlot('r'.repeat(size) + cur.bytes.slice(size), spilled));
       return undefined;
     }
     const zero = value && value.type === 'scalar' && isZeroConst(value.b);

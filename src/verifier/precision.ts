@@ -34,6 +34,11 @@ export class PreciseSet {
     this.lo[frame] = 0;
     this.hi[frame] = 0;
   }
+  clear(): void {
+    this.regs.fill(0);
+    this.lo.fill(0);
+    this.hi.fill(0);
+  }
   isEmpty(): boolean {
     for (let f = 0; f < MAX_FRAMES; f++) if (this.regs[f] || this.lo[f] || this.hi[f]) return false;
     return true;
@@ -92,7 +97,15 @@ export class Backtracker {
     let nextDepth = depth;
     for (;;) {
       for (let i = end - 1; i >= 0; i--) {
-        nextDepth = this.undo(hist[i]!, nextDepth, mask);
+        // Decoded here so that undo takes small integers (an entry with a stack slot is past 2^31, a double).
+        let entry = hist[i]!;
+        let codes: readonly number[] | undefined;
+        if (entry < 0) {
+          const link = this.links[-entry - 1]!;
+          entry = link.entry;
+          codes = link.codes;
+        }
+        nextDepth = this.undo(entry % INSN_SPAN, Math.floor(entry / INSN_SPAN), codes, nextDepth, mask);
         if (mask.isEmpty()) return;
       }
       if (!node) return;
@@ -103,16 +116,11 @@ export class Backtracker {
     }
   }
 
-  /** Moves `mask` from after the entry's instruction to before it; returns the depth it ran at. */
-  private undo(entry: number, nextDepth: number, mask: PreciseSet): number {
-    let codes: readonly number[] | undefined;
-    if (entry < 0) {
-      const link = this.links[-entry - 1]!;
-      entry = link.entry;
-      codes = link.codes;
-    }
-    const at = entry % INSN_SPAN;
-    const rest = Math.floor(entry / INSN_SPAN);
+  /**
+   * Moves `mask` from after instruction `at` to before it (`rest`: the rest of its history entry;
+   * `codes`: what a branch narrowed with its operands); returns the depth it ran at.
+   */
+  private undo(at: number, rest: number, codes: readonly number[] | undefined, nextDepth: number, mask: PreciseSet): number {
     const d = rest & 7;
     const extra = rest >>> 3;
     const op = this.ops[at]!;
@@ -161,9 +169,7 @@ export class Backtracker {
         for (let r = 0; r <= 5; r++) mask.clearReg(d, r);
         break;
       case 'jcond':
-        if (codes) {
-          if (codes.some((c) => hasCode(mask, c))) for (const c of codes) setCode(mask, c);
-        }
+        if (codes && anyCode(mask, codes)) for (const c of codes) setCode(mask, c);
         if (op.useReg && (mask.hasReg(d, dst) || mask.hasReg(d, src))) {
           mask.setReg(d, dst);
           mask.setReg(d, src);
@@ -207,9 +213,13 @@ export class Backtracker {
   }
 }
 
-function hasCode(mask: PreciseSet, code: number): boolean {
-  const frame = Math.floor(code / 100), k = code % 100;
-  return k < 20 ? mask.hasReg(frame, k) : mask.hasSlot(frame, k - 20);
+/** Whether the mask has one of the registers or slots `codes` (a loop: walks run this millions of times, a closure per call adds up). */
+function anyCode(mask: PreciseSet, codes: readonly number[]): boolean {
+  for (let i = 0; i < codes.length; i++) {
+    const frame = Math.floor(codes[i]! / 100), k = codes[i]! % 100;
+    if (k < 20 ? mask.hasReg(frame, k) : mask.hasSlot(frame, k - 20)) return true;
+  }
+  return false;
 }
 
 function setCode(mask: PreciseSet, code: number): void {

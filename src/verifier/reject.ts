@@ -12,7 +12,11 @@ export class Reject extends TsbpfError {
   readonly detail: string | undefined;
   readonly after: readonly string[];
   constructor(line: string, insn: number, detail?: string, after: readonly string[] = []) {
+    // A verdict, never shown with a stack: capturing one costs more than checking a small program.
+    const stackLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('verifier/reject', line, { insn });
+    Error.stackTraceLimit = stackLimit;
     this.line = line;
     this.at = insn;
     this.detail = detail;

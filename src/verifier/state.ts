@@ -28,7 +28,7 @@ export interface Reg {
   readonly refId: number;
   /** Packet pointers: bytes proven readable from this pointer. */
   readonly range: number;
-  readonly map?: MapSpec;
+  readonly map: MapSpec | undefined;
   /** Size of `mem` regions (ringbuf records), of map keys for callbacks. */
   readonly memSize: number;
   /** Frame a stack pointer points into. */
@@ -39,18 +39,41 @@ export interface Reg {
 
 const ZERO_BOUNDS = constBounds(0, 0);
 
-export const NOT_INIT: Reg = {
-  type: 'not_init', nullable: false, off: 0, b: ZERO_BOUNDS, id: 0, refId: 0, range: 0, memSize: 0, frame: 0, subprog: 0,
-};
+/**
+ * Every register value is built here, its fields always set in this order, so that the engine gives
+ * all of them one object shape. Copying one with a spread (`{ ...r, b }`) would not: V8 (Node 20)
+ * gives each spread site its own copy of the source's shape, copies of copies multiply them (tens of
+ * thousands over ebpf-samples), and every site reading a register goes megamorphic and deoptimises
+ * as new shapes arrive, so a program's time depended on which programs ran before it.
+ */
+export function makeReg(
+  type: RegType, nullable: boolean, off: number, b: Bounds, id: number, refId: number, range: number,
+  map: MapSpec | undefined, memSize: number, frame: number, subprog: number,
+): Reg {
+  return { type, nullable, off, b, id, refId, range, map, memSize, frame, subprog };
+}
 
-export const scalarReg = (b: Bounds = unknownBounds(), id = 0): Reg => ({ ...NOT_INIT, type: 'scalar', b, id });
+export const NOT_INIT: Reg = makeReg('not_init', false, 0, ZERO_BOUNDS, 0, 0, 0, undefined, 0, 0, 0);
+
+export const scalarReg = (b: Bounds = unknownBounds(), id = 0): Reg => makeReg('scalar', false, 0, b, id, 0, 0, undefined, 0, 0, 0);
 /** A known scalar, given as a safe integer. */
 export const constReg = (v: number): Reg => scalarReg(constBoundsOf(v));
 export const UNKNOWN_SCALAR = scalarReg();
 
 export function pointerReg(type: RegType, extra: Partial<Reg> = {}): Reg {
-  return { ...NOT_INIT, type, ...extra };
+  return makeReg(
+    type, extra.nullable ?? false, extra.off ?? 0, extra.b ?? ZERO_BOUNDS, extra.id ?? 0, extra.refId ?? 0, extra.range ?? 0,
+    extra.map, extra.memSize ?? 0, extra.frame ?? 0, extra.subprog ?? 0,
+  );
 }
+
+// Copies of a register with one part changed (never a spread: see makeReg).
+export const withBounds = (r: Reg, b: Bounds): Reg => makeReg(r.type, r.nullable, r.off, b, r.id, r.refId, r.range, r.map, r.memSize, r.frame, r.subprog);
+export const withOff = (r: Reg, off: number): Reg => makeReg(r.type, r.nullable, off, r.b, r.id, r.refId, r.range, r.map, r.memSize, r.frame, r.subprog);
+export const withId = (r: Reg, id: number): Reg => makeReg(r.type, r.nullable, r.off, r.b, id, r.refId, r.range, r.map, r.memSize, r.frame, r.subprog);
+export const withRange = (r: Reg, range: number): Reg => makeReg(r.type, r.nullable, r.off, r.b, r.id, r.refId, range, r.map, r.memSize, r.frame, r.subprog);
+/** A null-checked pointer: no longer nullable, its id kept only where it still links something. */
+export const withNonNull = (r: Reg, id: number): Reg => makeReg(r.type, false, r.off, r.b, id, r.refId, r.range, r.map, r.memSize, r.frame, r.subprog);
 
 export const isPointer = (r: Reg): boolean => r.type !== 'scalar' && r.type !== 'not_init';
 export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isZeroConst(r.b);
@@ -69,7 +92,11 @@ export interface Slot {
   readonly spilled?: Reg;
 }
 
-export const EMPTY_SLOT: Slot = { bytes: '????????' };
+/** Slots are built here, both fields always set: one object shape (see makeReg). */
+export const makeSlot = (bytes: string, spilled: Reg | undefined = undefined): Slot => ({ bytes, spilled });
+
+export const EMPTY_SLOT: Slot = makeSlot('????????');
+export const MISC_SLOT: Slot = makeSlot('mmmmmmmm');
 
 export interface Frame {
   regs: Reg[];
@@ -97,8 +124,35 @@ export interface State {
 
 export interface PathStep { insn: number; taken: boolean; next: PathStep | undefined }
 
+/** A register file with nothing initialised: an array literal, so every frame's registers have one array kind. */
+export const emptyRegs = (): Reg[] => [NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT, NOT_INIT];
+
+/**
+ * Passes every register and spilled register of the state through `fix`, in place (a state owns its
+ * arrays; `.map` copies would allocate and vary the arrays' kinds). A spill `fix` changes keeps its
+ * bytes, or with `dropChangedSpills` becomes plain misc bytes.
+ */
+export function rewriteRegs(state: State, fix: (r: Reg) => Reg, dropChangedSpills = false): void {
+  for (const frame of state.frames) {
+    const regs = frame.regs;
+    for (let i = 0; i < regs.length; i++) regs[i] = fix(regs[i]!);
+    const stack = frame.stack;
+    for (let i = 0; i < stack.length; i++) {
+      const old = stack[i]!.spilled;
+      if (!old) continue;
+      const now = fix(old);
+      if (now !== old) stack[i] = dropChangedSpills ? MISC_SLOT : makeSlot(stack[i]!.bytes, now);
+    }
+  }
+}
+
+/** Frames are built here, every field always set: one object shape (see makeReg). */
+export function makeFrame(regs: Reg[], stack: Slot[], returnTo: number, subprog: number, callback: Frame['callback']): Frame {
+  return { regs, stack, returnTo, subprog, callback };
+}
+
 export function cloneFrame(f: Frame): Frame {
-  return { regs: f.regs.slice(), stack: f.stack.slice(), returnTo: f.returnTo, subprog: f.subprog, ...(f.callback ? { callback: f.callback } : {}) };
+  return makeFrame(f.regs.slice(), f.stack.slice(), f.returnTo, f.subprog, f.callback);
 }
 
 export function cloneState(s: State): State {
@@ -207,6 +261,8 @@ export function stateSafe(
     for (let r = 0; r < 10; r++) {
       if (innermost && !(liveRegs & (1 << r)) && !exact) continue;
       const o = of.regs[r]!, c = cf.regs[r]!;
+      // The same value, linked to nothing: safe, and nothing for the id maps to learn.
+      if (o === c && o.id === 0 && o.refId === 0) continue;
       if (loose && o.type === 'scalar' && c.type === 'scalar' && !precise.hasReg(f, r)) continue;
       if (!regSafe(o, c, ids, exact)) return false;
     }
