@@ -5,7 +5,7 @@ import { LpmTrieMap } from './lpm.js';
 import type { BpfMap, MapContext } from './map.js';
 import { BloomFilterMap, QueueStackMap } from './queue.js';
 import { PerfEventArrayMap, RingBufMap } from './ringbuf.js';
-import { Errno, MAX_MAP_BYTES, MAX_VALUE_SIZE, MapError, MapFlag, mapTypeName, type MapSpec } from './spec.js';
+import { Errno, MAX_MAP_BYTES, MAX_VALUE_SIZE, MapError, MapFlag, mapTypeName, type MapSpec, type MapValueFieldKind } from './spec.js';
 
 /** Resolves the u32 a user writes into an fd-valued map (prog_array, map-in-map, devmap). */
 export type ObjectResolver = (id: number) => unknown;
@@ -71,6 +71,25 @@ export function mapTypeSupported(type: number): boolean {
   return BY_TYPE.has(type);
 }
 
+/**
+ * Map types whose values may hold each special field (the kernel's map_check_btf); kptr fields are
+ * not listed, as tsbpf does not model them at creation.
+ */
+const FIELD_MAP_TYPES: Readonly<Partial<Record<MapValueFieldKind, ReadonlySet<number>>>> = {
+  spin_lock: new Set([MapType.hash, MapType.array, MapType.cgroup_storage, MapType.sk_storage, MapType.inode_storage, MapType.task_storage, MapType.cgrp_storage]),
+  timer: new Set([MapType.hash, MapType.lru_hash, MapType.array]),
+  workqueue: new Set([MapType.hash, MapType.lru_hash, MapType.array]),
+};
+
+/** Why the kernel refuses `spec`'s value fields for its map type (EOPNOTSUPP), or undefined. */
+function specialFieldRefusal(spec: MapSpec): string | undefined {
+  for (const field of spec.valueFields ?? []) {
+    const allowed = FIELD_MAP_TYPES[field.kind];
+    if (allowed && !allowed.has(spec.type)) return `a ${mapTypeName(spec.type)} map cannot hold a ${field.kind} in its values`;
+  }
+  return undefined;
+}
+
 /** BPF_MAP_CREATE in user space: the kernel's attribute checks, then the map. */
 export function createMap(spec: MapSpec, ctx: MapContext, resolve: ObjectResolver = () => undefined): BpfMap {
   const row = BY_TYPE.get(spec.type);
@@ -78,6 +97,8 @@ export function createMap(spec: MapSpec, ctx: MapContext, resolve: ObjectResolve
   const bad = row.check(spec);
   if (bad) throw new MapError(bad[0], `map ${spec.name} (${mapTypeName(spec.type)}): ${bad[1]}`);
   if (spec.valueSize > MAX_VALUE_SIZE) throw new MapError(Errno.E2BIG, `map ${spec.name}: value_size ${spec.valueSize} too large`);
+  const refusedField = specialFieldRefusal(spec);
+  if (refusedField) throw new MapError(Errno.EOPNOTSUPP, `map ${spec.name}: ${refusedField}`);
   const perCpu = spec.type === MapType.percpu_array || spec.type === MapType.percpu_hash || spec.type === MapType.lru_percpu_hash;
   const bytes = spec.maxEntries * Math.max(spec.valueSize, 1) * (perCpu ? ctx.cpus : 1);
   if (spec.type === MapType.array || spec.type === MapType.percpu_array) {

@@ -10,7 +10,7 @@ import { HashMap } from '../maps/hash.js';
 import { LpmTrieMap } from '../maps/lpm.js';
 import { createMap } from '../maps/create.js';
 import type { BpfMap } from '../maps/map.js';
-import type { MapSpec } from '../maps/spec.js';
+import { Errno, MapError, type MapSpec } from '../maps/spec.js';
 import { progTypeInfo, returnName, type ProgTypeInfo } from '../progtypes/table.js';
 import { HELPER_NAMES, MapType } from '../uapi/index.js';
 import type { HelperTable } from '../vm/abi.js';
@@ -247,6 +247,20 @@ export class Runtime {
     return map;
   }
 
+  /**
+   * A map of an object, created as libbpf does: when the map type refuses the value's special fields
+   * (EOPNOTSUPP), again without BTF, so programs that use those fields are refused by the verifier.
+   */
+  private createObjectMap(spec: MapSpec): BpfMap {
+    try {
+      return this.createMap(spec);
+    } catch (e) {
+      if (!(e instanceof MapError && e.errno === Errno.EOPNOTSUPP && spec.valueFields)) throw e;
+      const { btfKeyTypeId: _key, btfValueTypeId: _value, valueFields: _fields, ...withoutBtf } = spec;
+      return this.createMap(withoutBtf);
+    }
+  }
+
   mapById(id: number): BpfMap | undefined {
     return this.maps.get(id);
   }
@@ -372,7 +386,7 @@ export class Runtime {
     const maps = new Map<string, BpfMap>();
     for (const spec of object.maps) {
       const initial = spec.origin === 'kconfig' && kconfig ? { ...spec, initialValue: kconfig } : spec;
-      maps.set(spec.name, this.createMap(withLibbpfDefaults(initial, this.cpus)));
+      maps.set(spec.name, this.createObjectMap(withLibbpfDefaults(initial, this.cpus)));
     }
     fillSlots(object, maps, maps);
     const programs = new Map<string, LoadedProgram>();
