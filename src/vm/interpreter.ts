@@ -1,5 +1,5 @@
 import type { Instruction } from '../isa/instruction.js';
-import { HelperStatus, REGFILE_BYTES, type HelperCall, type HelperTable } from './abi.js';
+import { HelperStatus, REGFILE_BYTES, argU32, type HelperCall, type HelperTable } from './abi.js';
 import {
   EngineResult, ExecutionError, ExecutionLimitError, MAX_CALL_FRAMES, MAX_TAIL_CALLS, STACK_FRAME_BYTES,
   type Engine, type ExecutableProgram, type LoadOptions, type RunOptions, type RunResult,
@@ -11,13 +11,15 @@ import {
 import {
   ATOMIC_FETCH, AtomicKind, OP_MASK, decodeProgram,
 } from './interpreter-decode.js';
-import { MemoryAccessError, type AddressSpace, type Region } from './memory.js';
+import { PRIME_HELPER_IDS, PRIME_NEST_HELPER_ID, PRIME_PACKET_BYTES, primingProgram } from './interpreter-prime.js';
+import { AddressSpace, MemoryAccessError, type Region } from './memory.js';
 
 /**
  * The eBPF interpreter: one loop, one switch over pre-decoded opcodes, registers as int32 (lo, hi)
  * pairs in an Int32Array (r_i at 2i, 2i+1), no BigInt and no allocation per instruction. Memory is the
  * shared AddressSpace, read and written through its DataView; in checked mode every access is checked
- * against the space's regions first.
+ * against the space's regions first. Before the first program, every case of the loop runs once
+ * (interpreter-prime.ts), so V8 compiles the loop once with feedback for all of them.
  */
 
 /** Where LD_ABS / LD_IND read: a byte window of the address space. */
@@ -167,9 +169,48 @@ interface RunState<Env> {
 export const interpreter: Engine = {
   name: 'interp',
   load<Env>(insns: readonly Instruction[], options: LoadOptions<Env>): ExecutableProgram<Env> {
+    if (!primed) primeRunLoop();
     return new InterpretedProgram<Env>(insns, options);
   },
 };
+
+let primed = false;
+/** Runs of the priming program per mode: enough for V8 to allocate the loop's feedback and fill it. */
+const PRIMING_RUNS = 4;
+
+/**
+ * Once per process, before the first program: every case of the run loop runs a few times, unchecked
+ * and checked, in a small address space of its own (interpreter-prime.ts says why).
+ */
+function primeRunLoop(): void {
+  primed = true;
+  // One page: the first allocation grows the memory, which detaches its buffer. V8 then drops, once
+  // per process, every compiled function that relied on no buffer ever being detached; this way it
+  // happens now, not to a compiled run loop when some address space grows later.
+  const space = new AddressSpace({ initialPages: 1, maximumPages: 2 });
+  const { insns, callbackSlot } = primingProgram();
+  const nest = (call: HelperCall): void => {
+    const n = argU32(call, 1);
+    if (n > 0) call.invoke?.(callbackSlot, [n - 1]);
+  };
+  const helperTables: HelperTable[] = [
+    Object.assign([], { [PRIME_HELPER_IDS[0]]: () => HelperStatus.CONTINUE, [PRIME_HELPER_IDS[1]]: () => undefined, [PRIME_NEST_HELPER_ID]: nest }),
+    [undefined, () => HelperStatus.CONTINUE, () => undefined, nest],
+  ];
+  const { start, size: length } = space.allocate(PRIME_PACKET_BYTES, 'packet', 'priming packet');
+  // The helper tables, env and packet objects differ in shape between the two runs: the fields that
+  // hold them then take any object from the start, and a caller's own objects change no field type
+  // later (which would throw away the compiled loop as surely as a deopt).
+  const options: InterpreterRunOptions<unknown>[] = [
+    { packet: { start, length }, env: { priming: true } },
+    { packet: { length, start }, env: { checked: true, priming: true } },
+  ];
+  options.forEach((option, k) => {
+    const program = new InterpretedProgram(insns, { space, helpers: helperTables[k]!, checked: k === 1, name: 'priming' });
+    program.runRepeated(option, PRIMING_RUNS);
+    program.dispose();
+  });
+}
 
 /** r`n` = a safe integer (negatives as two's complement) or a bigint. */
 function setRegister(R: Int32Array, n: number, value: number | bigint): void {

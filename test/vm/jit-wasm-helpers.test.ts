@@ -6,6 +6,8 @@ import { AddressSpace } from '../../src/vm/memory.js';
 import { jit } from '../../src/vm/jit/index.js';
 import { compileProgram } from '../../src/vm/jit/compile.js';
 import { CSUM_DIFF_HELPER_ID } from '../../src/vm/jit/wasm-helpers.js';
+import { interpreter } from '../../src/vm/interpreter.js';
+import { PACKET_HELPERS } from '../../src/helpers/packet.js';
 
 /**
  * Helpers answered in wasm (wasm-helpers.ts) are functions of the program's own module, called
@@ -76,4 +78,36 @@ test('wasm helpers: only chosen helpers become functions, and checked modules ge
   const plain = compileProgram(insns, false).bytes.length;
   assert.ok(compileProgram(insns, false, undefined, choice).bytes.length > plain + 100);
   assert.equal(compileProgram(insns, true, undefined, choice).bytes.length, compileProgram(insns, true).bytes.length);
+});
+
+test('wasm helpers: csum_diff(from, 0, to, 4, seed) inline at the call site agrees with the runtime helper', () => {
+  const helpers: Helper[] = [];
+  helpers[CSUM_DIFF_HELPER_ID] = PACKET_HELPERS.csum_diff as Helper;
+  const words = [0, 1, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, 0x01020304];
+  const seeds = ['0', '1', '0xffff', '0xfffffffe', '0xffffffff', '-1', '0x123456789', '0x80000001'];
+  for (const word of words) {
+    for (const seed of seeds) {
+      // The word at r10 - 8, r5 = seed (lddw: high halves too, which csum_diff ignores), r1 = NULL.
+      const insns = assemble(`
+        mov32 %r1, ${word | 0}
+        stxw [%r10-8], %r1
+        mov %r1, 0
+        mov %r2, 0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 4
+        lddw %r5, ${seed}
+        call ${CSUM_DIFF_HELPER_ID}
+        exit`);
+      const results = [jit, interpreter].map((engine) => {
+        const loaded = engine.load(insns, { space: new AddressSpace(), helpers });
+        try {
+          return loaded.run().r0;
+        } finally {
+          loaded.dispose();
+        }
+      });
+      assert.equal(results[0], results[1], `word 0x${word.toString(16)}, seed ${seed}`);
+    }
+  }
 });

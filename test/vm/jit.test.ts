@@ -352,3 +352,27 @@ test('faults: running off the end, kfunc calls, callx through a helper id', () =
   // callx r2 with r2 = 4: helper 4 (the uBPF convention both engines follow).
   assert.equal(agree([insn(0xb7, 1, 0, 0, 21), insn(0xb7, 2, 0, 0, 4), insn(0x8d, 2), EXIT], { helpers }), 42n);
 });
+
+test('budget: an unrolled loop left early by its header counts exactly the back edges taken', () => {
+  // Five slots per iteration (the back edge's charge); r1 = iterations before the header leaves. The
+  // JIT runs several iterations per wasm loop and charges them at once, giving back the ones not run.
+  const text = `
+    mov %r0, 0
+    mov %r4, 0
+    mov %r5, 0
+  l:
+    jge %r5, %r1, out
+    add %r0, %r5
+    add %r5, 1
+    add %r4, 1
+    jne %r4, 1000, l
+  out:
+    exit`;
+  const program = run(jit, text).program;
+  for (let n = 0; n <= 40; n++) {
+    const result = program.run({ args: [n] });
+    assert.deepEqual([result.r0, result.executed], [BigInt((n * (n - 1)) / 2), 5 * n], `${n} iterations`);
+    assert.equal(program.run({ args: [n], budget: 5 * n }).executed, 5 * n, `${n} iterations, budget ${5 * n}`);
+    if (n > 0) assert.throws(() => program.run({ args: [n], budget: 5 * n - 1 }), ExecutionLimitError, `${n} iterations, budget ${5 * n - 1}`);
+  }
+});

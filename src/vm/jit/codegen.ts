@@ -9,6 +9,7 @@ import {
 import { callImport } from './import-table.js';
 import { emitDispatch, emitStructured, type BlockEmitter } from './structure.js';
 import { ByteWriter, Op, ValType, VOID_BLOCK } from './wasm.js';
+import { CSUM_DIFF_HELPER_ID, csumDiffWord, csumDiffWordForm } from './wasm-helpers.js';
 
 /**
  * Emits the body of one subprogram function: eBPF registers are i64 locals, memory is the imported
@@ -286,15 +287,20 @@ export class FunctionCompiler implements BlockEmitter {
     this.get(Local.fuel); this.i64(times * this.backEdgeCost(from, to), 0); this.op(Op.i64_ge_s);
   }
 
-  fitsTwice(b: number): boolean {
+  testsTwice(b: number): boolean {
     const role = this.sub.blocks[b]!.role;
-    if (role?.kind !== 'loop-test' || !role.guard.twoAtOnce) return false;
-    this.rangesFit(role.guard);
-    return true;
+    return role?.kind === 'loop-test' && role.guard.twoAtOnce;
   }
 
-  spend(from: number, to: number): void {
-    this.get(Local.fuel); this.i64(this.backEdgeCost(from, to), 0); this.op(Op.i64_sub); this.set(Local.fuel);
+  fitsTwice(b: number): void {
+    const role = this.sub.blocks[b]!.role;
+    if (role?.kind !== 'loop-test') throw new JitCompileError('jit/internal', 'two-iteration test of a block without a range test');
+    this.rangesFit(role.guard);
+  }
+
+  spend(from: number, to: number, times: number): void {
+    const amount = times * this.backEdgeCost(from, to);
+    this.get(Local.fuel); this.i64(amount, amount >> 31); this.op(Op.i64_sub); this.set(Local.fuel);
   }
 
   /**
@@ -526,10 +532,18 @@ export class FunctionCompiler implements BlockEmitter {
     }
     const direct = this.ctx.wasmHelpers.get(insn.imm);
     if (direct !== undefined) {
+      const wordForm = insn.imm === CSUM_DIFF_HELPER_ID;
+      if (wordForm) {
+        csumDiffWordForm(this.w, (r) => this.reg(r));
+        this.w.byte2(Op.if, I64_BLOCK);
+        csumDiffWord(this.w, (r) => this.reg(r), Local.t64a);
+        this.op(Op.else);
+      }
       // (r1..r5, insn) -> r0: no register file, fuel or unwinding (these helpers call nothing back).
       for (let r = 1; r <= 5; r++) this.reg(r);
       this.i32(i);
       this.call(direct);
+      if (wordForm) this.op(Op.end);
       this.set(Local.r0);
       return;
     }
