@@ -87,7 +87,6 @@ export const ABSENT_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   // Lockdown forbids it on the machines tsbpf targets, and user space has no other process to write to.
   probe_write_user: answer(-Errno.EPERM),
   get_current_task: answer(0),
-  get_current_cgroup_id: answer(0),
   get_func_ip: answer(0),
   send_signal: signalCurrentTask,
   send_signal_thread: signalCurrentTask,

@@ -137,6 +137,47 @@ function strtoX(signed: boolean): HelperImpl {
   };
 }
 
+/** bpf_strncmp(s1, s1_sz, s2): the kernel's strncmp(s1, s2, s1_sz), which answers -1, 0 or 1. */
+const strncmp: HelperImpl = (call) => {
+  const s1 = argPointer(call, 1);
+  const size = argU32(call, 2);
+  const s2 = argPointer(call, 3);
+  checkMemory(call, s1, size, false);
+  const u8 = call.space.u8;
+  for (let i = 0; i < size; i++) {
+    checkMemory(call, s2 + i, 1, false);
+    const a = u8[s1 + i]!, b = u8[s2 + i]!;
+    if (a !== b) return setReturnNumber(call, a < b ? -1 : 1);
+    if (a === 0) break;
+  }
+  setReturnNumber(call, 0);
+};
+
+/** The task's cgroup (`level` undefined) or its ancestor at `level`; 0 past the task's own level or with no cgroup given. */
+export function taskCgroupId(call: Call, level?: number): number {
+  const ids = call.env.services.task.cgroupIds ?? [];
+  return (level === undefined ? ids[ids.length - 1] : ids[level]) ?? 0;
+}
+
+/** sizeof(struct bpf_pidns_info): pid, tgid. */
+const PIDNS_INFO_SIZE = 8;
+
+/** The task's pid and tgid in the pid namespace named by (dev, ino), or -EINVAL and a zeroed buffer. */
+const getNsCurrentPidTgid: HelperImpl = (call) => {
+  const buf = argPointer(call, 3);
+  const size = argU32(call, 4);
+  checkMemory(call, buf, size, true);
+  const task = call.env.services.task;
+  const ns = task.pidNamespace;
+  if (size !== PIDNS_INFO_SIZE || ns === undefined || argBigInt(call, 1) !== BigInt(ns.dev) || argBigInt(call, 2) !== BigInt(ns.ino)) {
+    call.space.u8.fill(0, buf, buf + size);
+    return setReturnNumber(call, -Errno.EINVAL);
+  }
+  call.space.view.setUint32(buf, task.pid, true);
+  call.space.view.setUint32(buf + 4, task.tgid, true);
+  setReturnNumber(call, 0);
+};
+
 function probeRead(asString: boolean): HelperImpl {
   return (call) => {
     const dst = argPointer(call, 1);
@@ -285,6 +326,10 @@ export const BASE_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   },
   strtol: strtoX(true),
   strtoul: strtoX(false),
+  strncmp,
+  get_ns_current_pid_tgid: getNsCurrentPidTgid,
+  get_current_cgroup_id: (call) => setReturnNumber(call, taskCgroupId(call)),
+  get_current_ancestor_cgroup_id: (call) => setReturnNumber(call, taskCgroupId(call, argU32(call, 1))),
   get_attach_cookie: (call) => setReturnBigInt(call, call.env.attachCookie ?? 0n),
   get_current_pid_tgid: (call) => setReturn(call, call.env.services.task.pid, call.env.services.task.tgid),
   get_current_uid_gid: (call) => setReturn(call, call.env.services.task.uid, call.env.services.task.gid),

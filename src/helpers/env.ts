@@ -14,6 +14,16 @@ export interface TaskInfo {
   uid: number;
   gid: number;
   comm: string;
+  /**
+   * The task's pid namespace as stat(2) of /proc/<pid>/ns/pid names it: bpf_get_ns_current_pid_tgid
+   * answers only for this namespace (none given: for no namespace, -EINVAL).
+   */
+  pidNamespace?: { dev: number; ino: number };
+  /**
+   * Ids of the task's cgroup v2 and its ancestors, the root (level 0) first: what the cgroup id
+   * helpers answer for the task and for sockets it makes (a test run's skb). None: 0 everywhere.
+   */
+  cgroupIds?: readonly number[];
 }
 
 /** Services that outlive a run: maps, the trace pipe, clocks, randomness. */

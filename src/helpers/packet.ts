@@ -5,7 +5,7 @@ import { Errno } from '../maps/spec.js';
 import type { HelperIdName } from '../uapi/helper-ids.js';
 import { argHi, argI32, argNumber, argPointer, argU32, setReturnNumber, type HelperCall } from '../vm/abi.js';
 import { ExecutionError } from '../vm/engine.js';
-import { checkMemory, mapArg, perfEventOutput, type HelperImpl } from './base.js';
+import { checkMemory, mapArg, perfEventOutput, taskCgroupId, type HelperImpl } from './base.js';
 import type { ExecEnv, PacketState } from './env.js';
 
 /**
@@ -368,6 +368,35 @@ function redirectMap(call: Call): void {
   setReturnNumber(call, XdpAction.REDIRECT);
 }
 
+/** The one device a test run has: the loopback (ifindex 1, MTU 65536, an Ethernet-sized hard header). */
+const LOOPBACK = { ifindex: 1, mtu: 65536, hardHeaderLen: ETH_HLEN } as const;
+const ENODEV = 19;
+/** BPF_MTU_CHK_SEGS (skb only) and the BPF_MTU_CHK_RET_FRAG_NEEDED verdict. */
+const MTU_CHECK_SEGS = 1;
+const MTU_FRAG_NEEDED = 1;
+
+/**
+ * bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags): would the packet, `len_diff` bytes longer,
+ * fit the device's MTU? A non-zero *mtu_len is an L3 length to check instead of the packet's. The
+ * device's MTU is written back on every verdict.
+ */
+const checkMtu: HelperImpl = (call) => {
+  const packet = packetOf(call);
+  const ifindex = argU32(call, 2);
+  const mtuLen = argPointer(call, 3);
+  const lenDiff = argI32(call, 4);
+  checkMemory(call, mtuLen, 4, true);
+  const requested = call.space.view.getUint32(mtuLen, true);
+  const flags = argU32(call, 5);
+  const allowed = call.env.progType.name === 'xdp' ? 0 : MTU_CHECK_SEGS;
+  if (argHi(call, 5) !== 0 || (flags & ~allowed) !== 0) return setReturnNumber(call, -Errno.EINVAL);
+  if ((flags & MTU_CHECK_SEGS) !== 0 && (lenDiff !== 0 || requested !== 0)) return setReturnNumber(call, -Errno.EINVAL);
+  if (ifindex !== 0 && ifindex !== LOOPBACK.ifindex) return setReturnNumber(call, -ENODEV);
+  const length = (requested !== 0 ? requested + LOOPBACK.hardHeaderLen : packet.dataEnd - packet.data) + lenDiff;
+  call.space.view.setUint32(mtuLen, LOOPBACK.mtu, true);
+  setReturnNumber(call, length > LOOPBACK.mtu + LOOPBACK.hardHeaderLen ? MTU_FRAG_NEEDED : 0);
+};
+
 export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   skb_load_bytes: loadBytes,
   skb_load_bytes_relative: loadBytesRelative,
@@ -630,7 +659,11 @@ export const PACKET_HELPERS: Partial<Record<HelperIdName, HelperImpl>> = {
   get_socket_uid: (call) => setReturnNumber(call, call.env.services.task.uid),
   get_cgroup_classid: (call) => setReturnNumber(call, 0),
   get_route_realm: (call) => setReturnNumber(call, 0),
-  skb_cgroup_id: (call) => setReturnNumber(call, 0),
+  // A test run's skb belongs to a socket the task made, in the task's cgroup; net_cls gives it no class.
+  skb_cgroup_id: (call) => setReturnNumber(call, taskCgroupId(call)),
+  skb_cgroup_classid: (call) => setReturnNumber(call, 0),
+  check_mtu: checkMtu,
+  skb_ancestor_cgroup_id: (call) => setReturnNumber(call, taskCgroupId(call, argU32(call, 2))),
 };
 
 /**

@@ -19,6 +19,9 @@ export type ArgType =
   /** Initialised memory the helper reads; its size is the next `const_size*` argument. */
   | 'mem'
   | 'mem_or_null'
+  /** Initialised memory the helper also writes (kernel MEM_WRITE without MEM_UNINIT); sized by the next argument. */
+  | 'mem_rw'
+  | 'mem_rw_or_null'
   /** Memory the helper writes (may be uninitialised); sized by the next argument. */
   | 'uninit_mem'
   | 'const_size'
@@ -32,9 +35,15 @@ export type ArgType =
   | 'stack_or_null'
   | 'const_str'
   | 'long_ptr'
+  /** Initialised memory of a fixed size the helper reads: a struct iphdr (20 bytes), ipv6hdr (40), tcphdr (20). */
+  | 'iphdr'
+  | 'ipv6hdr'
+  | 'tcphdr'
   | 'int_ptr'
   | 'btf_id'
   | 'sock_common'
+  /** A socket the kernel may also know by BTF (ARG_PTR_TO_BTF_ID_SOCK_COMMON): checked as sock_common. */
+  | 'btf_sock_common'
   | 'socket'
   /** Points exactly at the bpf_timer of a map value. */
   | 'timer'
@@ -45,6 +54,8 @@ export type ArgType =
 export type RetType =
   | 'integer'
   | 'void'
+  /** A map value that cannot be NULL (bpf_get_local_storage's). */
+  | 'map_value'
   | 'map_value_or_null'
   | 'ringbuf_mem_or_null'
   | 'socket_or_null'
@@ -124,7 +135,7 @@ const ROWS: Row[] = [
   ['jiffies64', 'integer', [], ['base']],
   ['trace_printk', 'integer', ['mem', 'const_size'], ['base'], { gpl: true, privileged: true }],
   ['trace_vprintk', 'integer', ['mem', 'const_size', 'mem_or_null', 'const_size_or_zero'], ['base'], { gpl: true, privileged: true }],
-  ['snprintf', 'integer', ['mem_or_null', 'const_size_or_zero', 'const_str', 'mem_or_null', 'const_size_or_zero'], ['base'], PRIVILEGED],
+  ['snprintf', 'integer', ['mem_or_null', 'const_size_or_zero', 'const_str', 'mem_or_null', 'const_size_or_zero'], ['base'], { gpl: true, privileged: true }],
   ['strtol', 'integer', ['mem', 'const_size', 'anything', 'long_ptr'], ['base']],
   ['strtoul', 'integer', ['mem', 'const_size', 'anything', 'long_ptr'], ['base']],
   ['get_prandom_u32', 'integer', [], ['base']],
@@ -136,10 +147,10 @@ const ROWS: Row[] = [
   // Locks and timers: base helpers for loaders with CAP_BPF.
   ['spin_lock', 'void', ['spin_lock'], ['base'], PRIVILEGED],
   ['spin_unlock', 'void', ['spin_lock'], ['base'], PRIVILEGED],
-  ['timer_init', 'integer', ['timer', 'const_map_ptr', 'anything'], ['base'], PRIVILEGED],
-  ['timer_set_callback', 'integer', ['timer', 'func'], ['base'], PRIVILEGED],
-  ['timer_start', 'integer', ['timer', 'anything', 'anything'], ['base'], PRIVILEGED],
-  ['timer_cancel', 'integer', ['timer'], ['base'], PRIVILEGED],
+  ['timer_init', 'integer', ['timer', 'const_map_ptr', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['timer_set_callback', 'integer', ['timer', 'func'], ['base'], { gpl: true, privileged: true }],
+  ['timer_start', 'integer', ['timer', 'anything', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['timer_cancel', 'integer', ['timer'], ['base'], { gpl: true, privileged: true }],
   ['ringbuf_output', 'integer', ['const_map_ptr', 'mem', 'const_size_or_zero', 'anything'], ['base']],
   ['ringbuf_reserve', 'ringbuf_mem_or_null', ['const_map_ptr', 'const_alloc_size_or_zero', 'anything'], ['base']],
   ['ringbuf_submit', 'void', ['ringbuf_mem_release', 'anything'], ['base']],
@@ -152,17 +163,17 @@ const ROWS: Row[] = [
   ['get_current_task', 'integer', [], ['base'], { gpl: true, privileged: true }],
   ['get_current_cgroup_id', 'integer', [], ['base'], PRIVILEGED],
   ['current_task_under_cgroup', 'integer', ['const_map_ptr', 'anything'], ['base'], PRIVILEGED],
-  ['perf_event_read', 'integer', ['const_map_ptr', 'anything'], ['base'], PRIVILEGED],
-  ['perf_event_read_value', 'integer', ['const_map_ptr', 'anything', 'uninit_mem', 'const_size'], ['base'], PRIVILEGED],
+  ['perf_event_read', 'integer', ['const_map_ptr', 'anything'], ['base'], { gpl: true, privileged: true }],
+  ['perf_event_read_value', 'integer', ['const_map_ptr', 'anything', 'uninit_mem', 'const_size'], ['base'], { gpl: true, privileged: true }],
   ['send_signal', 'integer', ['anything'], ['base'], PRIVILEGED],
   ['send_signal_thread', 'integer', ['anything'], ['base'], PRIVILEGED],
-  ['get_stackid', 'integer', ['ctx', 'const_map_ptr', 'anything'], ['trace']],
-  ['get_stack', 'integer', ['ctx', 'uninit_mem', 'const_size_or_zero', 'anything'], ['trace']],
+  ['get_stackid', 'integer', ['ctx', 'const_map_ptr', 'anything'], ['trace'], { gpl: true }],
+  ['get_stack', 'integer', ['ctx', 'uninit_mem', 'const_size_or_zero', 'anything'], ['trace'], { gpl: true }],
   // The other tracing types find it but are refused right after ("not supported for program type").
-  ['get_func_ip', 'integer', ['ctx'], ['kprobe', 'tracing']],
+  ['get_func_ip', 'integer', ['ctx'], ['kprobe', 'tracing'], { gpl: true }],
   ['get_attach_cookie', 'integer', ['ctx'], ['probe', 'tracing', 'lsm']],
-  ['perf_prog_read_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['perf_event']],
-  ['perf_event_output', 'integer', ['ctx', 'const_map_ptr', 'anything', 'mem', 'const_size_or_zero'], ['trace', 'tc', 'lwt', 'xdp', 'socket_filter', 'cgroup', 'sk_skb', 'sk_msg', 'sk_lookup']],
+  ['perf_prog_read_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['perf_event'], { gpl: true }],
+  ['perf_event_output', 'integer', ['ctx', 'const_map_ptr', 'anything', 'mem', 'const_size_or_zero'], ['trace', 'tc', 'lwt', 'xdp', 'socket_filter', 'cgroup', 'sk_skb', 'sk_msg', 'sk_lookup'], { gpl: true }],
   // Absent from a kernel in lockdown "integrity" mode (this machine's).
   ['probe_write_user', 'integer', ['anything', 'mem', 'const_size'], ['trace'], { gpl: true }],
   // Only with CONFIG_BPF_KPROBE_OVERRIDE (off on this machine's kernel).
@@ -209,14 +220,14 @@ const ROWS: Row[] = [
   ['skc_lookup_tcp', 'sock_common_or_null', ['ctx', 'mem', 'const_size', 'anything', 'anything'], SOCKET_LOOKUP],
   ['sk_release', 'integer', ['socket'], [...SOCKET_LOOKUP, 'sk_lookup']],
   // Socket-local storage; tracing and lsm get variants of their own (kernel sources).
-  ['sk_storage_get', 'map_value_or_null', ['const_map_ptr', 'sock_common', 'map_value_or_null', 'anything'],
+  ['sk_storage_get', 'map_value_or_null', ['const_map_ptr', 'btf_sock_common', 'map_value_or_null', 'anything'],
     ['tc', 'cgroup_skb', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg', 'tracing', 'lsm']],
-  ['sk_storage_delete', 'integer', ['const_map_ptr', 'sock_common'], ['tc', 'cgroup_skb', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg', 'tracing', 'lsm']],
-  ['sk_assign', 'integer', ['ctx', 'sock_common', 'anything'], ['tc', 'sk_lookup']],
+  ['sk_storage_delete', 'integer', ['const_map_ptr', 'btf_sock_common'], ['tc', 'cgroup_skb', 'cgroup_sock_addr', 'cgroup_sockopt', 'sock_ops', 'sk_msg', 'tracing', 'lsm']],
+  ['sk_assign', 'integer', ['ctx', 'btf_sock_common', 'anything'], ['tc', 'sk_lookup']],
   ['tcp_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup_skb', 'sock_ops', 'cgroup_sockopt']],
   ['sk_fullsock', 'socket_or_null', ['sock_common'], ['tc', 'cgroup_skb']],
   ['get_listener_sock', 'tcp_sock_or_null', ['sock_common'], ['tc', 'cgroup_skb']],
-  ['fib_lookup', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc', 'xdp']],
+  ['fib_lookup', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['tc', 'xdp'], { gpl: true }],
   ['xdp_adjust_head', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
   ['xdp_adjust_tail', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
   ['xdp_adjust_meta', 'integer', ['ctx', 'anything'], ['xdp'], { changesPacket: true }],
@@ -235,6 +246,58 @@ const ROWS: Row[] = [
   ['getsockopt', 'integer', ['ctx', 'anything', 'anything', 'uninit_mem', 'const_size'], ['sock_ops', 'cgroup_sock_addr']],
   ['bind', 'integer', ['ctx', 'mem', 'const_size'], ['cgroup_sock_addr']],
   ['sk_select_reuseport', 'integer', ['ctx', 'const_map_ptr', 'map_key', 'anything'], ['sk_reuseport']],
+  ['sk_cgroup_id', 'integer', ['btf_sock_common'], ['cgroup_skb']],
+  ['sk_ancestor_cgroup_id', 'integer', ['btf_sock_common', 'anything'], ['cgroup_skb']],
+  ['skb_cgroup_classid', 'integer', ['ctx'], ['tc']],
+  ['skb_ancestor_cgroup_id', 'integer', ['ctx', 'anything'], ['tc', 'cgroup_skb']],
+  ['get_current_ancestor_cgroup_id', 'integer', ['anything'], ['base'], PRIVILEGED],
+  ['get_ns_current_pid_tgid', 'integer', ['anything', 'anything', 'uninit_mem', 'const_size'], ['base'], PRIVILEGED],
+  ['strncmp', 'integer', ['mem', 'const_size', 'const_str'], ['base']],
+  ['get_local_storage', 'map_value', ['const_map_ptr', 'anything'], ['cgroup']],
+  // Not at the hooks whose return value is not an errno (the verifier refuses those attach types: calls.ts).
+  ['get_retval', 'integer', [], ['cgroup_sock', 'cgroup_sock_addr', 'cgroup_device', 'cgroup_sysctl', 'cgroup_sockopt', 'lsm']],
+  ['set_retval', 'integer', ['anything'], ['cgroup_sock', 'cgroup_sock_addr', 'cgroup_device', 'cgroup_sysctl', 'cgroup_sockopt', 'lsm']],
+  ['check_mtu', 'integer', ['ctx', 'anything', 'int_ptr', 'anything', 'anything'], ['tc', 'xdp'], { gpl: true }],
+  ['skb_set_tstamp', 'integer', ['ctx', 'anything', 'anything'], ['tc']],
+  ['skb_get_xfrm_state', 'integer', ['ctx', 'anything', 'uninit_mem', 'const_size', 'anything'], ['tc']],
+  ['tcp_check_syncookie', 'integer', ['btf_sock_common', 'mem', 'const_size', 'mem', 'const_size'], ['tc', 'xdp'], { gpl: true }],
+  ['tcp_gen_syncookie', 'integer', ['btf_sock_common', 'mem', 'const_size', 'mem', 'const_size'], ['tc', 'xdp'], { gpl: true }],
+  ['tcp_raw_gen_syncookie_ipv4', 'integer', ['iphdr', 'mem', 'const_size_or_zero'], ['tc', 'xdp'], { gpl: true }],
+  ['tcp_raw_gen_syncookie_ipv6', 'integer', ['ipv6hdr', 'mem', 'const_size_or_zero'], ['tc', 'xdp'], { gpl: true }],
+  ['tcp_raw_check_syncookie_ipv4', 'integer', ['iphdr', 'tcphdr'], ['tc', 'xdp'], { gpl: true }],
+  ['tcp_raw_check_syncookie_ipv6', 'integer', ['ipv6hdr', 'tcphdr'], ['tc', 'xdp'], { gpl: true }],
+  ['lwt_push_encap', 'integer', ['ctx', 'anything', 'mem', 'const_size'], ['lwt_in', 'lwt_xmit'], { changesPacket: true }],
+  ['lwt_seg6_store_bytes', 'integer', ['ctx', 'anything', 'mem', 'const_size'], ['lwt_seg6local'], { changesPacket: true }],
+  ['lwt_seg6_adjust_srh', 'integer', ['ctx', 'anything', 'anything'], ['lwt_seg6local'], { changesPacket: true }],
+  ['lwt_seg6_action', 'integer', ['ctx', 'anything', 'mem', 'const_size'], ['lwt_seg6local'], { changesPacket: true }],
+  ['msg_apply_bytes', 'integer', ['ctx', 'anything'], ['sk_msg']],
+  ['msg_cork_bytes', 'integer', ['ctx', 'anything'], ['sk_msg']],
+  ['msg_pull_data', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['sk_msg'], { changesPacket: true }],
+  ['msg_push_data', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['sk_msg'], { changesPacket: true }],
+  ['msg_pop_data', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['sk_msg'], { changesPacket: true }],
+  ['load_hdr_opt', 'integer', ['ctx', 'mem_rw', 'const_size', 'anything'], ['sock_ops']],
+  ['store_hdr_opt', 'integer', ['ctx', 'mem', 'const_size', 'anything'], ['sock_ops']],
+  ['reserve_hdr_opt', 'integer', ['ctx', 'anything', 'anything'], ['sock_ops']],
+  ['sysctl_get_name', 'integer', ['ctx', 'uninit_mem', 'const_size', 'anything'], ['cgroup_sysctl']],
+  ['sysctl_get_current_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['cgroup_sysctl']],
+  ['sysctl_get_new_value', 'integer', ['ctx', 'uninit_mem', 'const_size'], ['cgroup_sysctl']],
+  ['sysctl_set_new_value', 'integer', ['ctx', 'mem', 'const_size'], ['cgroup_sysctl']],
+  ['rc_repeat', 'integer', ['ctx'], ['lirc_mode2']],
+  ['rc_keydown', 'integer', ['ctx', 'anything', 'anything', 'anything'], ['lirc_mode2']],
+  ['rc_pointer_rel', 'integer', ['ctx', 'anything', 'anything'], ['lirc_mode2']],
+  ['read_branch_records', 'integer', ['ctx', 'mem_rw_or_null', 'const_size_or_zero', 'anything'], ['perf_event'], { gpl: true }],
+  ['snprintf_btf', 'integer', ['mem_rw', 'const_size', 'mem', 'const_size', 'anything'], ['base'], PRIVILEGED],
+  ['get_branch_snapshot', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], { gpl: true, privileged: true }],
+  // Every type finds it; only sleepable programs may call it (calls.ts).
+  ['copy_from_user', 'integer', ['uninit_mem', 'const_size_or_zero', 'anything'], ['base'], PRIVILEGED],
+  // Programs with a trampoline only (calls.ts): fentry, fexit, fmod_ret, LSM.
+  ['get_func_arg', 'integer', ['ctx', 'anything', 'long_ptr'], ['tracing', 'lsm']],
+  ['get_func_ret', 'integer', ['ctx', 'long_ptr'], ['tracing', 'lsm']],
+  ['get_func_arg_cnt', 'integer', ['ctx'], ['tracing', 'lsm']],
+  ['sys_bpf', 'integer', ['anything', 'mem', 'const_size'], ['syscall']],
+  ['sys_close', 'integer', ['anything'], ['syscall']],
+  ['btf_find_by_name_kind', 'integer', ['mem', 'const_size', 'anything', 'anything'], ['syscall']],
+  ['kallsyms_lookup_name', 'integer', ['mem', 'const_size', 'anything', 'long_ptr'], ['syscall']],
 ];
 
 export const HELPER_PROTOS: readonly HelperProto[] = ROWS.map(([name, ret, args, groups, extra]) => ({

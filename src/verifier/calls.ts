@@ -43,6 +43,7 @@ const MAP_HELPERS: Readonly<Record<number, readonly number[]>> = {
   [MapType.bloom_filter]: [87, 89],
   [MapType.reuseport_sockarray]: [82, 2, 3],
   [MapType.sk_storage]: [HelperId.sk_storage_get, HelperId.sk_storage_delete],
+  [MapType.cgroup_storage]: [HelperId.get_local_storage], [MapType.percpu_cgroup_storage]: [HelperId.get_local_storage],
 };
 /** Helpers restricted to particular map types (the reverse direction). */
 const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
@@ -56,6 +57,7 @@ const HELPER_MAPS: Readonly<Record<number, readonly number[]>> = {
   82: [MapType.reuseport_sockarray, MapType.sockmap, MapType.sockhash],
   87: [MapType.queue, MapType.stack, MapType.bloom_filter], 88: [MapType.queue, MapType.stack], 89: [MapType.queue, MapType.stack, MapType.bloom_filter],
   [HelperId.sk_storage_get]: [MapType.sk_storage], [HelperId.sk_storage_delete]: [MapType.sk_storage],
+  [HelperId.get_local_storage]: [MapType.cgroup_storage, MapType.percpu_cgroup_storage],
 };
 
 function helperName(id: number): string {
@@ -121,7 +123,7 @@ export function releaseReference(state: State, refId: number, unpriv: boolean): 
 interface Meta {
   map?: MapSpec;
   /** Pointer argument awaiting its size (the previous mem argument). */
-  memArg?: { regno: number; reg: Reg; write: boolean; nullable: boolean };
+  memArg?: { regno: number; reg: Reg; write: boolean; nullable: boolean; readFirst: boolean };
   constSize?: number;
   maxSize?: number;
   callback?: number;
@@ -165,7 +167,13 @@ function constantMapKey(ctx: VerifierContext, state: State, key: Reg, keySize: n
 }
 
 /** Helpers the kernel lets take packet pointers (pkt_access). */
-const PKT_ACCESS = new Set([1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 130]);
+const PKT_ACCESS = new Set([
+  1, 2, 3, 28, 84, 85, 87, 88, 89, 99, 100, 110, 130, HelperId.tcp_raw_gen_syncookie_ipv4, HelperId.tcp_raw_gen_syncookie_ipv6,
+  HelperId.tcp_raw_check_syncookie_ipv4, HelperId.tcp_raw_check_syncookie_ipv6,
+]);
+
+/** Bytes of the fixed-size header arguments. */
+const HEADER_SIZE = { iphdr: 20, ipv6hdr: 40, tcphdr: 20 } as const;
 
 function argMem(ctx: VerifierContext, state: State, at: number, regno: number, reg: Reg, size: number, write: boolean, align = 0): void {
   if (!MEM_TYPES.has(reg.type) || reg.nullable) throw new Reject(`R${regno} type=${typeName(reg)} expected=${MEM_EXPECTED}`, at);
@@ -251,14 +259,19 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       return;
     case 'mem':
     case 'mem_or_null':
-    case 'uninit_mem':
-      if (arg === 'mem_or_null' && nullArg()) {
-        meta.memArg = { regno, reg, write: false, nullable: true };
+    case 'mem_rw':
+    case 'mem_rw_or_null':
+    case 'uninit_mem': {
+      if ((arg === 'mem_or_null' || arg === 'mem_rw_or_null') && nullArg()) {
+        meta.memArg = { regno, reg, write: false, nullable: true, readFirst: false };
         return;
       }
       if (!MEM_TYPES.has(reg.type) || reg.nullable) expect(MEM_EXPECTED);
-      meta.memArg = { regno, reg, write: arg === 'uninit_mem', nullable: false };
+      const readWrite = arg === 'mem_rw' || arg === 'mem_rw_or_null';
+      // Read-write memory is checked as a write; stack bytes must be initialised first (the kernel's clobbering access).
+      meta.memArg = { regno, reg, write: arg === 'uninit_mem' || readWrite, nullable: false, readFirst: readWrite && reg.type === 'fp' };
       return;
+    }
     case 'const_size':
     case 'const_size_or_zero': {
       if (reg.type !== 'scalar') expect('scalar');
@@ -274,6 +287,7 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
           // NULL passes only as zero bytes; otherwise the kernel's helper access check names the stack.
           if (meta.maxSize !== 0) throw new Reject(`R${mem.regno} type=scalar expected=fp`, at);
         } else {
+          if (mem.readFirst) checkHelperMem(ctx, state, at, mem.regno, mem.reg, meta.maxSize, false);
           checkHelperMem(ctx, state, at, mem.regno, mem.reg, meta.maxSize, mem.write);
         }
       }
@@ -310,12 +324,20 @@ function checkArg(ctx: VerifierContext, state: State, at: number, id: number, re
       if (!isConst(reg.b)) throw new Reject(`R${regno} is not a constant address'`, at);
       return;
     }
+    case 'iphdr':
+    case 'ipv6hdr':
+    case 'tcphdr':
+      argMem(ctx, state, at, regno, reg, HEADER_SIZE[arg], false);
+      return;
     case 'long_ptr':
     case 'int_ptr':
       argMem(ctx, state, at, regno, reg, arg === 'long_ptr' ? 8 : 4, true, arg === 'long_ptr' ? 8 : 4);
       return;
     case 'sock_common':
-      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock_common, sock, tcp_sock, xdp_sock');
+    case 'btf_sock_common':
+      if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) {
+        expect(arg === 'sock_common' ? 'sock_common, sock, tcp_sock, xdp_sock' : 'sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_');
+      }
       return;
     case 'socket':
       if (!['sock', 'sock_common', 'tcp_sock'].includes(reg.type) || reg.nullable) expect('sock');
@@ -382,6 +404,32 @@ function checkGetFuncIp(ctx: VerifierContext, at: number): void {
   throw new Reject(`func ${name} not supported for program type ${ctx.prog.id}`, at);
 }
 
+/** Hooks whose return value is not an errno (attach type or section names): no bpf_get_retval/bpf_set_retval there. */
+const NO_RETVAL_HOOK = /recvmsg|getpeername|getsockname|inet_ingress|inet_egress|sock_ops/;
+
+/** Helpers that may sleep, for sleepable programs only: syscall programs, and sections named sleepable (`fentry.s/`, `lsm.s/` ...). */
+const SLEEPING_HELPERS = new Set<number>([HelperId.copy_from_user]);
+const SLEEPABLE_SECTION = /\.s(\/|$)/;
+
+/** Helpers that read a trampoline's saved arguments: fentry/fexit/fmod_ret and LSM (not lsm_cgroup) programs only. */
+const TRAMPOLINE_HELPERS = new Set<number>([HelperId.get_func_arg, HelperId.get_func_ret, HelperId.get_func_arg_cnt]);
+
+/** The kernel's per-attach-type and sleepability refusals that come before the arguments are checked. */
+function checkCallContext(ctx: VerifierContext, at: number, id: number): void {
+  const attach = ctx.attachType;
+  const lsmCgroup = attach !== undefined && /^lsm_cgroup(\/|$)/.test(attach);
+  let withheld = false;
+  if (id === HelperId.get_retval || id === HelperId.set_retval) {
+    withheld = ctx.prog.name === 'lsm' ? !lsmCgroup : NO_RETVAL_HOOK.test(attach ?? '');
+  } else if (TRAMPOLINE_HELPERS.has(id) && attach !== undefined) {
+    withheld = ctx.prog.name === 'lsm' ? lsmCgroup : !TRAMPOLINE_ATTACH.test(attach);
+  }
+  if (withheld) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  if (SLEEPING_HELPERS.has(id) && ctx.prog.name !== 'syscall' && !SLEEPABLE_SECTION.test(attach ?? '')) {
+    throw new Reject('helper call might sleep in a non-sleepable prog', at);
+  }
+}
+
 /**
  * Check a helper call against its prototype and apply its effect on the state. Returns a callback to
  * verify when the helper calls back into the program.
@@ -397,11 +445,13 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   const refusedLater = id === HelperId.get_func_ip && GET_FUNC_IP_REFUSED.has(ctx.prog.name);
   if (!refusedLater && !helperAllowed(proto, ctx.prog.name as ProgTypeName)) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
   if (ctx.unpriv && proto.privileged) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
+  checkCallContext(ctx, at, id);
   const meta: Meta = {};
   argsFor(id, proto.args, ctx.prog.name).forEach((arg, i) => checkArg(ctx, state, at, id, i + 1, arg, meta));
   // As in the kernel's check_helper_call, the map suits the helper only once every argument passed.
   if (meta.map) checkMapCompat(meta.map, id, at, ctx.prog.name, ctx.attachType);
   if (id === HelperId.get_func_ip) checkGetFuncIp(ctx, at);
+  if (id === HelperId.get_local_storage && !isNullConst(state.frames[state.frames.length - 1]!.regs[2]!)) throw new Reject("get_local_storage() doesn't support non-zero flags", at);
   if (meta.memArg && !meta.memArg.nullable) {
     // A mem argument without a following size: the helper reads a fixed-size object; accept as is.
   }
@@ -426,6 +476,9 @@ export function checkHelperCall(ctx: VerifierContext, state: State, at: number, 
   switch (proto.ret) {
     case 'void':
       frame.regs[0] = NOT_INIT;
+      break;
+    case 'map_value':
+      frame.regs[0] = pointerReg('map_value', { map: meta.map!, b: constBounds(0, 0) });
       break;
     case 'map_value_or_null': {
       const map = meta.map!;

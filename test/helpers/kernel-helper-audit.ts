@@ -21,9 +21,14 @@ export const AUDITED_TYPES: readonly ProgTypeName[] = [
   'syscall', 'netfilter',
 ];
 
-/** Types the kernel loads only with an expected attach type (the first of their hooks is asked). */
+/**
+ * Types the kernel loads only with an expected attach type (the first of their hooks is asked), and
+ * cgroup_device and cgroup_sysctl at their one hook (a plain load gets attach type 0, inet ingress,
+ * where bpf_get_retval is withheld).
+ */
 const ATTACH: Partial<Record<ProgTypeName, AttachTypeName>> = {
   cgroup_sock_addr: 'cgroup_inet4_connect', cgroup_sockopt: 'cgroup_getsockopt', sk_lookup: 'sk_lookup', netfilter: 'netfilter',
+  cgroup_device: 'cgroup_device', cgroup_sysctl: 'cgroup_sysctl',
 };
 
 /** syscall programs are always sleepable (BPF_F_SLEEPABLE). */
