@@ -370,7 +370,6 @@ function redirectMap(call: Call): void {
 
 /** The one device a test run has: the loopback (ifindex 1, MTU 65536, an Ethernet-sized hard header). */
 const LOOPBACK = { ifindex: 1, mtu: 65536, hardHeaderLen: ETH_HLEN } as const;
-const ENODEV = 19;
 /** BPF_MTU_CHK_SEGS (skb only) and the BPF_MTU_CHK_RET_FRAG_NEEDED verdict. */
 const MTU_CHECK_SEGS = 1;
 const MTU_FRAG_NEEDED = 1;
@@ -391,7 +390,7 @@ const checkMtu: HelperImpl = (call) => {
   const allowed = call.env.progType.name === 'xdp' ? 0 : MTU_CHECK_SEGS;
   if (argHi(call, 5) !== 0 || (flags & ~allowed) !== 0) return setReturnNumber(call, -Errno.EINVAL);
   if ((flags & MTU_CHECK_SEGS) !== 0 && (lenDiff !== 0 || requested !== 0)) return setReturnNumber(call, -Errno.EINVAL);
-  if (ifindex !== 0 && ifindex !== LOOPBACK.ifindex) return setReturnNumber(call, -ENODEV);
+  if (ifindex !== 0 && ifindex !== LOOPBACK.ifindex) return setReturnNumber(call, -Errno.ENODEV);
   const length = (requested !== 0 ? requested + LOOPBACK.hardHeaderLen : packet.dataEnd - packet.data) + lenDiff;
   call.space.view.setUint32(mtuLen, LOOPBACK.mtu, true);
   setReturnNumber(call, length > LOOPBACK.mtu + LOOPBACK.hardHeaderLen ? MTU_FRAG_NEEDED : 0);

@@ -6,7 +6,7 @@ export type { MapValueField, MapValueFieldKind } from '../btf/map-fields.js';
 
 /** Kernel errno values the map operations return (negated on the program side). */
 export const Errno = {
-  EPERM: 1, ENOENT: 2, E2BIG: 7, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17,
+  EPERM: 1, ENOENT: 2, E2BIG: 7, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19,
   EINVAL: 22, ENOSPC: 28, ERANGE: 34, EOPNOTSUPP: 95, ENOTSUPP: 524,
 } as const;
 export type ErrnoName = keyof typeof Errno;

@@ -407,7 +407,7 @@ function checkGetFuncIp(ctx: VerifierContext, at: number): void {
 /** Hooks whose return value is not an errno (attach type or section names): no bpf_get_retval/bpf_set_retval there. */
 const NO_RETVAL_HOOK = /recvmsg|getpeername|getsockname|inet_ingress|inet_egress|sock_ops/;
 
-/** Helpers that may sleep, for sleepable programs only: syscall programs, and sections named sleepable (`fentry.s/`, `lsm.s/` ...). */
+/** Helpers that may sleep, for sleepable programs only: loaded with BPF_F_SLEEPABLE, syscall programs, and sections named sleepable (`fentry.s/`, `lsm.s/` ...). */
 const SLEEPING_HELPERS = new Set<number>([HelperId.copy_from_user]);
 const SLEEPABLE_SECTION = /\.s(\/|$)/;
 
@@ -425,7 +425,7 @@ function checkCallContext(ctx: VerifierContext, at: number, id: number): void {
     withheld = ctx.prog.name === 'lsm' ? lsmCgroup : !TRAMPOLINE_ATTACH.test(attach);
   }
   if (withheld) throw new Reject(`program of this type cannot use helper ${helperName(id)}#${id}`, at);
-  if (SLEEPING_HELPERS.has(id) && ctx.prog.name !== 'syscall' && !SLEEPABLE_SECTION.test(attach ?? '')) {
+  if (SLEEPING_HELPERS.has(id) && !ctx.sleepable && ctx.prog.name !== 'syscall' && !SLEEPABLE_SECTION.test(attach ?? '')) {
     throw new Reject('helper call might sleep in a non-sleepable prog', at);
   }
 }

@@ -15,6 +15,8 @@ export interface VerifierContext {
   attachType?: string;
   /** BPF_F_ANY_ALIGNMENT / STRICT_ALIGNMENT semantics for packet and map accesses. */
   strictAlignment: boolean;
+  /** Loaded with BPF_F_SLEEPABLE: helpers that may sleep are allowed. */
+  sleepable: boolean;
   /** Map an LD_IMM64 at `insn` refers to. */
   mapAt(insn: number): { map: MapSpec; value: boolean; offset: number } | undefined;
   /** Some LD_IMM64, reachable or not, refers to an arena map (kernel prog->aux->arena). */

@@ -118,7 +118,7 @@ export class Explorer {
     // Every field named, attachType too when absent: one object shape whatever the setup's (see makeReg).
     this.ctx = {
       insns: ctx.insns, cfg: ctx.cfg, prog: ctx.prog, returnRange: ctx.returnRange, unpriv: ctx.unpriv, attachType: ctx.attachType,
-      strictAlignment: ctx.strictAlignment, mapAt: ctx.mapAt, hasArena: ctx.hasArena, globalFunctionEntries: ctx.globalFunctionEntries, newId: ctx.newId, stackDepth: ctx.stackDepth,
+      strictAlignment: ctx.strictAlignment, sleepable: ctx.sleepable, mapAt: ctx.mapAt, hasArena: ctx.hasArena, globalFunctionEntries: ctx.globalFunctionEntries, newId: ctx.newId, stackDepth: ctx.stackDepth,
       markPrecise: (regno) => this.markPrecise(regno), markSlotPrecise: (frame, slot) => this.markSlotPrecise(frame, slot),
     };
     this.backtracker = new Backtracker(ctx.insns, ctx.cfg.ops);

@@ -260,6 +260,7 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     const hasArena = checkLdImm64References(program.insns, cfg, mapAt, info.name);
     const ctx: VerifierSetup = {
       insns: program.insns, cfg, prog: info, unpriv, returnRange: returnRangeFor(info, program.attachType), strictAlignment: options.strictAlignment ?? false,
+      sleepable: options.sleepable ?? false,
       mapAt, hasArena, newId: () => ++idGen, stackDepth: [],
       ...(program.globalFunctions ? { globalFunctionEntries: new Set(program.globalFunctions.map((f) => f.insn)) } : {}),
       ...(program.attachType === undefined ? {} : { attachType: program.attachType }),

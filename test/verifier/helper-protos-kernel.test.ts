@@ -196,4 +196,6 @@ test('attach-dependent helpers of tracing and LSM programs (kernel sources)', ()
   assert.equal(message('tracing', 'fentry.s/do_nanosleep', copy), undefined);
   assert.equal(message('lsm', 'lsm.s/file_open', copy), undefined);
   assert.equal(message('tracing', 'fentry/do_nanosleep', copy), 'helper call might sleep in a non-sleepable prog');
+  // BPF_F_SLEEPABLE with the kernel's attach name rather than a `.s/` section.
+  assert.equal(verify({ insns: copy, type: 'tracing', attachType: 'trace_fentry' }, { sleepable: true }).error?.message, undefined);
 });
