@@ -82,7 +82,8 @@ export const isNullConst = (r: Reg): boolean => r.type === 'scalar' && isZeroCon
 export function typeName(r: Reg): string {
   // A map-in-map lookup is a map value until null-checked into the inner map's pointer.
   if (r.type === 'map_ptr' && r.nullable) return 'map_value_or_null';
-  const base = r.type === 'not_init' ? 'inv' : r.type === 'btf_id' ? 'ptr_' : r.type;
+  // A ring buffer record is the only memory tsbpf gives that holds a reference (the kernel's MEM_RINGBUF).
+  const base = r.type === 'not_init' ? 'inv' : r.type === 'btf_id' ? 'ptr_' : r.type === 'mem' && r.refId ? 'ringbuf_mem' : r.type;
   return r.nullable ? `${base}_or_null` : base;
 }
 

@@ -22,8 +22,8 @@ test('the kernel error line is the check that failed, not a source line or a sta
 
 const FLOORS = [
   { corpus: 'test_verifier', sameLine: 206, sameDump: 1 },
-  { corpus: 'test_loader', sameLine: 329, sameDump: 3 },
-  { corpus: 'ebpf-samples', sameLine: 66, sameDump: 0 },
+  { corpus: 'test_loader', sameLine: 350, sameDump: 3 },
+  { corpus: 'ebpf-samples', sameLine: 67, sameDump: 0 },
 ] as const;
 
 for (const floor of FLOORS) {
