@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assemble } from '../../src/isa/asm.js';
 import { validate } from '../../src/isa/index.js';
-import type { Engine } from '../../src/vm/engine.js';
+import { ExecutionLimitError, type Engine } from '../../src/vm/engine.js';
 import { AddressSpace, MemoryAccessError } from '../../src/vm/memory.js';
 import { interpreter } from '../../src/vm/interpreter.js';
 import { jit } from '../../src/vm/jit/index.js';
@@ -143,10 +143,10 @@ test('loops that exit early on data, walking up or down, fault past either end o
   assert.ok(sameOnBoth(text, withZero).every((o) => 'r0' in o));
 });
 
-test('paired checked loops (one range test per two iterations): the end of a region between or inside a pair', () => {
+test('unrolled checked loops (one range test per trip): the end of a region between or inside a trip', () => {
   // 64 iterations of a copy through r1 + r2: regions that fit exactly, end one byte short (the last
-  // iteration faults), or end inside the first pair; walking down as well.
-  assert.equal(plans(COPY)[0]!.guard.twoAtOnce, true);
+  // iteration faults), or end inside the first trip; walking down as well.
+  assert.equal(plans(COPY)[0]!.guard.wholeTrip, true);
   for (const size of [128, 127, 126, 65, 64]) {
     const outcome = sameOnBoth(COPY, oneRegion(size));
     assert.equal('r0' in outcome[0]!, size === 128, `size ${size}`);
@@ -161,7 +161,7 @@ test('paired checked loops (one range test per two iterations): the end of a reg
     r2 += 1
     if r2 != r3 goto loop
     exit`;
-  assert.equal(plans(down)[0]!.guard.twoAtOnce, true);
+  assert.equal(plans(down)[0]!.guard.wholeTrip, true);
   for (const count of [1, 2, 3, 20, 21, 22]) {
     // From the region's end: 3 * count - 1 bytes below it are read; the region has 61 or 62.
     sameOnBoth(down, (space) => {
@@ -181,7 +181,7 @@ test('paired checked loops (one range test per two iterations): the end of a reg
     r3 += -1
     if r3 != 0 goto loop
     exit`;
-  assert.equal(plans(two)[0]!.guard.twoAtOnce, true);
+  assert.equal(plans(two)[0]!.guard.wholeTrip, true);
   sameOnBoth(two, (space) => {
     const [source, target] = isolated(space, { bytes: counting(40) }, { bytes: new Uint8Array(60) }) as [number, number];
     return [[source, target, 30], [source, target, 30], [source, target, 31], [source + 20, target, 21]];
@@ -198,11 +198,81 @@ test('paired checked loops (one range test per two iterations): the end of a reg
     r3 += -1
     if r3 != 0 goto loop
     exit`;
-  assert.equal(plans(sum)[0]!.guard.twoAtOnce, false);
+  assert.equal(plans(sum)[0]!.guard.wholeTrip, false);
   sameOnBoth(sum, (space) => {
     const start = isolated(space, { bytes: counting(50) })[0]!;
     return [[start, 0, 25], [start, 0, 25], [start, 1, 25]];
   });
+});
+
+/**
+ * r2 iterations of a 4-byte read through r1 moving by `stride`: a strided range, tested once per trip
+ * of UNROLLED_ITERATIONS (16) iterations.
+ */
+const WALK = (stride: number): string => `
+    r0 = 0
+  loop:
+    r4 = *(u32 *)(r1 + 0)
+    r0 += r4
+    r1 += ${stride}
+    r2 += -1
+    if r2 != 0 goto loop
+    exit`;
+
+/**
+ * Where the walk starts in a 200-byte region so that iteration `n` (from 1) is the first whose read
+ * leaves it: past the end walking up (the read straddles it), below the start walking down.
+ */
+function startFaultingAt(start: number, stride: number, n: number): number {
+  return stride > 0 ? start + 200 - 3 - (n - 1) * stride : start - 1 + (n - 1) * -stride;
+}
+
+test('unrolled checked trips: a read leaving its region on the 1st, 7th, 15th, 16th, 17th... iteration faults there', () => {
+  for (const stride of [1, 3, -1, -2]) {
+    assert.equal(plans(WALK(stride))[0]!.guard.wholeTrip, true, `stride ${stride}`);
+    for (const n of [1, 2, 7, 15, 16, 17, 23, 31, 32, 33, 48]) {
+      // Cold site caches, then warm ones; the walk one iteration shorter (no fault: its last read
+      // ends at the region's edge; for n = 1 one iteration, which faults); the walk of n; 60 again.
+      const outcome = sameOnBoth(WALK(stride), (space) => {
+        const start = isolated(space, { bytes: counting(200) })[0]!;
+        const from = startFaultingAt(start, stride, n);
+        return [[from, 60], [from, 60], [from, n - 1 || 1], [from, n], [from, 60]];
+      });
+      const faults = outcome.map((o) => ('insn' in o ? o.insn : 'none'));
+      assert.deepEqual(faults, [1, 1, n === 1 ? 1 : 'none', 1, 1], `stride ${stride}, iteration ${n}`);
+    }
+  }
+});
+
+test('unrolled checked trips: walks shorter than a trip match the interpreter; budget stops as unchecked', () => {
+  for (const stride of [4, -4]) {
+    for (const count of [1, 5, 15, 16, 17]) {
+      sameOnBoth(WALK(stride), (space) => {
+        const start = isolated(space, { bytes: counting(200) })[0]!;
+        const inside = stride > 0 ? start : start + 196;
+        return [[inside, count], [inside, count], [startFaultingAt(start, stride, count), count]];
+      });
+    }
+  }
+  // The budget runs out inside what would be a trip: the JIT charges back edges (5 slots each, 19 of
+  // them), checked as unchecked, and stops at the same back edge.
+  const text = WALK(1);
+  for (let budget = 0; budget <= 100; budget++) {
+    const results = [false, true].map((checked) => {
+      const space = new AddressSpace();
+      const start = isolated(space, { bytes: counting(200) })[0]!;
+      const program = jit.load(assemble(text), { space, checked, name: 'budget' });
+      try {
+        return program.run({ args: [start, 20], budget }).executed;
+      } catch (error) {
+        if (!(error instanceof ExecutionLimitError)) throw error;
+        return `limit at ${String(error.location.insn)}`;
+      } finally {
+        program.dispose();
+      }
+    });
+    assert.deepEqual(results, Array(2).fill(budget >= 95 ? 95 : 'limit at 5'), `budget ${budget}`);
+  }
 });
 
 test('a stride that differs between paths, or a pointer loaded in the loop, gets no strided bound', () => {

@@ -3,11 +3,11 @@ import { STACK_FRAME_BYTES, type InlineMapLayout } from '../engine.js';
 import { JitCompileError, type Subprogram } from './cfg.js';
 import { needsCheck, versionLoops, type LoopGuard, type RangeGuard } from './check-hoist.js';
 import {
-  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOOP_HELPER_ID, Local, LookupFn,
-  MAP_LOOKUP_HELPER_ID, registerLocal,
+  BPF_MAX_LOOPS, CHECK_LIMIT_SLOT, CPU_SLOT, FaultKind, Global, ImportFn, LOCALS_PER_RANGE, LOOP_HELPER_ID, Local,
+  LookupFn, MAP_LOOKUP_HELPER_ID, registerLocal,
 } from './layout.js';
 import { callImport } from './import-table.js';
-import { emitDispatch, emitStructured, type BlockEmitter } from './structure.js';
+import { emitDispatch, emitStructured, UNROLLED_ITERATIONS, type BlockEmitter } from './structure.js';
 import { ByteWriter, Op, ValType, VOID_BLOCK } from './wasm.js';
 import { CSUM_DIFF_HELPER_ID, csumDiffWord, csumDiffWordForm } from './wasm-helpers.js';
 
@@ -69,13 +69,13 @@ const COMPARE: Record<string, BinaryOps> = {
   jsle: { i32: Op.i32_le_s, i64: Op.i64_le_s },
 };
 
-/** Straight-line instructions without calls: blocks made of these may be emitted twice (paired loops). */
+/** Straight-line instructions without calls: blocks made of these may be unrolled (structure.ts). */
 const REPEATABLE_KINDS: ReadonlySet<string> = new Set(['alu', 'ldx', 'st', 'stx', 'ld_imm64', 'jcond', 'ja']);
-/** Longest block (in slots) emitted twice. */
+/** Longest block (in slots) unrolled. */
 const MAX_REPEATED_BLOCK = 16;
 const I64_BLOCK = ValType.i64;
-/** The first of a versioned loop range's two locals (layout.ts: Local.firstRange). */
-const rangeLocal = (range: RangeGuard): number => Local.firstRange + 2 * range.slot;
+/** The first of a versioned loop range's locals (layout.ts: Local.firstRange). */
+const rangeLocal = (range: RangeGuard): number => Local.firstRange + LOCALS_PER_RANGE * range.slot;
 /** V8's largest br_table. */
 const MAX_DISPATCH_BLOCKS = 65520;
 
@@ -202,7 +202,7 @@ export class FunctionCompiler implements BlockEmitter {
   condition(b: number): boolean {
     const block = this.sub.blocks[b]!;
     if (block.role?.kind === 'loop-test') {
-      this.rangesFit(block.role.guard);
+      this.rangesFit(block.role.guard, false);
       this.op(Op.i32_eqz);
       return true;
     }
@@ -262,7 +262,7 @@ export class FunctionCompiler implements BlockEmitter {
     const block = this.sub.blocks[b]!;
     const role = block.role;
     if (role?.kind === 'loop-test') return true;
-    // Checked mode pairs only a versioned loop's unchecked copy, and only when it checks nothing.
+    // Checked mode unrolls only a versioned loop's unchecked copy, and only when it checks nothing.
     if (this.ctx.checked ? role?.kind !== 'unchecked' : role !== undefined) return false;
     if (block.end - block.start > MAX_REPEATED_BLOCK) return false;
     for (let i = block.start; i < block.end; i++) {
@@ -287,15 +287,15 @@ export class FunctionCompiler implements BlockEmitter {
     this.get(Local.fuel); this.i64(times * this.backEdgeCost(from, to), 0); this.op(Op.i64_ge_s);
   }
 
-  testsTwice(b: number): boolean {
+  testsTrip(b: number): boolean {
     const role = this.sub.blocks[b]!.role;
-    return role?.kind === 'loop-test' && role.guard.twoAtOnce;
+    return role?.kind === 'loop-test' && role.guard.wholeTrip;
   }
 
-  fitsTwice(b: number): void {
+  fitsTrip(b: number): void {
     const role = this.sub.blocks[b]!.role;
-    if (role?.kind !== 'loop-test') throw new JitCompileError('jit/internal', 'two-iteration test of a block without a range test');
-    this.rangesFit(role.guard);
+    if (role?.kind !== 'loop-test') throw new JitCompileError('jit/internal', 'trip test without a range test');
+    this.rangesFit(role.guard, true);
   }
 
   spend(from: number, to: number, times: number): void {
@@ -434,7 +434,7 @@ export class FunctionCompiler implements BlockEmitter {
       this.op(Op.select); this.set(room);
       if (range.stride === 0) continue;
       this.strideBound(range.varying[0]!, range.stride, start);
-      if (guard.twoAtOnce) this.pairBound(range.stride, start);
+      if (guard.wholeTrip) this.tripBound(range.stride, start);
     }
   }
 
@@ -455,31 +455,34 @@ export class FunctionCompiler implements BlockEmitter {
   }
 
   /**
-   * When every range of the loop can be tested for two iterations at once (a paired loop), narrow a
-   * strided range's bound by one stride: an r that passes it fits in this iteration and the next (r +
-   * stride passes the old bound). stride > 0: bound - stride, or 0 when that would wrap; < 0: bound +
-   * |stride|, or 2^64 - 1 when that would wrap (no r passes). The last iteration that would still
-   * fit runs checked instead: exact, a little slower.
+   * When every range of the loop can be tested for a whole unrolled trip at once, the trip's bound: a
+   * strided range's bound narrowed by the strides of the trip's later iterations, so an r that passes
+   * it fits in all of them (r + (UNROLLED_ITERATIONS - 1) * stride passes the one-iteration bound).
+   * stride > 0: bound - step, or 0 when that would wrap; < 0: bound + step, or 2^64 - 1 when that
+   * would wrap (no r passes). The last iterations before the region's end run one at a time against
+   * the one-iteration bound, so the test stays exact.
    */
-  private pairBound(stride: number, start: number): void {
+  private tripBound(stride: number, start: number): void {
     const bound = start + 1;
-    const step = Math.abs(stride);
-    this.get(bound); this.i64(step, 0); this.op(stride > 0 ? Op.i64_sub : Op.i64_add); this.tee(Local.t64a);
+    const trip = start + 2;
+    // |stride| < 2^31, so step < 2^35: an exact integer, and bound + step cannot wrap past 2^64 unnoticed.
+    const step = (UNROLLED_ITERATIONS - 1) * Math.abs(stride);
+    this.get(bound); this.i64Number(step); this.op(stride > 0 ? Op.i64_sub : Op.i64_add); this.tee(Local.t64a);
     this.i64(stride > 0 ? 0 : -1, stride > 0 ? 0 : -1);
-    if (stride > 0) { this.get(bound); this.i64(step, 0); this.op(Op.i64_ge_u); }
+    if (stride > 0) { this.get(bound); this.i64Number(step); this.op(Op.i64_ge_u); }
     else { this.get(Local.t64a); this.get(bound); this.op(Op.i64_ge_u); }
-    this.op(Op.select); this.set(bound);
+    this.op(Op.select); this.set(trip);
   }
 
   /**
    * Push 1 when every range fits: (sum of the varying registers) - start <u room, or for a strided
-   * register, one compare with its bound.
+   * register, one compare with its bound (`trip`: the bound of a whole unrolled trip).
    */
-  private rangesFit(guard: LoopGuard): void {
+  private rangesFit(guard: LoopGuard, trip: boolean): void {
     guard.ranges.forEach((range, k) => {
       const start = rangeLocal(range);
       if (range.stride !== 0) {
-        this.reg(range.varying[0]!); this.get(start + 1);
+        this.reg(range.varying[0]!); this.get(trip ? start + 2 : start + 1);
         this.op(range.stride > 0 ? Op.i64_lt_u : Op.i64_gt_u);
         if (k > 0) this.op(Op.i32_and);
         return;

@@ -126,6 +126,8 @@ export const FaultKind = {
 
 /** Checked mode: address ranges a versioned loop checks per iteration (check-hoist.ts). */
 export const MAX_RANGES_PER_LOOP = 4;
+/** i64 locals per range: see Local.firstRange. */
+export const LOCALS_PER_RANGE = 3;
 
 /** Local slots of a subprogram function: params r1..r5 and the frame pointer, then locals. */
 export const Local = {
@@ -138,18 +140,19 @@ export const Local = {
   /** The iteration counter of an inlined bpf_loop. */
   loopCounter: 14,
   /**
-   * Checked mode: the ranges of a versioned loop (check-hoist.ts), two per range: the region's start
-   * minus the range's low end (and its invariant registers), and the room the range has in it (0:
-   * none) or, for a strided register, the bound it is compared with.
+   * Checked mode: the ranges of a versioned loop (check-hoist.ts), three per range: the region's start
+   * minus the range's low end (and its invariant registers); the room the range has in it (0: none)
+   * or, for a strided register, the bound it is compared with for one iteration; and that bound
+   * narrowed for a whole unrolled trip (structure.ts).
    */
   firstRange: 15,
-  t32a: 15 + 2 * MAX_RANGES_PER_LOOP,
-  label: 16 + 2 * MAX_RANGES_PER_LOOP,
+  t32a: 15 + LOCALS_PER_RANGE * MAX_RANGES_PER_LOOP,
+  label: 16 + LOCALS_PER_RANGE * MAX_RANGES_PER_LOOP,
   /** i32: r10 - 512, the base of stack accesses through r10 when no instruction writes r10. */
-  frameBase: 17 + 2 * MAX_RANGES_PER_LOOP,
+  frameBase: 17 + LOCALS_PER_RANGE * MAX_RANGES_PER_LOOP,
 } as const;
 /** i64 locals after the params: r0, r6..r9, two temporaries, fuel, loop counter, loop ranges. */
-export const I64_LOCALS = 9 + 2 * MAX_RANGES_PER_LOOP;
+export const I64_LOCALS = 9 + LOCALS_PER_RANGE * MAX_RANGES_PER_LOOP;
 export const I32_LOCALS = 3;
 
 export function registerLocal(reg: number): number {

@@ -36,17 +36,17 @@ export interface BlockEmitter {
    * of a label just outside the structured code (the emitter may wrap it in a `block`).
    */
   backEdge(from: number, to: number, outside: number): void;
-  /** Whether block `b` is small, straight-line code without calls that may be emitted twice. */
+  /** Whether block `b` is small, straight-line code without calls that may be emitted once per unrolled iteration. */
   repeatable(b: number): boolean;
   /** Push the i32 1 when the budget covers `times` back edges from `from` to `to`. */
   budgetCovers(from: number, to: number, times: number): void;
   /**
    * Whether block `b` (a loop header whose conditional jump leaves the loop) can tell in one test that
-   * the jump is not taken in two iterations in a row (a checked loop's range test).
+   * the jump is not taken in UNROLLED_ITERATIONS iterations in a row (a checked loop's range test).
    */
-  testsTwice(b: number): boolean;
-  /** Push that test (the i32 1 when both iterations stay in the loop); only when `testsTwice(b)`. */
-  fitsTwice(b: number): void;
+  testsTrip(b: number): boolean;
+  /** Push that test (the i32 1 when all those iterations stay in the loop); only when `testsTrip(b)`. */
+  fitsTrip(b: number): void;
   /**
    * Charge `times` back edges from `from` to `to` without a check (`budgetCovers` said so); a negative
    * `times` gives back what was charged for back edges not taken.
@@ -54,15 +54,15 @@ export interface BlockEmitter {
   spend(from: number, to: number, times: number): void;
 }
 
-/** Loops of at most this many blocks may be paired (pairedLoop). */
-const MAX_PAIRED_BLOCKS = 4;
+/** Loops of at most this many blocks may be unrolled (unrolledLoop). */
+const MAX_UNROLLED_BLOCKS = 4;
 /**
- * Iterations per wasm `loop` trip of a simple loop whose header is tested in each iteration: the
- * trip's budget test and charge, V8's loop check and the back jump spread over sixteen (checksum of
- * 1500 bytes, a 2-block loop: 325 ns per run with two, 257 with eight, 244 with sixteen; memcpy and
- * strcmp_full about -15% against two).
+ * Iterations per wasm `loop` trip of a simple loop: the trip's budget test and charge, V8's loop check,
+ * the back jump (and a checked loop's range test, when one covers the trip) spread over sixteen
+ * (checksum of 1500 bytes, a 2-block loop: 325 ns per run with two, 257 with eight, 244 with sixteen;
+ * memcpy and strcmp_full about -15% against two, unchecked and checked alike).
  */
-const UNROLLED_ITERATIONS = 16;
+export const UNROLLED_ITERATIONS = 16;
 
 type Frame = { kind: 'loop'; block: number } | { kind: 'block'; follow: number } | { kind: 'if' };
 
@@ -105,7 +105,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
 
   const doTree = (x: number): void => {
     const chain = loopHeader[x] ? simpleLoop(x) : undefined;
-    if (chain !== undefined) followedBy(loopExits[x]!, 0, () => pairedLoop(x, chain));
+    if (chain !== undefined) followedBy(loopExits[x]!, 0, () => unrolledLoop(x, chain));
     else if (loopHeader[x]) {
       followedBy(loopExits[x]!, 0, () => schedule(
         () => { w.byte2(Op.loop, VOID_BLOCK); frames.push({ kind: 'loop', block: x }); },
@@ -191,7 +191,7 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
    */
   const simpleLoop = (h: number): number[] | undefined => {
     const chain: number[] = [];
-    for (let b = h; chain.length < MAX_PAIRED_BLOCKS;) {
+    for (let b = h; chain.length < MAX_UNROLLED_BLOCKS;) {
       if (!e.repeatable(b) || mergeChildren[b]!.length > 0) return undefined;
       chain.push(b);
       const stay = blocks[b]!.successors.filter((s) => loopOf[s] === h);
@@ -209,12 +209,12 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
     !inLoop(s, h) && !isBackward(b, s) && (forwardPreds[s]! >= 2 || exitLoop[s]! >= 0);
 
   /**
-   * A simple loop as several iterations per wasm `loop` while the budget covers all their back edges
-   * (one budget test and one V8 loop check for them): two when the emitter can test the header's exit
-   * for both at once (a checked loop's range test), else UNROLLED_ITERATIONS; then one checked
-   * iteration at a time. The branches per iteration bound a small loop's speed.
+   * A simple loop as UNROLLED_ITERATIONS iterations per wasm `loop` while the budget covers all their
+   * back edges (one budget test and one V8 loop check for them) and, when the emitter can test the
+   * header's exit for the whole trip at once (a checked loop's range test), that test passes; then one
+   * checked iteration at a time. The branches per iteration bound a small loop's speed.
    */
-  const pairedLoop = (h: number, chain: readonly number[]): void => {
+  const unrolledLoop = (h: number, chain: readonly number[]): void => {
     const latch = chain[chain.length - 1]!;
     const header = blocks[h]!.terminator;
     /** One iteration; leaving the loop gives back `refund` back edges charged ahead. */
@@ -236,14 +236,14 @@ export function emitStructured(sub: Subprogram, e: BlockEmitter): void {
         frames.pop(); w.byte(Op.end);
       }
     };
-    // The header's exit test for both iterations at once, when the emitter has one.
+    // The header's exit test for the whole trip at once, when the emitter has one.
     const headerTested = header.kind === 'cond' && header.taken !== header.fallthrough && loopOf[header.taken] !== h
-      && e.testsTwice(h);
-    const copies = headerTested ? 2 : UNROLLED_ITERATIONS;
+      && e.testsTrip(h);
+    const copies = UNROLLED_ITERATIONS;
     w.byte2(Op.loop, VOID_BLOCK); frames.push({ kind: 'loop', block: h });
     e.budgetCovers(latch, h, copies);
     w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' });
-    if (headerTested) { e.fitsTwice(h); w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' }); }
+    if (headerTested) { e.fitsTrip(h); w.byte2(Op.if, VOID_BLOCK); frames.push({ kind: 'if' }); }
     // The copies' back edges are charged at once (one subtraction, not one per copy): an exit from
     // copy k gives back the copies - k not taken.
     e.spend(latch, h, copies);
