@@ -53,14 +53,14 @@ export function kernelInsnText(insns: readonly Instruction[], i: number, op: Op)
       case 'call':
         if (op.target === 'local') return `call pc${offText(insn.imm)}`;
         if (op.target === 'kfunc') return `call kernel-function`;
-        return `call ${HELPER_NAMES[insn.imm] ? `bpf_${HELPER_NAMES[insn.imm]}` : 'unknown'}#${insn.imm}`;
+        // Helper 0 (unspec) has no name in the kernel's table either.
+        return `call ${insn.imm !== 0 && HELPER_NAMES[insn.imm] ? `bpf_${HELPER_NAMES[insn.imm]}` : 'unknown'}#${insn.imm}`;
       case 'callx': return `callx r${insn.dst}`;
       case 'exit': return 'exit';
       case 'ld_imm64': {
         const next = insns[i + 1];
         if (op.pseudo === 1 || op.pseudo === 5) return `r${insn.dst} = map[id:${insn.imm}]`;
         if (op.pseudo === 2 || op.pseudo === 6) return `r${insn.dst} = map[id:${insn.imm}][0]+${next?.imm ?? 0}`;
-        if (op.pseudo === 4) return `r${insn.dst} = func`;
         return `r${insn.dst} = 0x${formatHex64((next?.imm ?? 0) >>> 0, insn.imm >>> 0)}`;
       }
       case 'ld_abs': return `r0 = *(${SIZE_NAME[op.width]} *)skb[${insn.imm}]`;

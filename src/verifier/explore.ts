@@ -6,6 +6,7 @@ import { checkHelperCall, heldLock, type CallbackCall } from './calls.js';
 import { hasField } from './map-btf.js';
 import { MAX_STACK, type VerifierContext, type VerifierSetup } from './context.js';
 import { kernelInsnText } from './disasm.js';
+import { SourceLineLog, StateNote, preambleLines, scratchedRegs, scratchedSlots, showsStateAfter, type SourceLine } from './log-format.js';
 import { checkLdAbs, checkMemAccess } from './memory.js';
 import {
   Backtracker, MAX_FRAMES, PreciseSet, historyEntry, linkedReg, linkedSlot, withAnySlot, withCallbackExit, withSpilledSlot, withStackSlot, type HistoryNode,
@@ -19,7 +20,7 @@ import {
 } from './scalar.js';
 import { formatS64, fromBig, u64Out } from './u64.js';
 import {
-  NOT_INIT, cloneState, constReg, curFrame, emptyRegs, formatFrameDump, formatReg, formatState, isPointer, makeFrame, makeSlot, pointerReg,
+  NOT_INIT, cloneState, constReg, curFrame, emptyRegs, formatFrameDump, formatState, isPointer, makeFrame, makeSlot, pointerReg,
   rewriteRegs, scalarReg, stateSafe, typeName, UNKNOWN_SCALAR, withBounds, withId, withNonNull, withRange, type Frame, type PathStep, type Reg,
   type State,
 } from './state.js';
@@ -48,6 +49,7 @@ const MAX_CHECKPOINT_REFS = 1 << 22;
 const ANY_OF_WIDTH: Readonly<Record<number, Bounds>> = { 1: loadedBounds(1), 2: loadedBounds(2), 4: loadedBounds(4), 8: loadedBounds(8) };
 /** A checkpoint none of whose scalars was found to matter yet. */
 const NOTHING_PRECISE = new PreciseSet();
+const NO_SLOTS: [number, number] = [0, 0];
 
 interface Checkpoint extends HistoryNode {
   readonly parent: Checkpoint | undefined;
@@ -84,10 +86,20 @@ export interface ExploreOptions {
    * set from its BTF arguments; at its exit R0 must be a scalar when it returns a value.
    */
   globalEntry?: { insn: number; args: readonly Reg[]; returnsValue: boolean };
+  /** C source lines by instruction (BTF line_info), shown in the log before the instructions they start. */
+  lineInfo?: ReadonlyMap<number, SourceLine>;
 }
 
 export class Explorer {
-  readonly log: string[] = [];
+  /**
+   * The log so far, an instruction's own line as its index (its text made only for the lines that
+   * remain: level 1 drops every path that ends safely); `logLines()` gives the text.
+   */
+  private readonly log: (string | number)[] = [];
+  /** States to print on lines of the log, formatted by `logLines()` for the lines that remain. */
+  private readonly notes: (StateNote | undefined)[] = [];
+  /** Index in `log` of the current instruction's line. */
+  private insnLine = -1;
   /**
    * 1 for each instruction some explored path ran (both slots of an LD_IMM64); the rest is dead
    * code the kernel never checks and replaces before running the program.
@@ -96,7 +108,8 @@ export class Explorer {
   readonly stats: ExploreStats = { processedInsns: 0, maxStatesPerInsn: 0, totalStates: 0, peakStates: 0 };
   private readonly explored = new Map<number, Checkpoint[]>();
   private readonly pending: Pending[] = [];
-  private curStates = 0;
+  /** Checkpoints kept (the kernel's explored states, whose peak it reports). */
+  private liveStates = 0;
   private readonly accessTypes = new Map<number, string>();
   private jumps = 0;
   private lastCheckpointJumps = 0;
@@ -113,6 +126,7 @@ export class Explorer {
   /** Call depth of the instruction being checked. */
   private depth = 0;
   private readonly mask = new PreciseSet();
+  private readonly sourceLines: SourceLineLog | undefined;
 
   constructor(ctx: VerifierSetup, private readonly options: ExploreOptions) {
     // Every field named, attachType too when absent: one object shape whatever the setup's (see makeReg).
@@ -123,6 +137,7 @@ export class Explorer {
     };
     this.backtracker = new Backtracker(ctx.insns, ctx.cfg.ops);
     this.reached = new Uint8Array(ctx.insns.length);
+    this.sourceLines = options.lineInfo ? new SourceLineLog(options.lineInfo) : undefined;
   }
 
   private get insns(): readonly Instruction[] { return this.ctx.insns; }
@@ -156,7 +171,9 @@ export class Explorer {
     /** The branch a path taken from the stack came from (-1 while a path runs on). */
     let poppedFrom = -1;
     const limit = this.options.insnLimit ?? INSN_LIMIT;
-    if (this.options.logLevel >= 1) this.log.push(`0: ${formatState(state)}`);
+    const logLevel = this.options.logLevel;
+    if (logLevel === 2 && !globalEntry) this.log.push(...preambleLines(this.insns, this.ctx.cfg));
+    if (logLevel >= 1) this.log.push(`${insn}: ${formatState(state)}`);
     for (;;) {
       this.stats.processedInsns++;
       if (this.stats.processedInsns > limit) {
@@ -165,12 +182,15 @@ export class Explorer {
       let pathEnded = false;
       if (this.ctx.cfg.prunePoint[insn]) {
         if (this.visit(state, insn)) {
-          if (this.options.logLevel >= 1) this.log.push(poppedFrom >= 0 ? `from ${poppedFrom} to ${insn}: safe` : `${insn}: safe`);
+          if (logLevel >= 1) {
+            if (poppedFrom >= 0) this.log.push('', `from ${poppedFrom} to ${insn}: safe`);
+            else this.log.push(`${insn}: safe`);
+          }
           pathEnded = true;
         }
       }
       // Like the kernel's log: a path taken from the stack shows its state unless pruned at once.
-      if (!pathEnded && poppedFrom >= 0 && this.options.logLevel >= 1) this.log.push(`from ${poppedFrom} to ${insn}: ${formatState(state)}`);
+      if (!pathEnded && poppedFrom >= 0 && logLevel >= 1) this.logPoppedPath(state, poppedFrom, insn);
       poppedFrom = -1;
       if (!pathEnded) {
         let next: number | 'end';
@@ -178,6 +198,10 @@ export class Explorer {
         this.hist.push(historyEntry(insn, this.depth));
         this.reached[insn] = 1;
         if (this.ctx.cfg.ops[insn]!.kind === 'ld_imm64') this.reached[insn + 1] = 1;
+        if (logLevel >= 1) {
+          this.sourceLines?.logBefore(insn, this.log);
+          this.insnLine = this.log.push(insn) - 1;
+        }
         try {
           next = this.step(state, insn);
         } catch (e) {
@@ -201,12 +225,14 @@ export class Explorer {
       }
       const nextPath = this.pending.pop();
       if (!nextPath) return;
-      this.curStates--;
       state = nextPath.state;
       insn = nextPath.insn;
       this.parent = nextPath.parent;
       this.hist = nextPath.hist;
-      if (this.options.logLevel === 1) this.log.length = Math.min(this.log.length, nextPath.logPos);
+      if (logLevel === 1 && this.log.length > nextPath.logPos) {
+        this.log.length = nextPath.logPos;
+        this.notes.length = Math.min(this.notes.length, nextPath.logPos);
+      }
       poppedFrom = nextPath.from;
     }
   }
@@ -223,6 +249,8 @@ export class Explorer {
     const unpriv = this.ctx.unpriv;
     // Like the kernel: do not checkpoint every instruction of a straight run, nor every loop turn.
     let addNew = this.jumps - this.lastCheckpointJumps >= 2 && this.stats.processedInsns - this.lastCheckpointInsns >= 8;
+    // The kernel's max_states_per_insn: the most states a visit that then added one had compared against.
+    const compared = list ? list.length : 0;
     if (list) {
       for (let i = 0; i < list.length; i++) {
         const cp = list[i]!;
@@ -235,6 +263,7 @@ export class Explorer {
           if (cp.misses > cp.hits * 3 + 3) {
             list.splice(i, 1);
             i--;
+            this.liveStates--;
           }
           continue;
         }
@@ -247,6 +276,7 @@ export class Explorer {
         if (cp.misses > cp.hits * 3 + 3) {
           list.splice(i, 1);
           i--;
+          this.liveStates--;
         }
       }
     }
@@ -267,7 +297,9 @@ export class Explorer {
     }
     list.push(cp);
     this.stats.totalStates++;
-    if (list.length > this.stats.maxStatesPerInsn) this.stats.maxStatesPerInsn = list.length;
+    if (compared > this.stats.maxStatesPerInsn) this.stats.maxStatesPerInsn = compared;
+    this.liveStates++;
+    if (this.liveStates > this.stats.peakStates) this.stats.peakStates = this.liveStates;
     return false;
   }
 
@@ -310,20 +342,64 @@ export class Explorer {
 
   private propagateFromHere(mask: PreciseSet): void {
     // The current instruction is the last history entry: start before it.
-    this.backtracker.propagate(mask, this.depth, this.hist, this.hist.length - 1, this.parent);
+    this.backtracker.propagate(mask, this.depth, this.hist, this.hist.length - 1, this.parent, this.options.logLevel === 2 ? this.log : undefined);
   }
 
-  /** `written`: bit r set for each register the instruction wrote. */
-  private logInsn(state: State, insn: number, op: Op, written: number): void {
-    const text = `${insn}: ${kernelInsnText(this.insns, insn, op)}`;
-    if (this.options.logLevel >= 2) {
-      const frame = curFrame(state);
-      const parts: string[] = [];
-      for (let r = 0; r <= 10; r++) if (written & (1 << r)) parts.push(`R${r}_w=${formatReg(frame.regs[r]!)}`);
-      this.log.push(parts.length ? `${text} ; ${parts.join(' ')}` : text);
-    } else {
-      this.log.push(text);
+  /**
+   * A path taken from the stack: level 2 shows its state on a line of its own and again as the
+   * instruction's; level 1, which cut the log back to the branch, shows it after the branch's text.
+   */
+  private logPoppedPath(state: State, from: number, insn: number): void {
+    const text = formatState(state);
+    if (this.options.logLevel === 2) {
+      this.log.push('', `from ${from} to ${insn}: ${text}`, `${insn}: ${text}`);
+      return;
     }
+    const last = this.log.length - 1;
+    if (last >= 0 && this.log[last] === from) {
+      this.log[last] = `${this.insnText(from)} ${insn}: ${text}`;
+      this.notes[last] = undefined;
+    } else {
+      this.log.push(`${insn}: ${text}`);
+    }
+  }
+
+  /**
+   * After instruction `at` (its line already logged): the registers and slots it touched, after a
+   * `;` in the kernel's column when its line is still the last, else on a line of their own.
+   */
+  private logStateAfter(state: State, at: number, op: Op, next: number | 'end', slots: [number, number]): void {
+    const regs = scratchedRegs(this.insns[at]!, op);
+    if (this.log.length - 1 === this.insnLine) {
+      this.notes[this.insnLine] = new StateNote(state, regs, slots[0], slots[1], false);
+    } else if (next !== 'end') {
+      // After lines in between (mark_precise), a line of its own: named for the next instruction, or for a branch the branch's.
+      this.notes[this.log.length] = new StateNote(state, regs, slots[0], slots[1], true);
+      this.log.push(`${op.kind === 'jcond' ? at : next}:`);
+    }
+  }
+
+  /** The log with the states noted on its lines. */
+  logLines(): string[] {
+    const notes = this.notes;
+    return this.log.map((entry, i) => {
+      const line = typeof entry === 'number' ? this.insnText(entry) : entry;
+      return i < notes.length && notes[i] ? notes[i]!.apply(line) : line;
+    });
+  }
+
+  private insnText(insn: number): string {
+    return `${insn}: ${kernelInsnText(this.insns, insn, this.ctx.cfg.ops[insn]!)}`;
+  }
+
+  /** A call into a subprogram: both frames, then the callee's whole state as its first instruction's. */
+  private logCall(state: State, entry: number): void {
+    // The kernel shows the caller with all its caller-saved registers cleared, R0 too.
+    const caller = state.frames[state.frames.length - 2]!;
+    const regs = caller.regs.slice();
+    regs[0] = NOT_INIT;
+    const callerView: State = { frames: [...state.frames.slice(0, -2), makeFrame(regs, caller.stack, caller.returnTo, caller.subprog, caller.callback)], refs: state.refs, path: undefined };
+    this.log.push('caller:', ` ${formatState(callerView)}`, 'callee:', ` ${formatState(state)}`, `${entry}: ${formatState(state)}`);
   }
 
   /**
@@ -336,8 +412,6 @@ export class Explorer {
     const parent = this.parent;
     if (parent) parent.branches++;
     this.pending.push({ state: other, insn: target, parent, hist: this.hist.slice(), logPos: this.log.length, from: at });
-    this.curStates++;
-    if (this.curStates > this.stats.peakStates) this.stats.peakStates = this.curStates;
     state.path = { insn: at, taken: false, next: state.path };
   }
 
@@ -352,8 +426,9 @@ export class Explorer {
     const insn = this.insns[at]!;
     const op = this.ctx.cfg.ops[at]!;
     const frame = curFrame(state);
-    /** Bit r set for each register written (for the level-2 log). */
-    let written = 0;
+    const logging = this.options.logLevel >= 1;
+    /** Stack slots the instruction touches, for the log. */
+    let slots: [number, number] = NO_SLOTS;
     let next: number | 'end' = at + 1;
     // Reserved fields are the first thing do_check looks at, except LD_ABS's program-type check.
     const fieldError = this.ctx.cfg.fieldErrors.get(at);
@@ -362,11 +437,14 @@ export class Explorer {
       const base = op.kind === 'ldx' || (op.kind === 'atomic' && op.op === 'load_acq') ? insn.src : insn.dst;
       this.notePointerType(at, frame.regs[base]!);
       this.noteStackAccess(state, at, frame.regs[base]!, insn.off, op.width, op.kind === 'stx' || op.kind === 'st');
+      if (logging) {
+        const ptr = frame.regs[base]!;
+        slots = scratchedSlots(ptr, isConst(ptr.b) ? constValue(ptr.b) : undefined, insn.off, op.width);
+      }
     }
     switch (op.kind) {
       case 'alu':
         checkAlu(this.ctx, frame, at, insn, op);
-        written |= 1 << insn.dst;
         break;
       case 'ldx': {
         const ptr = this.read(frame, insn.src, at);
@@ -383,7 +461,6 @@ export class Explorer {
           this.hist[this.hist.length - 1] = historyEntry(at, this.depth);
         }
         frame.regs[insn.dst] = value;
-        written |= 1 << insn.dst;
         break;
       }
       case 'stx': {
@@ -405,18 +482,15 @@ export class Explorer {
       }
       case 'atomic':
         this.atomic(state, frame, at, insn, op);
-        if (op.fetch || op.op === 'load_acq') written |= 1 << (op.op === 'cmpxchg' ? 0 : op.op === 'load_acq' ? insn.dst : insn.src);
         break;
       case 'ld_imm64':
         if (insn.dst === 10) throw new Reject('frame pointer is read only', at);
         frame.regs[insn.dst] = this.ldImm64(state, at, insn, op.pseudo);
-        written |= 1 << insn.dst;
         next = at + 2;
         break;
       case 'ld_abs':
       case 'ld_ind':
         checkLdAbs(this.ctx, state, at, op.kind === 'ld_ind' ? insn.src : undefined, fieldError);
-        written |= 1 << 0;
         break;
       case 'ja':
         this.jumps++;
@@ -436,17 +510,26 @@ export class Explorer {
         this.jumps++;
         if (op.target === 'helper' && this.ctx.cfg.stack.observed[at] === 1) this.noteHelperStackArgs(state, frame, at);
         next = this.call(state, frame, at, insn, op.target);
-        written |= 1 << 0;
         break;
       case 'callx':
         // Refused while decoding (cfg.ts) as the kernel does; the case keeps the switch exhaustive.
         throw new Reject(`unknown opcode ${insn.code.toString(16)}`, at);
       case 'exit':
         if (frame.callback) this.hist[this.hist.length - 1] = withCallbackExit(this.hist[this.hist.length - 1]!);
-        next = this.exit(state, at);
+        if (logging && state.frames.length > 1) {
+          const callee = formatState(state);
+          next = this.exit(state, at);
+          this.log.push('returning from callee:', ` ${callee}`, `to caller at ${next}:`, ` ${formatState(state)}`);
+          if (this.options.logLevel === 2) this.log.push('', `from ${at} to ${next}: ${formatState(state)}`);
+        } else {
+          next = this.exit(state, at);
+        }
         break;
     }
-    if (this.options.logLevel >= 1) this.logInsn(state, at, op, written);
+    if (logging) {
+      if (op.kind === 'call' && state.frames.length > this.depth + 1) this.logCall(state, next as number);
+      else if (showsStateAfter(op)) this.logStateAfter(state, at, op, next, slots);
+    }
     return next;
   }
 

@@ -1,5 +1,6 @@
 import type { Instruction, Op } from '../isa/instruction.js';
-import type { State } from './state.js';
+import { kernelInsnText } from './disasm.js';
+import { formatState, type State } from './state.js';
 
 /**
  * Precision tracking (the kernel's mark_chain_precision). Scalars start imprecise: a checkpoint
@@ -92,10 +93,17 @@ export class Backtracker {
   /**
    * `mask` (at call depth `depth`, after the first `end` entries of `hist`) must be precise: walk back
    * through `hist` and the checkpoints from `node` up, marking what it depends on. Consumes `mask`.
+   * With `log` (level 2), the walk is told there as the kernel's `mark_precise:` lines.
    */
-  propagate(mask: PreciseSet, depth: number, hist: readonly number[], end: number, node: HistoryNode | undefined): void {
+  propagate(mask: PreciseSet, depth: number, hist: readonly number[], end: number, node: HistoryNode | undefined, log?: (string | number)[]): void {
     let nextDepth = depth;
+    let last = end < hist.length ? insnOf(hist[end]!, this.links) : -1, subseq = -1;
     for (;;) {
+      if (log) {
+        const first = hist.length ? insnOf(hist[0]!, this.links) : last;
+        log.push(`mark_precise: frame${nextDepth}: last_idx ${last} first_idx ${first} subseq_idx ${subseq} `);
+        subseq = first;
+      }
       for (let i = end - 1; i >= 0; i--) {
         // Decoded here so that undo takes small integers (an entry with a stack slot is past 2^31, a double).
         let entry = hist[i]!;
@@ -105,13 +113,20 @@ export class Backtracker {
           entry = link.entry;
           codes = link.codes;
         }
+        if (log) {
+          // The frame the walk is in after the instruction (a call's callee, an exit's caller).
+          const at = entry % INSN_SPAN;
+          log.push(`mark_precise: frame${nextDepth}: ${maskText(mask, nextDepth)} before ${at}: ${kernelInsnText(this.insns, at, this.ops[at]!)}`);
+        }
         nextDepth = this.undo(entry % INSN_SPAN, Math.floor(entry / INSN_SPAN), codes, nextDepth, mask);
         if (mask.isEmpty()) return;
       }
       if (!node) return;
+      if (log) log.push(`mark_precise: frame${nextDepth}: parent state ${maskText(mask, nextDepth)}:  ${formatState(node.state)}`);
       if (!markAt(node, mask)) return;
       hist = node.hist;
       end = hist.length;
+      last = hist.length ? insnOf(hist[hist.length - 1]!, this.links) : -1;
       node = node.parent;
     }
   }
@@ -211,6 +226,19 @@ export class Backtracker {
     }
     mask.setSlot(Math.floor((extra - 1) / 64), (extra - 1) % 64);
   }
+}
+
+/** The instruction of a history entry. */
+function insnOf(entry: number, links: readonly { entry: number }[]): number {
+  return (entry < 0 ? links[-entry - 1]!.entry : entry) % INSN_SPAN;
+}
+
+/** `regs=r2,r3 stack=-8,-16` for one frame of the mask, as the kernel lists them. */
+function maskText(mask: PreciseSet, frame: number): string {
+  const regs: string[] = [], stack: string[] = [];
+  for (let r = 0; r < 10; r++) if (mask.hasReg(frame, r)) regs.push(`r${r}`);
+  for (let i = 0; i < 64; i++) if (mask.hasSlot(frame, i)) stack.push(String(-8 * (i + 1)));
+  return `regs=${regs.join(',')} stack=${stack.join(',')}`;
 }
 
 /** Whether the mask has one of the registers or slots `codes` (a loop: walks run this millions of times, a closure per call adds up). */

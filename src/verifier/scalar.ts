@@ -3,7 +3,7 @@ import {
   tnumMul, tnumOr, tnumRange, tnumRshift, tnumSub, tnumSubreg, tnumWithSubreg, tnumXor, type Tnum,
 } from './tnum.js';
 import {
-  ALL_ONES, SIGN_BIT, TWO32, add64, addOverflowsS, bitLength64, formatHex64, formatS64, formatU64, fromNumber, leS, leU, ltS, ltU, mul64,
+  ALL_ONES, SIGN_BIT, add64, addOverflowsS, bitLength64, formatHex64, formatS64, fromNumber, leS, leU, ltS, ltU, mul64,
   mulOverflowsS, mulWide64, sar64, shl64, shr64, sub64, subOverflowsS, toNumberS, toNumberU, u64Out,
 } from './u64.js';
 
@@ -527,22 +527,53 @@ export function boundsWithin(old: Bounds, cur: Bounds): boolean {
 }
 
 /** Does the 64-bit pattern (hi, lo) equal the safe integer `n`? */
-const equalsNumber = (hi: number, lo: number, n: number): boolean => lo === (n | 0) && hi === (Math.floor(n / TWO32) | 0);
 
 /** The kernel's `scalar(...)` text (only the fields that say something). */
+/** A signed value as the kernel's log prints it: decimal when small, else the 64 bits in hex. */
+export function kernelSnum(hi: number, lo: number): string {
+  const small = (hi === 0 && lo >>> 0 <= 0x7fff) || (hi === -1 && lo >>> 0 >= 0xffff8000);
+  return small ? formatS64(hi, lo) : `0x${formatHex64(hi >>> 0, lo >>> 0)}`;
+}
+
+/** An unsigned value the same way. */
+const kernelUnum = (hi: number, lo: number): string => (hi === 0 && lo >>> 0 <= 0xffff ? String(lo >>> 0) : `0x${formatHex64(hi >>> 0, lo >>> 0)}`);
+
+/** One bound of the kernel's list: its name, 64-bit value (32-bit ones widened), and whether it says nothing. */
+interface NamedBound { name: string; hi: number; lo: number; omit: boolean }
+
+/**
+ * A scalar's bounds as Linux 6.18 prints them: a constant as its value; else each bound that says
+ * something, with later bounds of the same value and sign joined to it (`smin=umin=smin32=0`), then
+ * `var_off` unless nothing is known.
+ */
 export function formatBounds(b: Bounds): string {
-  if (isConst(b)) return formatS64(b.valueHi, b.valueLo);
+  if (isConst(b)) return kernelSnum(b.valueHi | 0, b.valueLo | 0);
+  const list: NamedBound[] = [
+    { name: 'smin', hi: b.sminHi | 0, lo: b.sminLo | 0, omit: sminUnbounded(b) },
+    { name: 'smax', hi: b.smaxHi | 0, lo: b.smaxLo | 0, omit: b.smaxHi === S32_MAX && b.smaxLo === ALL_ONES },
+    { name: 'umin', hi: b.uminHi | 0, lo: b.uminLo | 0, omit: b.uminHi === 0 && b.uminLo === 0 },
+    { name: 'umax', hi: b.umaxHi | 0, lo: b.umaxLo | 0, omit: b.umaxHi === ALL_ONES && b.umaxLo === ALL_ONES },
+    { name: 'smin32', hi: b.s32min < 0 ? -1 : 0, lo: b.s32min | 0, omit: b.s32min === S32_MIN },
+    { name: 'smax32', hi: b.s32max < 0 ? -1 : 0, lo: b.s32max | 0, omit: b.s32max === S32_MAX },
+    { name: 'umin32', hi: 0, lo: b.u32min | 0, omit: b.u32min === 0 },
+    { name: 'umax32', hi: 0, lo: b.u32max | 0, omit: b.u32max === ALL_ONES },
+  ];
   const parts: string[] = [];
-  const sminIsUmin = b.sminHi === b.uminHi && b.sminLo === b.uminLo;
-  const smaxIsUmax = b.smaxHi === b.umaxHi && b.smaxLo === b.umaxLo;
-  if (!sminUnbounded(b) && !sminIsUmin) parts.push(`smin=${formatS64(b.sminHi, b.sminLo)}`);
-  if (!(b.smaxHi === S32_MAX && b.smaxLo === ALL_ONES) && !smaxIsUmax) parts.push(`smax=${formatS64(b.smaxHi, b.smaxLo)}`);
-  if (b.uminHi !== 0 || b.uminLo !== 0) parts.push(`umin=${formatU64(b.uminHi, b.uminLo)}`);
-  if (b.umaxHi !== ALL_ONES || b.umaxLo !== ALL_ONES) parts.push(`umax=${formatU64(b.umaxHi, b.umaxLo)}`);
-  if (b.s32min !== S32_MIN && !equalsNumber(b.sminHi, b.sminLo, b.s32min)) parts.push(`smin32=${b.s32min}`);
-  if (b.s32max !== S32_MAX && !equalsNumber(b.smaxHi, b.smaxLo, b.s32max)) parts.push(`smax32=${b.s32max}`);
-  if (b.u32min !== 0 && !(b.uminHi === 0 && b.uminLo === b.u32min)) parts.push(`umin32=${b.u32min >>> 0}`);
-  if (b.u32max !== ALL_ONES && !(b.umaxHi === 0 && b.umaxLo === b.u32max)) parts.push(`umax32=${b.u32max >>> 0}`);
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i]!;
+    if (m.omit) continue;
+    const signed = m.name[0] === 's';
+    const negative = signed && m.hi < 0;
+    let names = m.name;
+    // Bounds two apart in the list pair a signed with a signed, an unsigned with an unsigned.
+    for (let j = i + 2; j < list.length; j += 2) {
+      const o = list[j]!;
+      if (o.omit || (o.name[0] === 's' && o.hi < 0) !== negative || o.hi !== m.hi || o.lo !== m.lo) continue;
+      names += `=${o.name}`;
+      o.omit = true;
+    }
+    parts.push(`${names}=${signed ? kernelSnum(m.hi, m.lo) : kernelUnum(m.hi, m.lo)}`);
+  }
   if (b.maskHi !== ALL_ONES || b.maskLo !== ALL_ONES) parts.push(`var_off=(0x${formatHex64(b.valueHi, b.valueLo)}; 0x${formatHex64(b.maskHi, b.maskLo)})`);
   return parts.join(',');
 }

@@ -1,7 +1,7 @@
 import type { MapSpec } from '../maps/spec.js';
 import type { PreciseSet } from './precision.js';
 import {
-  boundsEqual, boundsWithin, constBounds, constBoundsOf, formatBounds, isConst, isZeroConst, unknownBounds, type Bounds,
+  boundsEqual, boundsWithin, constBounds, constBoundsOf, constValue, formatBounds, kernelSnum, isConst, isZeroConst, unknownBounds, type Bounds,
 } from './scalar.js';
 
 /**
@@ -282,43 +282,59 @@ export function stateSafe(
   return true;
 }
 
-/** `R1=ctx()`, `R0_w=map_value_or_null(id=1,map=m,ks=4,vs=8)`, `R2=scalar(umax=255,var_off=(0x0; 0xff))`. */
-export function formatReg(r: Reg): string {
+/**
+ * `R1=ctx()`, `R0=map_value_or_null(id=1,map=m,ks=4,vs=8)`, `R2=scalar(smin=0,smax=umax=255,var_off=(0x0; 0xff))`.
+ * `depth`: the frame the register belongs to, when known: a stack pointer into another frame is `fp[0]-8`.
+ */
+export function formatReg(r: Reg, depth = r.frame): string {
   if (r.type === 'scalar') {
     const inner = formatBounds(r.b);
     // A known value prints as the number, as in the kernel's log (a linked copy's id is not shown).
     if (isConst(r.b)) return inner;
-    const parts = [r.id ? `id=${r.id}` : '', inner].filter(Boolean);
-    return `scalar(${parts.join(',')})`;
+    return r.id ? `scalar(id=${r.id}${inner ? `,${inner}` : ''})` : `scalar(${inner})`;
   }
-  if (r.type === 'fp') return `fp${r.off}`;
+  if (r.type === 'fp' && isConst(r.b)) return `fp${r.frame !== depth ? `[${r.frame}]` : ''}${r.off + constValue(r.b)}`;
   const parts: string[] = [];
   if (r.id) parts.push(`id=${r.id}`);
   if (r.refId) parts.push(`ref_obj_id=${r.refId}`);
-  if (r.off) parts.push(`off=${r.off}`);
+  // The kernel keeps 15 characters of a map's name.
+  if (r.map) parts.push(`map=${r.map.name.slice(0, 15)}`, `ks=${r.map.keySize}`, `vs=${r.map.valueSize}`);
+  if (r.off) parts.push(`off=${kernelSnum(r.off < 0 ? -1 : 0, r.off | 0)}`);
   if (r.type === 'pkt' || r.type === 'pkt_meta') parts.push(`r=${r.range}`);
-  if (r.map) parts.push(`map=${r.map.name}`, `ks=${r.map.keySize}`, `vs=${r.map.valueSize}`);
   if (r.type === 'mem') parts.push(`sz=${r.memSize}`);
   if (!isConst(r.b)) parts.push(formatBounds(r.b));
   return `${typeName(r)}(${parts.join(',')})`;
 }
 
-export function formatState(s: State, written: ReadonlySet<number> = new Set()): string {
-  const parts: string[] = [];
-  s.frames.forEach((frame, depth) => {
-    const own: string[] = [];
-    frame.regs.forEach((r, i) => {
-      if (r.type === 'not_init') return;
-      own.push(`R${i}${written.has(i) && depth === s.frames.length - 1 ? '_w' : ''}=${formatReg(r)}`);
-    });
-    frame.stack.forEach((slot, i) => {
-      if (slot.bytes === '????????') return;
-      const value = slot.spilled ? formatReg(slot.spilled) : slot.bytes;
-      own.push(`fp${-8 * (i + 1)}=${value}`);
-    });
-    parts.push((s.frames.length > 1 ? `frame${depth}: ` : '') + own.join(' '));
-  });
-  return parts.join(' ');
+/**
+ * One stack slot as the kernel's log shows it: byte kinds highest address first, a spill's bytes
+ * (the lowest) replaced by the spilled register's value.
+ */
+export function formatSlot(slot: Slot, depth: number): string {
+  const spill = slot.spilled ? spillLength(slot.bytes) : 0;
+  const rest = [...slot.bytes.slice(spill)].reverse().join('');
+  return slot.spilled ? rest + formatReg(slot.spilled, depth) : rest;
+}
+
+/**
+ * The innermost frame as the kernel's log prints a state (print_verifier_state): `frame1: ` when not
+ * the main frame, its registers and used stack slots, then the held references (`refs=2,4`).
+ */
+export function formatState(s: State): string {
+  const depth = s.frames.length - 1;
+  const frame = s.frames[depth]!;
+  const own: string[] = [];
+  for (let i = 0; i < frame.regs.length; i++) {
+    const r = frame.regs[i]!;
+    if (r.type !== 'not_init') own.push(`R${i}=${formatReg(r, depth)}`);
+  }
+  for (let i = 0; i < frame.stack.length; i++) {
+    const slot = frame.stack[i]!;
+    if (slot.bytes !== '????????') own.push(`fp${-8 * (i + 1)}=${formatSlot(slot, depth)}`);
+  }
+  const refs = s.refs.filter((r) => !r.lock).map((r) => r.id);
+  if (refs.length) own.push(`refs=${refs.join(',')}`);
+  return (depth ? `frame${depth}: ` : '') + own.join(' ');
 }
 
 /**
@@ -331,11 +347,11 @@ export function formatFrameDump(s: State, precise?: { hasReg(frame: number, r: n
   const own: string[] = depth ? [`frame${depth}:`] : [];
   frame.regs.forEach((r, i) => {
     if (r.type === 'not_init') return;
-    own.push(`R${i}=${r.type === 'scalar' && precise?.hasReg(depth, i) ? 'P' : ''}${formatReg(r)}`);
+    own.push(`R${i}=${r.type === 'scalar' && precise?.hasReg(depth, i) ? 'P' : ''}${formatReg(r, depth)}`);
   });
   frame.stack.forEach((slot, i) => {
     if (slot.bytes === '????????') return;
-    own.push(`fp${-8 * (i + 1)}=${slot.spilled ? formatReg(slot.spilled) : slot.bytes}`);
+    own.push(`fp${-8 * (i + 1)}=${formatSlot(slot, depth)}`);
   });
   return own.join(' ');
 }

@@ -8,6 +8,7 @@ import { buildCfg, type Cfg } from './cfg.js';
 import type { VerifierSetup } from './context.js';
 import { MAX_STACK, MAX_VAR_OFF } from './context.js';
 import { Explorer, INSN_LIMIT } from './explore.js';
+import { subprogramLines } from './log-format.js';
 import { checkMapProgCompatibility } from './map-btf.js';
 import { K_CALL_LOCAL, K_LD_IMM64 } from './op-kinds.js';
 import { Reject } from './reject.js';
@@ -265,7 +266,10 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
       ...(program.globalFunctions ? { globalFunctionEntries: new Set(program.globalFunctions.map((f) => f.insn)) } : {}),
       ...(program.attachType === undefined ? {} : { attachType: program.attachType }),
     };
-    explorer = new Explorer(ctx, { logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}) });
+    explorer = new Explorer(ctx, {
+      logLevel, insnLimit: options.insnLimit ?? INSN_LIMIT, ...(options.initialRegisters ? { initialRegisters: options.initialRegisters } : {}),
+      ...(logLevel && program.lineInfo ? { lineInfo: program.lineInfo } : {}),
+    });
     explorer.run();
     for (const fn of program.globalFunctions ?? []) {
       if (fn.insn <= 0 || fn.insn >= program.insns.length) continue;
@@ -283,7 +287,8 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
     }
     checkCallChains(ctx);
     const stats = { ...explorer.stats, timeUs: elapsed() };
-    const log = [...explorer.log, summary(stats)].join('\n') + '\n';
+    // Level 1 keeps only a failing path's trace: a program that passes logs its statistics alone.
+    const log = [...(logLevel === 2 ? explorer.logLines() : []), summary(stats)].join('\n') + '\n';
     const reachedHelperCalls: number[] = [];
     const deadInsns: number[] = [];
     explorer.reached.forEach((hit, at) => {
@@ -295,7 +300,8 @@ export function verify(program: VerifierProgram, options: VerifierOptions = {}):
   } catch (e) {
     if (!(e instanceof Reject)) throw e;
     const stats = { ...(explorer?.stats ?? emptyStats), timeUs: elapsed() };
-    const body = explorer?.log ?? [];
+    // Refused before the walk: level 2 has printed the subprograms already.
+    const body = explorer?.logLines() ?? (logLevel === 2 ? subprogramLines(program.insns) : []);
     const log = [...body, ...(e.detail ? [e.detail] : []), e.line, ...e.after, summary(stats)].join('\n') + '\n';
     return {
       verdict: 'reject',

@@ -343,17 +343,32 @@ export function boundsWithin(old: Bounds, cur: Bounds): boolean {
 }
 
 /** The kernel's `scalar(...)` text (only the fields that say something). */
+/** Linux 6.18's number forms: decimal within 16 bits (signed or unsigned), else the 64 bits in hex. */
+const snum = (v: bigint): string => (v >= -0x8000n && v <= 0x7fffn ? String(v) : `0x${BigInt.asUintN(64, v).toString(16)}`);
+const unum = (v: bigint): string => (v <= 0xffffn ? String(v) : `0x${v.toString(16)}`);
+
 export function formatBounds(b: Bounds): string {
-  if (isConst(b)) return String(toS64(b.var.value));
+  if (isConst(b)) return snum(toS64(b.var.value));
+  // The kernel's order; a bound is joined by later ones two, four or six places on with the same value and sign.
+  const list = [
+    { name: 'smin', v: b.smin, omit: b.smin === S64_MIN }, { name: 'smax', v: b.smax, omit: b.smax === S64_MAX },
+    { name: 'umin', v: b.umin, omit: b.umin === 0n }, { name: 'umax', v: b.umax, omit: b.umax === U64 },
+    { name: 'smin32', v: b.s32min, omit: b.s32min === S32_MIN }, { name: 'smax32', v: b.s32max, omit: b.s32max === S32_MAX },
+    { name: 'umin32', v: b.u32min, omit: b.u32min === 0n }, { name: 'umax32', v: b.u32max, omit: b.u32max === U32 },
+  ];
   const parts: string[] = [];
-  if (b.smin !== S64_MIN && b.smin !== toS64(b.umin)) parts.push(`smin=${b.smin}`);
-  if (b.smax !== S64_MAX && b.smax !== toS64(b.umax)) parts.push(`smax=${b.smax}`);
-  if (b.umin !== 0n) parts.push(`umin=${b.umin}`);
-  if (b.umax !== U64) parts.push(`umax=${b.umax}`);
-  if (b.s32min !== S32_MIN && b.s32min !== b.smin) parts.push(`smin32=${b.s32min}`);
-  if (b.s32max !== S32_MAX && b.s32max !== b.smax) parts.push(`smax32=${b.s32max}`);
-  if (b.u32min !== 0n && b.u32min !== b.umin) parts.push(`umin32=${b.u32min}`);
-  if (b.u32max !== U32 && b.u32max !== b.umax) parts.push(`umax32=${b.u32max}`);
+  list.forEach((m, i) => {
+    if (m.omit) return;
+    const names = [m.name];
+    for (let j = i + 2; j < list.length; j += 2) {
+      const o = list[j]!;
+      if (!o.omit && BigInt.asUintN(64, o.v) === BigInt.asUintN(64, m.v) && (o.name[0] === 's' && o.v < 0n) === (m.name[0] === 's' && m.v < 0n)) {
+        names.push(o.name);
+        o.omit = true;
+      }
+    }
+    parts.push(`${names.join('=')}=${m.name[0] === 's' ? snum(m.v) : unum(m.v)}`);
+  });
   if (b.var.mask !== U64) parts.push(`var_off=(0x${b.var.value.toString(16)}; 0x${b.var.mask.toString(16)})`);
   return parts.join(',');
 }
