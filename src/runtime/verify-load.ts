@@ -3,7 +3,7 @@ import type { Instruction } from '../isa/instruction.js';
 import { isLdImm64 } from '../isa/instruction.js';
 import { InsnClass, JmpOp, PseudoLdImm64 } from '../isa/opcodes.js';
 import type { BpfMap } from '../maps/map.js';
-import { verify, type FunctionInfo, type GlobalFunction, type VerifierMapRef, type VerifierResult } from '../verifier/index.js';
+import { verify, type FunctionInfo, type GlobalFunction, type VerifierMapRef, type VerifierProgram, type VerifierResult } from '../verifier/index.js';
 
 /**
  * BPF_PROG_LOAD's verification step for the userspace runtime: the program as user space hands it
@@ -34,7 +34,11 @@ export interface VerifyForLoadOptions {
   /** BTF func_info the program is loaded with (what LD_ABS and tail calls in subprograms are checked against). */
   funcInfo?: readonly FunctionInfo[];
   unprivileged?: boolean;
-  /** 1 (default) keeps the kernel-style log for a rejection; 0 when only the verdict matters (faster). */
+  /**
+   * 0: the verdict alone; 1: the kernel-style level-1 log too. By default the program is verified
+   * at level 0 and, only when refused, again at level 1 for the log (the verdict is the same at
+   * every level, and formatting costs on large programs).
+   */
   logLevel?: 0 | 1;
 }
 
@@ -62,20 +66,21 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
     }
     i++;
   }
-  return verify(
-    {
-      insns: insns.map((i) => ({ ...i })),
-      type: options.type,
-      maps: maps.map((m) => m.spec),
-      mapRefs: refs,
-      name: options.name,
-      ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
-      ...(options.attachType ? { attachType: options.attachType } : {}),
-      ...(options.globalFunctions?.length ? { globalFunctions: options.globalFunctions } : {}),
-      ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
-    },
-    { mode: options.unprivileged ? 'unpriv' : 'priv', logLevel: options.logLevel ?? 1 },
-  );
+  const program: VerifierProgram = {
+    insns: insns.map((i) => ({ ...i })),
+    type: options.type,
+    maps: maps.map((m) => m.spec),
+    mapRefs: refs,
+    name: options.name,
+    ...(options.lineInfo ? { lineInfo: options.lineInfo } : {}),
+    ...(options.attachType ? { attachType: options.attachType } : {}),
+    ...(options.globalFunctions?.length ? { globalFunctions: options.globalFunctions } : {}),
+    ...(options.funcInfo ? { funcInfo: options.funcInfo } : {}),
+  };
+  const mode = options.unprivileged ? 'unpriv' : 'priv';
+  if (options.logLevel !== undefined) return verify(program, { mode, logLevel: options.logLevel });
+  const quick = verify(program, { mode, logLevel: 0 });
+  return quick.verdict === 'accept' ? quick : verify(program, { mode, logLevel: 1 });
 }
 
 /** `ja -1`: jumps to itself; what the kernel writes over dead code. */
