@@ -12,13 +12,17 @@ import type { BpfMap } from '../maps/map.js';
  * - FUNC: the absolute instruction index of the callback (what the engines' invoke() takes).
  * "fd" in the userspace runtime means map id.
  */
-export interface RelocationContext {
+export interface RelocationContext extends MapLookup {
+  /** For errors. */
+  program: string;
+}
+
+/** Where a program's map references point. */
+export interface MapLookup {
   /** Map by id (MAP_FD, MAP_VALUE). */
   mapById(id: number): BpfMap | undefined;
   /** BPF_PROG_LOAD's fd_array (MAP_IDX, MAP_IDX_VALUE). */
   fdArray?: readonly BpfMap[];
-  /** For errors. */
-  program: string;
 }
 
 export class RelocationError extends TsbpfError {
@@ -28,14 +32,21 @@ export class RelocationError extends TsbpfError {
   }
 }
 
-const isMapReference = (pseudo: number): boolean =>
+/** Whether an LD_IMM64 with pseudo source `pseudo` names a map (by id or fd_array index). */
+export const isMapReference = (pseudo: number): boolean =>
   pseudo === PseudoLdImm64.MAP_FD || pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_VALUE || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+/** Whether such a reference is to the map's first value (global data) rather than the map. */
+export const isValueReference = (pseudo: number): boolean => pseudo === PseudoLdImm64.MAP_VALUE || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
 const isIndexReference = (pseudo: number): boolean => pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
 
+/** The map a map-referencing LD_IMM64 names, or undefined when there is none by that id or index. */
+export function lookupMap(maps: MapLookup, insn: Instruction): BpfMap | undefined {
+  return isIndexReference(insn.src) ? maps.fdArray?.[insn.imm] : maps.mapById(insn.imm);
+}
+
 function referencedMap(ctx: RelocationContext, insn: Instruction, at: number): BpfMap {
-  const fromIndex = isIndexReference(insn.src);
-  const map = fromIndex ? ctx.fdArray?.[insn.imm] : ctx.mapById(insn.imm);
-  if (!map) throw new RelocationError(ctx.program, at, fromIndex ? `fd_array has no map at index ${insn.imm}` : `no map with id ${insn.imm}`);
+  const map = lookupMap(ctx, insn);
+  if (!map) throw new RelocationError(ctx.program, at, isIndexReference(insn.src) ? `fd_array has no map at index ${insn.imm}` : `no map with id ${insn.imm}`);
   return map;
 }
 

@@ -1,9 +1,10 @@
 import { TsbpfError } from '../errors.js';
 import type { Instruction } from '../isa/instruction.js';
 import { isLdImm64 } from '../isa/instruction.js';
-import { InsnClass, JmpOp, PseudoLdImm64 } from '../isa/opcodes.js';
+import { InsnClass, JmpOp } from '../isa/opcodes.js';
 import type { BpfMap } from '../maps/map.js';
 import { verify, type FunctionInfo, type GlobalFunction, type VerifierMapRef, type VerifierProgram, type VerifierResult } from '../verifier/index.js';
+import { isMapReference, isValueReference, lookupMap, type MapLookup } from './relocate.js';
 
 /**
  * BPF_PROG_LOAD's verification step for the userspace runtime: the program as user space hands it
@@ -21,11 +22,9 @@ export class VerifierRejectedError extends TsbpfError {
   }
 }
 
-export interface VerifyForLoadOptions {
+export interface VerifyForLoadOptions extends MapLookup {
   name: string;
   type: string | number;
-  mapById: (id: number) => BpfMap | undefined;
-  fdArray?: readonly BpfMap[];
   lineInfo?: ReadonlyMap<number, { fileName?: string; line?: string; lineNumber?: number; column?: number }>;
   /** The section's attach type (some return ranges depend on it). */
   attachType?: string;
@@ -49,18 +48,15 @@ export function verifyForLoad(insns: readonly Instruction[], options: VerifyForL
   for (let i = 0; i < insns.length; i++) {
     const insn = insns[i]!;
     if (!isLdImm64(insn)) continue;
-    const pseudo = insn.src;
-    const fromIndex = pseudo === PseudoLdImm64.MAP_IDX || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
-    const isMap = fromIndex || pseudo === PseudoLdImm64.MAP_FD || pseudo === PseudoLdImm64.MAP_VALUE;
-    if (isMap) {
-      const map = fromIndex ? options.fdArray?.[insn.imm] : options.mapById(insn.imm);
+    if (isMapReference(insn.src)) {
+      const map = lookupMap(options, insn);
       // An unknown id is left to relocation, which names it; the verifier would only say "fd".
       if (map) {
         if (!index.has(map)) {
           index.set(map, maps.length);
           maps.push(map);
         }
-        const value = pseudo === PseudoLdImm64.MAP_VALUE || pseudo === PseudoLdImm64.MAP_IDX_VALUE;
+        const value = isValueReference(insn.src);
         refs.push({ insn: i, map: index.get(map)!, kind: value ? 'value' : 'fd', offset: value ? insns[i + 1]!.imm >>> 0 : 0 });
       }
     }
